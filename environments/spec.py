@@ -1,0 +1,401 @@
+"""The typed, immutable Spec of one environment.
+
+The loader validates a resolved document against the JSON Schema first, so the
+constructors here can trust shapes and types; they only translate camelCase
+keys to fields and lists to tuples. Defaults live here, not in the YAML, so an
+environment file states only what it decides.
+
+Nothing in this package imports Pulumi: a Spec is plain data that components
+receive slices of.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+API_VERSION = "stackyard.dev/v1"
+KIND = "Environment"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret lives; never the secret itself.
+
+    Exactly one of `config` (a Pulumi config secret of this stack, e.g.
+    `grafanaAdminPassword`) or `arn` (an AWS Secrets Manager secret).
+    """
+
+    config: Optional[str] = None
+    arn: Optional[str] = None
+
+    def describe(self) -> str:
+        return f"config:{self.config}" if self.config else f"arn:{self.arn}"
+
+
+@dataclass(frozen=True)
+class Metadata:
+    name: str
+    owner: str
+    cost_center: str
+    team: str = "platform"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cloud:
+    provider: str  # "aws" or "none" (an existing cluster with no cloud resources)
+    region: Optional[str] = None
+    account_id: Optional[str] = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Subnets:
+    private: tuple[str, ...]
+    public: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Vpc:
+    """Either existing subnets (`subnet_ids`) or a VPC Stackyard creates."""
+
+    cidr: str = "10.0.0.0/16"
+    availability_zones: tuple[str, ...] = ()
+    subnet_ids: Optional[Subnets] = None
+    vpc_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SystemNodeGroup:
+    instance_types: tuple[str, ...] = ("m6i.xlarge",)
+    min_size: int = 2
+    max_size: int = 4
+    desired_size: int = 2
+    disk_size_gib: int = 50
+
+
+@dataclass(frozen=True)
+class Kubeconfig:
+    path: str
+    context: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    type: str  # "eks" or "existing"
+    name: str
+    endpoint_public_access: bool = False
+    public_access_cidrs: tuple[str, ...] = ()
+    logging: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+    vpc: Optional[Vpc] = None
+    system_node_group: SystemNodeGroup = field(default_factory=SystemNodeGroup)
+    kubeconfig: Optional[Kubeconfig] = None
+    system_namespaces: tuple[str, ...] = ("kube-system",)
+
+
+@dataclass(frozen=True)
+class GpuAmi:
+    type: str  # EKS AMI type, e.g. AL2023_x86_64_NVIDIA
+    release_version: str  # pinned EKS AMI release, never "latest"
+
+
+@dataclass(frozen=True)
+class Disruption:
+    consolidation_policy: str = "WhenEmpty"
+    consolidate_after: str = "10m"
+    expire_after: str = "720h"
+
+
+@dataclass(frozen=True)
+class NodePool:
+    name: str
+    instance_types: tuple[str, ...]
+    max_size: int
+    provisioner: str = "managed"  # "managed" (EKS node group) or "karpenter"
+    capacity_type: str = "on-demand"
+    min_size: int = 0
+    desired_size: int = 0
+    disk_size_gib: int = 200
+    ami: Optional[GpuAmi] = None
+    gpu_limit: Optional[int] = None  # Karpenter: most GPUs the pool may hold
+    disruption: Disruption = field(default_factory=Disruption)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    owner: str
+    gpu_quota: int = 0
+    cost_center: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    requests: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    pool: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model in the MLflow registry, by version or by alias."""
+
+    name: str
+    version: Optional[int] = None
+    alias: Optional[str] = None
+
+    @property
+    def selector(self) -> str:
+        return f"version {self.version}" if self.version is not None else f"alias @{self.alias}"
+
+
+@dataclass(frozen=True)
+class Replicas:
+    min: int = 1
+    max: int = 1
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    metric: str = "concurrency"  # concurrency | rps | cpu | memory
+    target: int = 10
+
+
+@dataclass(frozen=True)
+class Canary:
+    traffic_percent: int
+
+
+@dataclass(frozen=True)
+class Slo:
+    availability: float = 99.5  # percent of successful requests
+    latency_p99_ms: int = 500
+    window_days: int = 30
+
+
+@dataclass(frozen=True)
+class Drift:
+    enabled: bool = False
+    threshold: float = 0.2
+    schedule: str = "0 * * * *"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    team: str
+    model: ModelRef
+    format: str  # sklearn, xgboost, pytorch, onnx, ...
+    runtime: str  # name of a ClusterServingRuntime
+    resources: Resources = field(default_factory=Resources)
+    gpu: Optional[GpuRequest] = None
+    replicas: Replicas = field(default_factory=Replicas)
+    autoscaling: Autoscaling = field(default_factory=Autoscaling)
+    deployment_mode: Optional[str] = None  # defaults to serving.deploymentMode
+    canary: Optional[Canary] = None
+    slo: Slo = field(default_factory=Slo)
+    drift: Drift = field(default_factory=Drift)
+    payload_logging: bool = True
+
+
+@dataclass(frozen=True)
+class ModelRegistry:
+    tracking_uri: str
+    timeout_seconds: float = 10.0
+    token: Optional[SecretRef] = None
+
+
+@dataclass(frozen=True)
+class ServingRuntime:
+    name: str
+    image: str
+    model_formats: tuple[str, ...]
+    protocol: str = "v2"
+
+
+@dataclass(frozen=True)
+class Serving:
+    registry: Optional[ModelRegistry] = None
+    deployment_mode: str = "RawDeployment"  # or Serverless
+    namespace: str = "serving"
+    domain: Optional[str] = None
+    runtimes: tuple[ServingRuntime, ...] = ()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    cron: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    source: str  # path under pipelines/, relative to the repository root
+    function: str  # the @dsl.pipeline function in that file
+    schedules: tuple[Schedule, ...] = ()
+    team: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class KubeflowPipelines:
+    enabled: bool = False
+    namespace: str = "kubeflow"
+    artifact_bucket: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class OfflineStore:
+    type: str  # s3 | file
+    bucket: Optional[str] = None
+    retention_days: int = 365
+
+
+@dataclass(frozen=True)
+class OnlineStore:
+    type: str  # redis | dynamodb
+    node_type: Optional[str] = None  # ElastiCache node type
+    replicas: int = 1
+    auth_token: Optional[SecretRef] = None
+
+
+@dataclass(frozen=True)
+class FeatureRegistry:
+    type: str  # s3 | sql | file
+    instance_class: Optional[str] = None  # RDS, for sql
+    password: Optional[SecretRef] = None  # RDS master password, for sql
+
+
+@dataclass(frozen=True)
+class FeatureServer:
+    replicas: Replicas = field(default_factory=lambda: Replicas(min=1, max=2))
+    resources: Resources = field(default_factory=Resources)
+
+
+@dataclass(frozen=True)
+class FeatureStore:
+    enabled: bool = False
+    project: str = "stackyard"
+    namespace: str = "feast"
+    offline_store: OfflineStore = field(default_factory=lambda: OfflineStore(type="file"))
+    online_store: OnlineStore = field(default_factory=lambda: OnlineStore(type="redis"))
+    registry: FeatureRegistry = field(default_factory=lambda: FeatureRegistry(type="file"))
+    server: FeatureServer = field(default_factory=FeatureServer)
+    materialization_schedule: str = "0 * * * *"
+
+
+@dataclass(frozen=True)
+class Receiver:
+    name: str
+    type: str  # slack | pagerduty | email | webhook
+    secret: Optional[SecretRef] = None  # webhook URL, routing key or password
+    to: Optional[str] = None  # email address, for email receivers
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    enabled: bool = False
+    namespace: str = "monitoring"
+    retention: str = "15d"
+    storage_gib: int = 50
+    receivers: tuple[Receiver, ...] = ()
+    grafana_admin_password: Optional[SecretRef] = None
+    runbook_base_url: str = "https://runbooks.stackyard.dev"
+
+
+@dataclass(frozen=True)
+class Exemption:
+    rule: str
+    resource: str  # a glob over URNs or "kind/namespace/name"
+    justification: str
+    owner: str
+    expires: str  # ISO date
+
+
+@dataclass(frozen=True)
+class Policy:
+    enforcement: str = "mandatory"  # default level of every rule: mandatory | advisory
+    rules: Mapping[str, str] = field(default_factory=dict)  # rule id -> mandatory | advisory | disabled
+    max_gpus_per_pod: int = 8
+    allowed_registries: tuple[str, ...] = ()
+    exemptions: tuple[Exemption, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One resolved environment. `source` is the file it was loaded from."""
+
+    api_version: str
+    kind: str
+    metadata: Metadata
+    cloud: Cloud
+    cluster: Cluster
+    versions: Mapping[str, str]
+    extends: Optional[str] = None
+    node_pools: tuple[NodePool, ...] = ()
+    teams: tuple[Team, ...] = ()
+    serving: Serving = field(default_factory=Serving)
+    endpoints: tuple[Endpoint, ...] = ()
+    kubeflow: KubeflowPipelines = field(default_factory=KubeflowPipelines)
+    pipelines: tuple[Pipeline, ...] = ()
+    feature_store: FeatureStore = field(default_factory=FeatureStore)
+    monitoring: Monitoring = field(default_factory=Monitoring)
+    policy: Policy = field(default_factory=Policy)
+    source: str = ""
+    digest: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    def node_pool(self, name: str) -> NodePool:
+        for pool in self.node_pools:
+            if pool.name == name:
+                return pool
+        raise KeyError(name)
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", camel).lower()
+
+
+def _convert(annotation: Any, value: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return None if value is None else _convert(inner[0], value)
+    if origin is tuple:
+        (item, _ellipsis) = typing.get_args(annotation)
+        return tuple(_convert(item, v) for v in value)
+    if origin in (Mapping, dict) or annotation is Mapping:
+        return types.MappingProxyType(dict(value))
+    if dataclasses.is_dataclass(annotation):
+        return from_document(annotation, value)
+    if annotation is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def from_document(cls: type, document: Mapping[str, Any]) -> Any:
+    """Build dataclass `cls` from a schema-valid mapping with camelCase keys."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in document.items():
+        name = _snake(key)
+        if name in names:
+            kwargs[name] = _convert(hints[name], value)
+    return cls(**kwargs)

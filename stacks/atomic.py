@@ -1,0 +1,62 @@
+"""Atomic file output: a reader sees the previous file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from stacks.errors import ExitCode, StackyardError
+
+
+def _fail(path: Path, error: OSError) -> StackyardError:
+    reason = error.strerror or str(error)
+    return StackyardError(f"cannot write {path}: {reason}", ExitCode.INVALID_INPUT)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, fsync it, then rename over `path`."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise _fail(path, error) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _fail(path, error) from None
+        raise
+
+
+def replace_directory(path: Path, files: dict[str, str]) -> None:
+    """Write `files` (relative path -> text) into a fresh directory that replaces `path` whole."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as error:
+        raise _fail(path, error) from None
+    try:
+        for relative, text in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        previous = path.with_name(f".{path.name}.previous")
+        if path.exists():
+            shutil.rmtree(previous, ignore_errors=True)
+            os.replace(path, previous)
+        os.replace(staging, path)
+        shutil.rmtree(previous, ignore_errors=True)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise _fail(path, error) from None
+        raise

@@ -1,0 +1,71 @@
+"""`stackyard`: the command line. Start-up stays light: each command's module is
+imported only when that command runs, and heavy libraries only inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Optional, Sequence
+
+from stacks import __version__
+from stacks.errors import ExitCode, StackyardError
+
+# command -> (module under stacks.commands, one-line help). Order is the help order.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("validate", "check an environment spec (schema and cross-references), fast"),
+    "plan": ("plan", "build the offline plan: plan.json, manifests and a summary"),
+    "preview": ("deploy", "pulumi preview through the Automation API (needs the Pulumi CLI)"),
+    "up": ("deploy", "pulumi up through the Automation API (needs the Pulumi CLI)"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stackyard",
+        description="ML platform as code: environment specs to Pulumi, offline plans, policy and parity.",
+        epilog="Exit codes: 0 ok, 1 internal error, 2 invalid input, 3 policy or parity violation, "
+               "4 unsafe change blocked.")
+    parser.add_argument("--version", action="version", version=f"stackyard {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    # Parse the command name first, then let only that command's module add its arguments.
+    known, _rest = parser.parse_known_args(argv) if argv and argv[0] in COMMANDS else (None, None)
+    if known is not None:
+        module = importlib.import_module(f"stacks.commands.{known._module}")
+        module.configure(parser._subparsers._group_actions[0].choices[known.command])
+    args = parser.parse_args(argv)
+    module = importlib.import_module(f"stacks.commands.{args._module}")
+    try:
+        return int(module.run(args))
+    except StackyardError as error:
+        print(f"stackyard: {error}", file=sys.stderr)
+        return int(error.code)
+    except KeyboardInterrupt:
+        print("stackyard: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the one place that turns bugs into exit 1
+        if args.debug or os.environ.get("STACKYARD_DEBUG"):
+            raise
+        print(f"stackyard: internal error: {type(error).__name__}: {error} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return int(ExitCode.INTERNAL_ERROR)
+
+
+def entrypoint() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

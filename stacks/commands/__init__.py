@@ -1,0 +1,1 @@
+"""One module per CLI command: `configure(parser)` adds its arguments, `run(args)` returns the exit code."""

@@ -1,0 +1,21 @@
+"""Exit codes of the CLI and the error that carries one (DESIGN.md, "Contracts")."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL_ERROR = 1
+    INVALID_INPUT = 2
+    POLICY_VIOLATION = 3
+    UNSAFE_CHANGE = 4
+
+
+class StackyardError(Exception):
+    """An error with a message for people and the exit code it ends the command with."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.INVALID_INPUT):
+        super().__init__(message)
+        self.code = code

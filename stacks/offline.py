@@ -1,0 +1,184 @@
+"""Run the stack program under the Pulumi SDK's mock runtime and record the graph.
+
+This is the engine behind `stackyard plan`: no Pulumi CLI, no provider plugin,
+no cloud credentials. `RecordingMonitor` sees every RegisterResource request,
+so it records what `Mocks.new_resource` cannot: parent, provider,
+dependencies and `protect`. Inputs are converted from wire form (protobuf
+Struct) to plain JSON: secrets become "[secret]", resource references their
+URN, integral floats integers.
+
+The mocks echo inputs back as state and add the few computed outputs our
+components read (ARNs, the EKS endpoint and OIDC issuer), so every `apply`
+runs and the graph is complete and deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import runpy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+STACK_PROGRAM = Path(__file__).resolve().parent / "__main__.py"
+PROJECT = "stackyard"
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_ASSET_SIGS = {"c44067f5952c0a294b673a41bacd8c17": "asset", "0def7320c3a5731c473e5ecbe6d01bc7": "archive"}
+_UNKNOWN_WIRE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    provider: str
+    dependencies: tuple[str, ...]
+    protect: bool
+    custom: bool
+    inputs: dict
+
+    def as_plan_entry(self) -> dict:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+                "provider": self.provider, "dependencies": list(self.dependencies),
+                "protect": self.protect, "inputs": self.inputs}
+
+
+def plain(value: Any) -> Any:
+    """A wire-form value (from a protobuf Struct) as plain, masked JSON."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG_KEY)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            return value.get("urn", "")
+        if sig == _OUTPUT_SIG:
+            if value.get("secret"):
+                return SECRET
+            return plain(value["value"]) if "value" in value else UNKNOWN
+        if sig in _ASSET_SIGS:
+            return {_ASSET_SIGS[sig]: plain({k: v for k, v in value.items() if k != _SIG_KEY})}
+        return {key: plain(item) for key, item in sorted(value.items())}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == _UNKNOWN_WIRE:
+        return UNKNOWN
+    return value
+
+
+def _provider_urn(reference: str) -> str:
+    # A provider reference is "<urn>::<id>"; the URN is what identifies it in the plan.
+    return reference.rsplit("::", 1)[0] if reference else ""
+
+
+# Computed outputs the components read, per resource type. Everything else is
+# echoed from the inputs. Values are fixed so that plans are reproducible.
+def _computed_outputs(type_: str, name: str, inputs: dict) -> dict:
+    arn = f"arn:aws:mock:us-east-1:000000000000:{type_.split(':')[-1].lower()}/{name}"
+    outputs: dict[str, Any] = {}
+    if type_.startswith("aws:"):
+        outputs["arn"] = arn
+        outputs.setdefault("id", f"{name}-id")
+    if type_ == "aws:eks/cluster:Cluster":
+        outputs.update({
+            "endpoint": f"https://{name}.eks.mock.amazonaws.com",
+            "certificateAuthority": {"data": "bW9jay1jYQ=="},
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock.amazonaws.com/id/{name.upper()}"}]}],
+        })
+    if type_ == "aws:s3/bucketV2:BucketV2" or type_ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or name
+        outputs.update({"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"})
+    if type_ == "aws:elasticache/replicationGroup:ReplicationGroup":
+        outputs["primaryEndpointAddress"] = f"{name}.cache.mock.amazonaws.com"
+    if type_ == "aws:rds/instance:Instance":
+        outputs.update({"address": f"{name}.rds.mock.amazonaws.com", "port": 5432})
+    if type_ == "aws:dynamodb/table:Table":
+        outputs["arn"] = f"arn:aws:dynamodb:us-east-1:000000000000:table/{inputs.get('name', name)}"
+    return outputs
+
+
+_INVOKE_RESULTS: dict[str, dict] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": {
+        "accountId": "000000000000", "arn": "arn:aws:iam::000000000000:user/mock", "userId": "mock"},
+    "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+    "aws:index/getRegion:getRegion": {"name": "us-east-1", "region": "us-east-1"},
+}
+
+
+def _make_mocks():
+    import pulumi
+
+    class OfflineMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            state = dict(args.inputs)
+            state.update(_computed_outputs(args.typ, args.name, args.inputs))
+            return f"{args.name}-id", state
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            return _INVOKE_RESULTS.get(args.token, {})
+
+    return OfflineMocks()
+
+
+def _make_monitor(mocks, recorded: list[RecordedResource]):
+    from google.protobuf import json_format
+    from pulumi.runtime.mocks import MockMonitor
+
+    class RecordingMonitor(MockMonitor):
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                recorded.append(RecordedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    provider=_provider_urn(request.provider),
+                    dependencies=tuple(sorted(set(request.dependencies))),
+                    protect=bool(request.protect),
+                    custom=bool(request.custom),
+                    inputs=plain(json_format.MessageToDict(request.object)),
+                ))
+            return response
+
+    return RecordingMonitor(mocks)
+
+
+def record(stack: str, config: dict[str, str], secret_keys: tuple[str, ...] = (),
+           program: Optional[Callable[[], None]] = None) -> list[RecordedResource]:
+    """Run `program` (default: the real stack program) under mocks; return every resource.
+
+    Each call gets a fresh event loop, monitor and root Stack, so several plans
+    can run in one process without nesting under each other.
+    """
+    import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    recorded: list[RecordedResource] = []
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        settings.ROOT.set(None)
+        mocks = _make_mocks()
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
+                                 monitor=_make_monitor(mocks, recorded))
+        pulumi.runtime.set_all_config({f"{PROJECT}:{k}" if ":" not in k else k: v for k, v in config.items()},
+                                      [f"{PROJECT}:{k}" if ":" not in k else k for k in secret_keys])
+        run = program or (lambda: runpy.run_path(str(STACK_PROGRAM), run_name="__main__"))
+        _sync_await(run_pulumi_func(run))
+    finally:
+        settings.ROOT.set(None)
+        asyncio.set_event_loop(None)
+        loop.close()
+    return sorted(recorded, key=lambda r: r.urn)

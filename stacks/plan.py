@@ -1,0 +1,119 @@
+"""The offline plan: the resource graph of one environment as plan.json and manifests.
+
+`build(spec)` runs the real stack program under mocks (stacks/offline.py) and
+returns the plan document of DESIGN.md; `write(plan, out)` writes plan.json and
+every Kubernetes object as YAML under manifests/. Both are pure functions of
+the spec and the code: sorted by URN, keys sorted, no timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+from environments.spec import Spec
+from stacks import __version__, atomic, offline
+
+# Kubernetes resource types that are not objects in the cluster API.
+_NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
+_SECRET_KINDS = {"Secret"}
+
+
+def build(spec: Spec, spec_file: Path) -> dict:
+    """Run the stack program for `spec` offline and return the plan document."""
+    resources = offline.record(spec.name, {"environment": spec.name, "specFile": str(spec_file)})
+    return {
+        "stackyard": __version__,
+        "environment": spec.name,
+        "specDigest": spec.digest,
+        "resources": [resource.as_plan_entry() for resource in resources],
+    }
+
+
+def to_json(plan: dict) -> str:
+    return json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def is_manifest(resource: dict) -> bool:
+    type_ = resource["type"]
+    return (type_.startswith("kubernetes:") and not type_.startswith(_NOT_MANIFESTS)
+            and "kind" in resource["inputs"] and "apiVersion" in resource["inputs"])
+
+
+def manifest(resource: dict) -> dict:
+    """The Kubernetes object a resource would apply, Secret values masked."""
+    inputs = resource["inputs"]
+    body = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "metadata": inputs.get("metadata", {})}
+    for key, value in inputs.items():
+        if key not in body:
+            body[key] = value
+    if body["kind"] in _SECRET_KINDS:
+        for field in ("data", "stringData"):
+            if isinstance(body.get(field), dict):
+                body[field] = {key: offline.SECRET for key in body[field]}
+    return body
+
+
+def manifest_path(body: dict) -> str:
+    metadata = body.get("metadata") or {}
+    scope = metadata.get("namespace") or "_cluster"
+    name = metadata.get("name") or "unnamed"
+    return f"{scope}/{body['kind'].lower()}-{name}.yaml"
+
+
+def manifests(plan: dict) -> dict[str, str]:
+    """Relative path -> YAML text for every Kubernetes object in the plan."""
+    import yaml
+
+    files: dict[str, str] = {}
+    for resource in plan["resources"]:
+        if is_manifest(resource):
+            body = manifest(resource)
+            files[manifest_path(body)] = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+    return dict(sorted(files.items()))
+
+
+def write(plan: dict, out: Path) -> None:
+    """Write manifests/ then plan.json, each atomically; plan.json last marks a complete plan."""
+    atomic.replace_directory(out / "manifests", manifests(plan))
+    atomic.write_text(out / "plan.json", to_json(plan))
+
+
+def component_of(resource: dict, by_urn: dict[str, dict]) -> str:
+    """The capability component a resource belongs to: its ancestor directly under the Platform."""
+    current = resource
+    while current["parent"] in by_urn:
+        parent = by_urn[current["parent"]]
+        if parent["type"] == "stackyard:platform:Platform":
+            return current["type"].rsplit(":", 1)[-1]
+        current = parent
+    return current["type"].rsplit(":", 1)[-1]
+
+
+def summary_rows(plan: dict) -> list[tuple[str, str, int]]:
+    by_urn = {resource["urn"]: resource for resource in plan["resources"]}
+    counts: Counter = Counter()
+    for resource in plan["resources"]:
+        if resource["type"].startswith("stackyard:"):
+            continue
+        counts[(component_of(resource, by_urn), resource["type"])] += 1
+    return sorted((component, type_, count) for (component, type_), count in counts.items())
+
+
+def table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    """A plain aligned text table."""
+    headers = [str(h) for h in headers]
+    body = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in [headers, *body]) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+             for row in [headers, ["-" * w for w in widths], *body]]
+    return "\n".join(lines)
+
+
+def render_summary(plan: dict) -> str:
+    rows = summary_rows(plan)
+    total = sum(count for _, _, count in rows)
+    return (f"environment {plan['environment']}: {total} resources "
+            f"(spec {plan['specDigest'][:12]})\n" + table(["component", "type", "count"], rows))

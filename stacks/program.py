@@ -1,0 +1,24 @@
+"""What the stack program does: load the environment named in config and build it."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.platform import Platform
+from environments import loader
+from environments.errors import SpecError
+
+
+def run() -> None:
+    config = pulumi.Config("stackyard")
+    # `specFile` lets the offline plan point at a spec outside environments/.
+    environment = config.get("specFile") or config.require("environment")
+    try:
+        spec = loader.load(environment)
+    except SpecError as error:
+        raise pulumi.RunError(f"invalid environment spec:\n{error}") from None
+    platform = Platform(spec.name, spec)
+    pulumi.export("environment", spec.name)
+    pulumi.export("specDigest", spec.digest)
+    if platform.cluster.eks_cluster is not None:
+        pulumi.export("clusterEndpoint", platform.cluster.eks_cluster.endpoint)

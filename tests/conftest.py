@@ -1,0 +1,41 @@
+"""Shared test helpers: the repository, running the CLI, and cached offline plans."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHIPPED_ENVIRONMENTS = ("dev", "staging", "prod", "local")
+
+
+def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `stackyard ARGS` in a fresh interpreter, as a user would."""
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "stacks.cli", *args], cwd=cwd, env=environ,
+                          capture_output=True, text=True, timeout=600)
+
+
+@functools.lru_cache(maxsize=None)
+def plan_for(environment: str) -> dict:
+    """The offline plan of a shipped environment or spec file, built once per test session."""
+    from environments import loader
+    from stacks import plan
+
+    spec = loader.load(environment)
+    return plan.build(spec, loader.spec_path(environment).resolve())
+
+
+def resources(plan: dict, type_: str) -> list[dict]:
+    return [r for r in plan["resources"] if r["type"] == type_]
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Iterator
 
 from environments.errors import SpecProblem
-from environments.spec import Spec
+from environments.spec import SERVERLESS, Spec
 
 Check = Callable[[Spec], Iterable[SpecProblem]]
 
@@ -84,12 +84,70 @@ def policy_references(spec: Spec) -> Iterator[SpecProblem]:
                            "a Karpenter GPU pool needs gpuLimit (the most GPUs it may launch)")
 
 
+# The KServe Helm chart installs its own ClusterServingRuntimes, all named
+# `kserve-*`; a runtime of the spec with such a name would be owned twice.
+KSERVE_CHART_RUNTIME_PREFIX = "kserve-"
+
+
+def serving_modes(spec: Spec) -> Iterator[SpecProblem]:
+    """What KServe can do depends on the deployment mode; say so before anything is built."""
+    for index, endpoint in enumerate(spec.endpoints):
+        mode = endpoint.deployment_mode_in(spec.serving)
+        if mode == SERVERLESS:
+            continue
+        where = f"deploymentMode is {mode}"
+        if endpoint.canary is not None:
+            yield _problem(("endpoints", index, "canary"),
+                           f"canary traffic needs deploymentMode Serverless, found {where}: KServe splits "
+                           "traffic between the previous and the new revision only in Serverless (Knative) "
+                           "mode; set `deploymentMode: Serverless` on this endpoint or remove `canary`")
+        metric, _target = endpoint.autoscaling.resolved(mode)
+        if metric in ("concurrency", "rps"):
+            yield _problem(("endpoints", index, "autoscaling", "metric"),
+                           f"autoscaling on {metric} needs deploymentMode Serverless, found {where}: "
+                           "RawDeployment scales with a HorizontalPodAutoscaler on cpu or memory")
+        if endpoint.replicas.min == 0:
+            yield _problem(("endpoints", index, "replicas", "min"),
+                           f"scaling to zero needs deploymentMode Serverless, found {where}: "
+                           "RawDeployment keeps at least one replica")
+
+
+def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
+    """Endpoints need the registry their models come from, the versions KServe installs at, and a runtime that serves their format."""
+    if spec.endpoints and spec.serving.registry is None:
+        yield _problem(("serving",), "missing required field 'registry': endpoints name their models in "
+                                     "the MLflow registry, so serving.registry.trackingUri must say where it is")
+    if spec.endpoints or spec.serving.runtimes:
+        for key in ("certManager", "kserve"):
+            if key not in spec.versions:
+                yield _problem(("versions",), f"missing required field {key!r}: KServe is installed for the "
+                                              "endpoints and needs it")
+    serverless = [e.name for e in spec.endpoints if e.deployment_mode_in(spec.serving) == SERVERLESS]
+    if serverless and "knative" not in spec.versions:
+        yield _problem(("versions",), f"missing required field 'knative': endpoint {serverless[0]!r} runs in "
+                                      "Serverless mode, which needs Knative Serving")
+    for index, runtime in enumerate(spec.serving.runtimes):
+        if runtime.name.startswith(KSERVE_CHART_RUNTIME_PREFIX):
+            yield _problem(("serving", "runtimes", index, "name"),
+                           f"runtime name {runtime.name!r} starts with {KSERVE_CHART_RUNTIME_PREFIX!r}, the "
+                           "prefix of the runtimes the KServe chart installs itself; choose another name")
+    runtimes = {runtime.name: runtime for runtime in spec.serving.runtimes}
+    for index, endpoint in enumerate(spec.endpoints):
+        runtime = runtimes.get(endpoint.runtime)
+        if runtime is not None and endpoint.format not in runtime.model_formats:
+            yield _problem(("endpoints", index, "format"),
+                           f"runtime {runtime.name!r} serves {list(runtime.model_formats)}, "
+                           f"found format {endpoint.format!r}")
+
+
 CHECKS: tuple[Check, ...] = (
     unique_names,
     cluster_matches_cloud,
     pool_sizes,
     endpoint_references,
     policy_references,
+    serving_modes,
+    serving_requirements,
 )
 
 

@@ -166,10 +166,30 @@ class Replicas:
     max: int = 1
 
 
+RAW_DEPLOYMENT = "RawDeployment"
+SERVERLESS = "Serverless"
+
+# What each autoscaler does when no target is given (KServe's HPA for cpu/memory
+# in RawDeployment, Knative's KPA for concurrency/rps in Serverless); stating
+# them makes the plan show the target that will actually apply.
+DEFAULT_SCALE_TARGETS = {"cpu": 80, "memory": 80, "concurrency": 100, "rps": 200}
+
+
 @dataclass(frozen=True)
 class Autoscaling:
-    metric: str = "concurrency"  # concurrency | rps | cpu | memory
-    target: int = 10
+    """How an endpoint scales between its min and max replicas.
+
+    RawDeployment scales with a HorizontalPodAutoscaler on cpu or memory;
+    Serverless with Knative's autoscaler on concurrency or rps. Unset, the
+    metric is the mode's natural one and the target that autoscaler's default.
+    """
+
+    metric: Optional[str] = None  # concurrency | rps | cpu | memory
+    target: Optional[int] = None
+
+    def resolved(self, deployment_mode: str) -> tuple[str, int]:
+        metric = self.metric or ("concurrency" if deployment_mode == SERVERLESS else "cpu")
+        return metric, self.target if self.target is not None else DEFAULT_SCALE_TARGETS[metric]
 
 
 @dataclass(frozen=True)
@@ -207,6 +227,33 @@ class Endpoint:
     slo: Slo = field(default_factory=Slo)
     drift: Drift = field(default_factory=Drift)
     payload_logging: bool = True
+    # Further KServe predictor fields Stackyard does not model (timeout,
+    # containerConcurrency, batcher, ...), in InferenceService YAML form. The
+    # kserve SDK's models check them when the plan is built.
+    predictor_fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def deployment_mode_in(self, serving: "Serving") -> str:
+        return self.deployment_mode or serving.deployment_mode
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What the MLflow registry answered for an endpoint's ModelRef, as its lock file records it."""
+
+    name: str
+    version: int
+    source: str  # the storage URI of the version's artifacts, what KServe downloads
+    run_id: str
+    resolved_at: str  # ISO 8601, UTC
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def model_card(self) -> Optional[str]:
+        return self.tags.get(MODEL_CARD_TAG)
+
+
+# The model-version tag that links a version to its model card.
+MODEL_CARD_TAG = "model_card"
 
 
 @dataclass(frozen=True)
@@ -227,7 +274,7 @@ class ServingRuntime:
 @dataclass(frozen=True)
 class Serving:
     registry: Optional[ModelRegistry] = None
-    deployment_mode: str = "RawDeployment"  # or Serverless
+    deployment_mode: str = RAW_DEPLOYMENT  # or SERVERLESS
     namespace: str = "serving"
     domain: Optional[str] = None
     runtimes: tuple[ServingRuntime, ...] = ()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 
@@ -12,11 +12,14 @@ from components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesAr
 from components.monitoring import Monitoring, MonitoringArgs
 from components.ownership import Ownership
 from components.serving import Serving, ServingArgs
-from environments.spec import Spec
+from environments.spec import ResolvedModel, Spec
 
 
 class Platform(pulumi.ComponentResource):
-    def __init__(self, name: str, spec: Spec, opts: Optional[pulumi.ResourceOptions] = None):
+    """`models` maps each endpoint's name to its model version from the registry lock."""
+
+    def __init__(self, name: str, spec: Spec, opts: Optional[pulumi.ResourceOptions] = None,
+                 models: Optional[Mapping[str, ResolvedModel]] = None):
         super().__init__("stackyard:platform:Platform", name, None, opts)
         ownership = Ownership.of(spec)
         versions = spec.versions
@@ -24,7 +27,13 @@ class Platform(pulumi.ComponentResource):
                                pulumi.ResourceOptions(parent=self))
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
 
-        self.serving = Serving(f"{name}-serving", ServingArgs(spec.serving, versions, ownership), on_cluster)
+        self.serving = Serving(f"{name}-serving", ServingArgs(
+            spec.serving, versions, ownership, endpoints=spec.endpoints, models=dict(models or {}),
+            teams=spec.teams, region=spec.cloud.region,
+            # The compute issue gives Cluster its IAM OIDC provider (IRSA); until then
+            # endpoints run without an IAM role, as on existing clusters.
+            oidc_provider_arn=getattr(self.cluster, "oidc_provider_arn", None),
+            oidc_issuer=getattr(self.cluster, "oidc_issuer", None)), on_cluster)
         self.feature_store = None
         if spec.feature_store.enabled:
             self.feature_store = FeatureStore(

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from environments.spec import Spec
 from stacks import __version__, atomic, offline
+from stacks.errors import ExitCode, StackyardError
 
 # Kubernetes resource types that are not objects in the cluster API.
 _NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
@@ -22,8 +23,17 @@ _SECRET_KINDS = {"Secret"}
 
 
 def build(spec: Spec, spec_file: Path) -> dict:
-    """Run the stack program for `spec` offline and return the plan document."""
-    resources = offline.record(spec.name, {"environment": spec.name, "specFile": str(spec_file)})
+    """Run the stack program for `spec` offline and return the plan document.
+
+    The program refuses input it cannot build (a stale registry lock, a field
+    KServe does not have) with a pulumi.RunError: that is invalid input, exit 2.
+    """
+    import pulumi
+
+    try:
+        resources = offline.record(spec.name, {"environment": spec.name, "specFile": str(spec_file)})
+    except pulumi.RunError as error:
+        raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     return {
         "stackyard": __version__,
         "environment": spec.name,

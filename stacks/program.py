@@ -1,12 +1,27 @@
-"""What the stack program does: load the environment named in config and build it."""
+"""What the stack program does: load the environment named in config and build it.
+
+The program is a pure function of the spec, its registry lock and the code:
+it reads the two files and never the network.
+"""
 
 from __future__ import annotations
 
 import pulumi
 
 from components.platform import Platform
+from components.serving_endpoint import EndpointFieldError
 from environments import loader
-from environments.errors import SpecError
+from environments.errors import SpecError, SpecProblem
+from environments.spec import Spec
+from stacks import registry_lock
+
+
+def _located(environment: str, spec: Spec, error: EndpointFieldError) -> str:
+    """An endpoint field KServe refused, as a spec problem with file:line:column."""
+    index = [endpoint.name for endpoint in spec.endpoints].index(error.endpoint)
+    path = ("endpoints", index, *error.path)
+    document, _path = loader.load_document(environment)
+    return str(SpecProblem(loader.locate(document, path), path, error.message))
 
 
 def run() -> None:
@@ -17,7 +32,15 @@ def run() -> None:
         spec = loader.load(environment)
     except SpecError as error:
         raise pulumi.RunError(f"invalid environment spec:\n{error}") from None
-    platform = Platform(spec.name, spec)
+    spec_file = loader.spec_path(environment)
+    try:
+        models = registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
+    except registry_lock.LockError as error:
+        raise pulumi.RunError(str(error)) from None
+    try:
+        platform = Platform(spec.name, spec, models=models)
+    except EndpointFieldError as error:
+        raise pulumi.RunError(_located(environment, spec, error)) from None
     pulumi.export("environment", spec.name)
     pulumi.export("specDigest", spec.digest)
     if platform.cluster.eks_cluster is not None:

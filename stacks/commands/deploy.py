@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 
-from stacks.commands.common import add_environment_argument, load_spec
+from stacks.commands.common import add_environment_argument, check_registry_lock, load_spec
 from stacks.errors import ExitCode, StackyardError
 
 INSTALL_HINT = ("the Pulumi CLI is not installed: install it (https://www.pulumi.com/docs/install/) "
@@ -28,7 +28,8 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    spec, _spec_file = load_spec(args.environment)
+    spec, spec_file = load_spec(args.environment)
+    check_registry_lock(spec, spec_file)
     if shutil.which("pulumi") is None:
         raise StackyardError(INSTALL_HINT, ExitCode.INVALID_INPUT)
     from environments.loader import repository_root

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacks.commands.common import add_environment_argument, load_spec
+from stacks.commands.common import add_environment_argument, check_registry_lock, load_spec
 
 
 def configure(parser) -> None:
@@ -17,6 +17,7 @@ def run(args) -> int:
     from stacks import plan as offline_plan
 
     spec, spec_file = load_spec(args.environment)
+    check_registry_lock(spec, spec_file)
     plan = offline_plan.build(spec, spec_file)
     if args.out is not None:
         offline_plan.write(plan, args.out)

@@ -1,0 +1,425 @@
+"""The registry lock: the MLflow model version every endpoint serves, resolved once and committed.
+
+An endpoint names its model in the MLflow registry (`model: {name, version}`
+or `model: {name, alias}`), never a storage path. `stackyard lock ENV` asks the
+registry named in `serving.registry` and writes `environments/ENV.lock.yaml`
+(next to the spec) with, per model reference, the resolved version, the
+storage URI of its artifacts, the run that produced it, its tags (the model
+card link among them) and when it was resolved.
+
+`stackyard plan` and the stack program read only the lock, so a plan is a pure
+function of spec, lock and code: no network, the same bytes twice. The lock
+records a digest of the model references it was made for (and the registry's
+URI); a spec that names something else is stopped with the instruction to
+lock again.
+
+Reading a lock needs only PyYAML; `mlflow` is imported by `resolve` alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional
+
+from environments.spec import ModelRef, ModelRegistry, ResolvedModel, Spec
+
+LOCK_API_VERSION = "stackyard.dev/v1"
+LOCK_KIND = "RegistryLock"
+LOCK_SUFFIX = ".lock.yaml"
+
+# MLflow-internal URI schemes: only the MLflow server can read them, never a
+# model server. `resolve` asks the registry for the real storage location.
+_REGISTRY_ONLY_SCHEMES = ("models", "runs", "mlflow-artifacts", "dbfs")
+
+
+class LockError(Exception):
+    """The lock is missing, unreadable or does not match the spec; the message says to lock again."""
+
+
+class RegistryError(Exception):
+    """The registry could not resolve a model reference; the previous lock stays as it was."""
+
+
+def lock_path(spec_file: Path) -> Path:
+    """`environments/prod.yaml` -> `environments/prod.lock.yaml`."""
+    spec_file = Path(spec_file)
+    return spec_file.with_name(spec_file.stem + LOCK_SUFFIX)
+
+
+def lock_command(spec_file: Path) -> str:
+    """The command that writes the lock of `spec_file`, as the user would type it."""
+    from environments.loader import ENVIRONMENTS_DIR, display
+
+    spec_file = Path(spec_file)
+    if spec_file.resolve().parent == ENVIRONMENTS_DIR:
+        return f"stackyard lock {spec_file.stem}"
+    return f"stackyard lock {display(spec_file)}"
+
+
+def ref_key(ref: ModelRef) -> str:
+    """How a reference is written in MLflow's model URIs: `name/7` or `name@champion`."""
+    return f"{ref.name}@{ref.alias}" if ref.alias is not None else f"{ref.name}/{ref.version}"
+
+
+def model_refs(spec: Spec) -> list[ModelRef]:
+    """The distinct model references of the spec's endpoints, in endpoint order."""
+    seen: dict[str, ModelRef] = {}
+    for endpoint in spec.endpoints:
+        seen.setdefault(ref_key(endpoint.model), endpoint.model)
+    return list(seen.values())
+
+
+def refs_digest(spec: Spec) -> str:
+    """What a lock is valid for: the registry and the set of model references."""
+    registry = spec.serving.registry
+    document = {"trackingUri": registry.tracking_uri if registry else None,
+                "models": sorted(ref_key(ref) for ref in model_refs(spec))}
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    ref: ModelRef
+    resolved: ResolvedModel
+
+
+@dataclass(frozen=True)
+class RegistryLock:
+    environment: str
+    tracking_uri: str
+    refs_digest: str
+    entries: tuple[LockEntry, ...]
+
+    def lookup(self, ref: ModelRef) -> Optional[ResolvedModel]:
+        key = ref_key(ref)
+        for entry in self.entries:
+            if ref_key(entry.ref) == key:
+                return entry.resolved
+        return None
+
+
+# --- the file ----------------------------------------------------------------
+
+def to_yaml(lock: RegistryLock, lock_command: str) -> str:
+    """The lock file's text: deterministic for identical content."""
+    import yaml
+
+    models = []
+    for entry in lock.entries:
+        item: dict[str, Any] = {"name": entry.ref.name}
+        if entry.ref.alias is not None:
+            item["alias"] = entry.ref.alias
+        resolved = entry.resolved
+        item.update({
+            "version": resolved.version,
+            "source": resolved.source,
+            "runId": resolved.run_id,
+            "tags": dict(sorted(resolved.tags.items())),
+            "resolvedAt": resolved.resolved_at,
+        })
+        models.append(item)
+    document = {
+        "apiVersion": LOCK_API_VERSION,
+        "kind": LOCK_KIND,
+        "environment": lock.environment,
+        "trackingUri": lock.tracking_uri,
+        "modelRefsDigest": lock.refs_digest,
+        "models": models,
+    }
+    header = (f"# Written by `{lock_command}` from the MLflow registry; do not edit.\n"
+              "# `stackyard plan` reads the model versions from here and never asks the registry:\n"
+              "# commit this file with the spec, and lock again to pick up new versions or aliases.\n")
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _field(item: Mapping, key: str, kind: type, where: str) -> Any:
+    value = item.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ValueError(f"{where}.{key}: expected {kind.__name__}, found {type(value).__name__}")
+    return value
+
+
+def parse(text: str) -> RegistryLock:
+    """A lock from its text; ValueError says what is wrong."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"not YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(document, dict):
+        raise ValueError("expected a mapping at the top level")
+    if document.get("apiVersion") != LOCK_API_VERSION or document.get("kind") != LOCK_KIND:
+        raise ValueError(f"expected apiVersion {LOCK_API_VERSION} and kind {LOCK_KIND}")
+    items = document.get("models")
+    if not isinstance(items, list):
+        raise ValueError("models: expected a list")
+    entries = []
+    for index, item in enumerate(items):
+        where = f"models[{index}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: expected a mapping")
+        name = _field(item, "name", str, where)
+        version = _field(item, "version", int, where)
+        alias = item.get("alias")
+        if alias is not None and not isinstance(alias, str):
+            raise ValueError(f"{where}.alias: expected str, found {type(alias).__name__}")
+        tags = item.get("tags") or {}
+        if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+            raise ValueError(f"{where}.tags: expected a mapping of strings")
+        ref = ModelRef(name=name, alias=alias) if alias is not None else ModelRef(name=name, version=version)
+        entries.append(LockEntry(ref, ResolvedModel(
+            name=name, version=version,
+            source=_field(item, "source", str, where),
+            run_id=_field(item, "runId", str, where),
+            resolved_at=_field(item, "resolvedAt", str, where),
+            tags={str(k): v for k, v in tags.items()},
+        )))
+    return RegistryLock(
+        environment=_field(document, "environment", str, "$"),
+        tracking_uri=_field(document, "trackingUri", str, "$"),
+        refs_digest=_field(document, "modelRefsDigest", str, "$"),
+        entries=tuple(entries),
+    )
+
+
+def read(path: Path | str, lock_command: str) -> RegistryLock:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LockError(f"{path} does not exist: run `{lock_command}` to resolve the endpoints' models "
+                        "from the registry, then commit the lock file") from None
+    except OSError as error:
+        raise LockError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise LockError(f"{path} is not a valid registry lock ({error}): run `{lock_command}` "
+                        "to write it again") from None
+
+
+def locked_models(spec: Spec, spec_file: Path, lock_command: str) -> dict[str, ResolvedModel]:
+    """Endpoint name -> its model version from the lock next to `spec_file`; LockError if stale.
+
+    An environment without endpoints needs no lock.
+    """
+    from environments.loader import display
+
+    if not spec.endpoints:
+        return {}
+    path = display(lock_path(spec_file))
+    lock = read(path, lock_command)
+    models = {}
+    for endpoint in spec.endpoints:
+        resolved = lock.lookup(endpoint.model)
+        if resolved is None:
+            raise LockError(f"{path} has no entry for model {endpoint.model.name!r} "
+                            f"{endpoint.model.selector} (endpoint {endpoint.name!r}): run `{lock_command}`")
+        models[endpoint.name] = resolved
+    if lock.refs_digest != refs_digest(spec):
+        raise LockError(f"{path} was made for other model references or another registry than the spec "
+                        f"names now: run `{lock_command}`")
+    return models
+
+
+# --- resolving against the registry -------------------------------------------
+
+@contextlib.contextmanager
+def _registry_http_settings(timeout_seconds: float) -> Iterator[None]:
+    """MLflow's client reads its HTTP settings from the environment on every request.
+
+    Its defaults (120 s per request, 7 retries with exponential backoff) keep a
+    command waiting for minutes on an unreachable registry; the spec's timeout
+    is the whole budget of each request, with no retries. MLflow takes whole
+    seconds, so a fractional timeout is rounded up.
+    """
+    settings = {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(timeout_seconds))),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
+    }
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _network_failure(error: BaseException) -> Optional[BaseException]:
+    """The connection error or timeout behind an MLflow exception, if that is what it was."""
+    import requests
+
+    seen = set()
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _reason(failure: BaseException) -> str:
+    import requests
+
+    if isinstance(failure, requests.exceptions.Timeout):
+        return "timed out"
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(failure))
+    return errno.group(1).strip() if errno else type(failure).__name__
+
+
+class _Registry:
+    """The questions `resolve` asks MLflow, each failure turned into one clear RegistryError."""
+
+    def __init__(self, registry: ModelRegistry):
+        from mlflow import MlflowClient
+
+        self.uri = registry.tracking_uri
+        self.timeout = registry.timeout_seconds
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    def _call(self, what: str, function, *args):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return function(*args), None
+        except MlflowException as error:
+            failure = _network_failure(error)
+            if failure is not None:
+                raise RegistryError(
+                    f"the MLflow registry at {self.uri} is unreachable: {what} got no answer within "
+                    f"the timeout of {self.timeout:g} s (serving.registry.timeoutSeconds; no retries): "
+                    f"{_reason(failure)}") from None
+            return None, error
+
+    def _refused(self, what: str, error) -> RegistryError:
+        message = getattr(error, "message", None) or str(error)
+        return RegistryError(f"the MLflow registry at {self.uri} refused {what}: {message.splitlines()[0]}")
+
+    def _missing_model(self, name: str) -> RegistryError:
+        found, error = self._call("listing models", self.client.search_registered_models, None, 1000)
+        names = [model.name for model in found or []]
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return RegistryError(f"no registered model {name!r} in the MLflow registry at {self.uri}{hint}")
+
+    def _registered_model(self, name: str):
+        model, error = self._call(f"looking up model {name!r}", self.client.get_registered_model, name)
+        if error is not None:
+            if getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                raise self._missing_model(name)
+            raise self._refused(f"looking up model {name!r}", error)
+        return model
+
+    def model_version(self, ref: ModelRef):
+        if ref.alias is not None:
+            found, error = self._call(f"resolving {ref_key(ref)}", self.client.get_model_version_by_alias,
+                                      ref.name, ref.alias)
+            if error is None:
+                return found
+            aliases = self._registered_model(ref.name).aliases or {}
+            if ref.alias not in aliases:
+                listing = ", ".join(f"@{alias} -> version {version}" for alias, version in sorted(aliases.items()))
+                raise RegistryError(f"model {ref.name!r} has no alias @{ref.alias} in the MLflow registry at "
+                                    f"{self.uri}; " + (f"its aliases: {listing}" if listing else "it has no aliases"))
+            raise self._refused(f"resolving {ref_key(ref)}", error)
+        found, error = self._call(f"resolving {ref_key(ref)}", self.client.get_model_version,
+                                  ref.name, str(ref.version))
+        if error is None:
+            return found
+        if getattr(error, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+            raise self._refused(f"resolving {ref_key(ref)}", error)
+        self._registered_model(ref.name)
+        quoted = ref.name.replace("'", "\\'")
+        versions, error = self._call(f"listing versions of {ref.name!r}", self.client.search_model_versions,
+                                     f"name = '{quoted}'")
+        if error is not None:
+            raise self._refused(f"listing versions of {ref.name!r}", error)
+        numbers = sorted(int(version.version) for version in versions)
+        listing = ", ".join(map(str, numbers)) if numbers else "none"
+        raise RegistryError(f"model {ref.name!r} has no version {ref.version} in the MLflow registry at "
+                            f"{self.uri}; its versions: {listing}")
+
+    def storage_location(self, name: str, version: str) -> str:
+        """Where the version's artifacts are stored (a `models:/` source resolved to its storage URI)."""
+        location, error = self._call(f"locating the artifacts of {name}/{version}",
+                                     self.client.get_model_version_download_uri, name, version)
+        if error is not None:
+            raise self._refused(f"locating the artifacts of {name}/{version}", error)
+        return location
+
+
+def _check_source(ref: ModelRef, version: int, source: str, uri: str) -> None:
+    scheme = source.split(":", 1)[0] if ":" in source else ""
+    if not scheme or scheme in _REGISTRY_ONLY_SCHEMES:
+        raise RegistryError(
+            f"model {ref.name!r} version {version} is stored at {source!r}, which only the MLflow server "
+            f"at {uri} can read, not a model server: run the registry with an artifact store KServe can "
+            "download from (e.g. `--default-artifact-root s3://...` with `--no-serve-artifacts`)")
+
+
+def registry_token_problem(spec: Spec, environ: Mapping[str, str]) -> Optional[str]:
+    """Why the registry's token is not available to the MLflow client, if it is not.
+
+    The spec holds a reference, never the token; MLflow reads the token from
+    MLFLOW_TRACKING_TOKEN, so the user puts it there from where the reference points.
+    """
+    registry = spec.serving.registry
+    if registry is None or registry.token is None or environ.get("MLFLOW_TRACKING_TOKEN"):
+        return None
+    token = registry.token
+    if token.config:
+        fetch = f"$(pulumi config get {token.config} --stack {spec.name})"
+        where = f"the Pulumi config secret {token.config!r} of stack {spec.name}"
+    else:
+        fetch = f"$(aws secretsmanager get-secret-value --secret-id {token.arn} --query SecretString --output text)"
+        where = f"the Secrets Manager secret {token.arn}"
+    return (f"the registry at {registry.tracking_uri} needs the token in {where}: "
+            f"export MLFLOW_TRACKING_TOKEN={fetch}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def resolve(spec: Spec, previous: Optional[RegistryLock] = None, now: Optional[str] = None) -> RegistryLock:
+    """Ask the spec's registry for every endpoint's model; RegistryError on the first failure.
+
+    An entry that resolves exactly as in `previous` keeps its resolvedAt, so
+    locking again without a change in the registry rewrites the same bytes.
+    """
+    registry = spec.serving.registry
+    if registry is None:
+        raise RegistryError("the spec has endpoints but no serving.registry to resolve their models from")
+    resolved_at = now or _now()
+    entries = []
+    with _registry_http_settings(registry.timeout_seconds):
+        client = _Registry(registry)
+        for ref in model_refs(spec):
+            version = client.model_version(ref)
+            source = client.storage_location(ref.name, str(version.version))
+            _check_source(ref, int(version.version), source, registry.tracking_uri)
+            model = ResolvedModel(name=ref.name, version=int(version.version), source=source,
+                                  run_id=version.run_id or "", resolved_at=resolved_at,
+                                  tags=dict(sorted((version.tags or {}).items())))
+            earlier = previous.lookup(ref) if previous is not None else None
+            if earlier is not None and dataclasses.replace(earlier, resolved_at=resolved_at) == model:
+                model = earlier
+            entries.append(LockEntry(ref, model))
+    return RegistryLock(environment=spec.name, tracking_uri=registry.tracking_uri,
+                        refs_digest=refs_digest(spec), entries=tuple(entries))

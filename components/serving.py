@@ -189,6 +189,10 @@ class Serving(pulumi.ComponentResource):
             return
 
         versions = args.versions
+        missing = [key for key in ("certManager", "kserve") if key not in versions]
+        if missing:
+            raise pulumi.RunError(f"versions lacks {', '.join(missing)}: KServe is installed for the endpoints "
+                                  "and its version must be pinned there")
         cert_manager = k8s.helm.v3.Release(
             f"{name}-cert-manager",
             name="cert-manager",

@@ -113,15 +113,12 @@ def serving_modes(spec: Spec) -> Iterator[SpecProblem]:
 
 
 def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
-    """Endpoints need the registry their models come from, the versions KServe installs at, and a runtime that serves their format."""
-    if spec.endpoints and spec.serving.registry is None:
-        yield _problem(("serving",), "missing required field 'registry': endpoints name their models in "
-                                     "the MLflow registry, so serving.registry.trackingUri must say where it is")
-    if spec.endpoints or spec.serving.runtimes:
+    """Runtimes need the versions KServe is installed at; endpoints a runtime that serves their format."""
+    if spec.serving.runtimes:
         for key in ("certManager", "kserve"):
             if key not in spec.versions:
-                yield _problem(("versions",), f"missing required field {key!r}: KServe is installed for the "
-                                              "endpoints and needs it")
+                yield _problem(("versions",), f"missing required field {key!r}: KServe is installed to run "
+                                              "serving.runtimes and needs it")
     serverless = [e.name for e in spec.endpoints if e.deployment_mode_in(spec.serving) == SERVERLESS]
     if serverless and "knative" not in spec.versions:
         yield _problem(("versions",), f"missing required field 'knative': endpoint {serverless[0]!r} runs in "

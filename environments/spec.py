@@ -253,7 +253,7 @@ class ResolvedModel:
 
 
 # The model-version tag that links a version to its model card.
-MODEL_CARD_TAG = "model_card"
+MODEL_CARD_TAG = "stackyard.model_card"
 
 
 @dataclass(frozen=True)

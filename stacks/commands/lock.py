@@ -45,7 +45,7 @@ def run(args) -> int:
     try:
         lock = registry_lock.resolve(spec, previous)
     except registry_lock.RegistryError as error:
-        unchanged = f"; {display(path)} is unchanged" if path.exists() else ""
+        unchanged = f" ({display(path)} is unchanged)" if path.exists() else ""
         raise StackyardError(f"{error}{unchanged}", ExitCode.INVALID_INPUT) from None
     atomic.write_text(path, registry_lock.to_yaml(lock, command))
 

@@ -1,0 +1,241 @@
+"""`stackyard lock` against a real MLflow registry, then `stackyard plan` from the lock alone.
+
+A module-scoped fixture starts `mlflow server` (SQLite backend, artifacts on
+local disk, loopback, a free port), logs two versions of a small
+scikit-learn model and points the alias @champion at the older one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from environments import loader
+from environments.spec import MODEL_CARD_TAG
+from stacks import registry_lock
+from tests.conftest import FIXTURES, resources, run_cli
+
+SPEC_TEMPLATE = FIXTURES / "serving" / "registry-env.yaml"
+MODEL = "ranker"
+MODEL_CARD = "https://github.example.com/ml-platform/model-cards/blob/main/ranker/v{version}.md"
+ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, deadline_seconds: float = 180) -> None:
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"mlflow server not healthy after {deadline_seconds} s:\n{log.read_text()[-3000:]}")
+
+
+def register_versions(uri: str, workdir: Path) -> dict:
+    """Two versions of a real scikit-learn model, the two ways MLflow registers one.
+
+    Version 1 is logged as an MLflow 3 LoggedModel (its registry source is a
+    `models:/m-...` URI the registry resolves to a storage location); version 2
+    is registered from a run's artifact path (its source is that path).
+    """
+    import mlflow
+    import numpy as np
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    features = np.array([[0.0], [1.0], [2.0], [3.0]])
+    labels = np.array([0, 0, 1, 1])
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(LogisticRegression().fit(features, labels), name="model",
+                                     registered_model_name=MODEL, pip_requirements=["scikit-learn"])
+        with mlflow.start_run() as run:
+            local = workdir / "model-v2"
+            mlflow.sklearn.save_model(LogisticRegression(C=0.5).fit(features, labels), str(local),
+                                      pip_requirements=["scikit-learn"])
+            mlflow.log_artifacts(str(local), "model")
+            client.create_model_version(MODEL, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+    for version in ("1", "2"):
+        client.set_model_version_tag(MODEL, version, MODEL_CARD_TAG, MODEL_CARD.format(version=version))
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    return {version: {"source": client.get_model_version(MODEL, version).source,
+                      "storage": client.get_model_version_download_uri(MODEL, version),
+                      "run_id": client.get_model_version(MODEL, version).run_id}
+            for version in ("1", "2")}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A running MLflow tracking server with model `ranker` versions 1 and 2, alias @champion -> 1."""
+    workdir = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    log = workdir / "server.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [str(mlflow_cli), "server", "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+             "--default-artifact-root", (workdir / "artifacts").as_uri(), "--no-serve-artifacts",
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            stdout=output, stderr=subprocess.STDOUT, cwd=workdir)
+    try:
+        # The server and these imports each take seconds: overlap them.
+        import mlflow  # noqa: F401
+        import sklearn.linear_model  # noqa: F401
+
+        wait_until_healthy(uri, server, log)
+        versions = register_versions(uri, workdir)
+        yield {"uri": uri, "versions": versions}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def write_spec(directory: Path, tracking_uri: str, *replacements: tuple[str, str]) -> Path:
+    text = SPEC_TEMPLATE.read_text().replace("TRACKING_URI", tracking_uri)
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    path = directory / "registry-test.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def locked(registry, tmp_path_factory):
+    """`stackyard lock` then `stackyard plan` on a spec pointing at the test registry."""
+    directory = tmp_path_factory.mktemp("locked")
+    spec = write_spec(directory, registry["uri"])
+    lock = run_cli("lock", str(spec))
+    assert lock.returncode == 0, lock.stderr
+    plan = run_cli("plan", str(spec), "--out", str(directory / "plan"))
+    assert plan.returncode == 0, plan.stderr
+    return {"spec": spec, "lock": registry_lock.lock_path(spec), "lock_output": lock.stdout,
+            "plan": json.loads((directory / "plan" / "plan.json").read_text())}
+
+
+def inference_service(plan: dict, name: str) -> dict:
+    (found,) = [r for r in resources(plan, ISVC) if r["inputs"]["metadata"]["name"] == name]
+    return found["inputs"]
+
+
+def test_storage_uri_is_the_registered_versions_source(registry, locked):
+    version_2 = registry["versions"]["2"]
+    predictor = inference_service(locked["plan"], "ranker-pinned")["spec"]["predictor"]
+    assert predictor["model"]["storageUri"] == version_2["source"]
+    lock = registry_lock.read(locked["lock"], "stackyard lock test")
+    entry = lock.lookup(loader.load(str(locked["spec"])).endpoints[0].model)
+    assert (entry.version, entry.source, entry.run_id) == (2, version_2["source"], version_2["run_id"])
+    assert entry.model_card == MODEL_CARD.format(version=2)
+
+
+def test_alias_resolves_to_the_version_it_points_at(registry, locked):
+    version_1 = registry["versions"]["1"]
+    service = inference_service(locked["plan"], "ranker-champion")
+    # Version 1 is an MLflow 3 LoggedModel: its `models:/` source becomes the storage location.
+    assert version_1["source"].startswith("models:/")
+    assert service["spec"]["predictor"]["model"]["storageUri"] == version_1["storage"]
+    assert service["metadata"]["labels"]["stackyard.dev/model-version"] == "1"
+    assert service["metadata"]["annotations"]["stackyard.dev/model-run-id"] == version_1["run_id"]
+    assert service["metadata"]["annotations"]["stackyard.dev/model-card"] == MODEL_CARD.format(version=1)
+
+
+def test_locking_again_without_registry_changes_rewrites_the_same_bytes(locked):
+    before = locked["lock"].read_bytes()
+    again = run_cli("lock", str(locked["spec"]))
+    assert again.returncode == 0, again.stderr
+    assert locked["lock"].read_bytes() == before
+
+
+def test_plan_reads_only_the_lock(registry, locked, tmp_path):
+    """The same spec and lock plan to the same bytes with the registry's URI unreachable."""
+    spec = tmp_path / locked["spec"].name
+    shutil.copy(locked["spec"], spec)
+    shutil.copy(locked["lock"], registry_lock.lock_path(spec))
+    from stacks import plan
+
+    offline = plan.build(loader.load(str(spec)), spec)
+    assert [r["inputs"] for r in resources(offline, ISVC)] == [r["inputs"] for r in resources(locked["plan"], ISVC)]
+
+
+def resolve_error(spec_path: Path) -> str:
+    with pytest.raises(registry_lock.RegistryError) as error:
+        registry_lock.resolve(loader.load(str(spec_path)))
+    return str(error.value)
+
+
+def test_missing_version_lists_the_versions_that_exist(registry, tmp_path):
+    message = resolve_error(write_spec(tmp_path, registry["uri"], ("version: 2", "version: 9")))
+    assert "model 'ranker' has no version 9" in message
+    assert "its versions: 1, 2" in message
+
+
+def test_alias_not_set_says_which_aliases_are(registry, tmp_path):
+    message = resolve_error(write_spec(tmp_path, registry["uri"], ("alias: champion", "alias: shadow")))
+    assert "has no alias @shadow" in message
+    assert "@champion -> version 1" in message
+
+
+def test_unknown_model_suggests_the_closest_name(registry, tmp_path):
+    message = resolve_error(write_spec(tmp_path, registry["uri"], ("name: ranker\n", "name: rankr\n")))
+    assert "no registered model 'rankr'" in message
+    assert "did you mean 'ranker'?" in message
+
+
+def closed_port_uri() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # bound, released: nothing listens there now
+
+
+def test_unreachable_registry_fails_with_uri_and_timeout_and_keeps_the_old_lock(locked, tmp_path):
+    uri = closed_port_uri()
+    spec = write_spec(tmp_path, uri)
+    lock_file = registry_lock.lock_path(spec)
+    shutil.copy(locked["lock"], lock_file)
+    before = lock_file.read_bytes()
+    result = run_cli("lock", str(spec))
+    assert result.returncode == 2
+    assert f"the MLflow registry at {uri} is unreachable" in result.stderr
+    assert "timeout of 2 s" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert lock_file.read_bytes() == before
+
+
+def test_unreachable_registry_fails_within_the_configured_timeout(registry, tmp_path):
+    """No retries: MLflow's default policy (7 retries, exponential backoff) would wait minutes here.
+
+    The bound is the spec's timeoutSeconds (2 s) and the failure (connection
+    refused) is immediate, so this separates "no retries" from MLflow's
+    defaults without depending on the machine's speed.
+    """
+    spec = loader.load(str(write_spec(tmp_path, closed_port_uri())))
+    started = time.monotonic()
+    with pytest.raises(registry_lock.RegistryError, match="unreachable"):
+        registry_lock.resolve(spec)
+    assert time.monotonic() - started < spec.serving.registry.timeout_seconds

@@ -1,0 +1,348 @@
+"""Serving: the KServe installation and the InferenceServices in the offline plans, and their builders."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from components import serving, serving_endpoint
+from components.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_toleration
+from components.kserve_models import KServeFieldError, make
+from components.ownership import Ownership
+from environments import loader
+from environments.errors import SpecError
+from environments.spec import ResolvedModel
+from stacks import offline, registry_lock
+from stacks.errors import StackyardError
+from tests.conftest import REPO, plan_for, resources, run_cli
+
+ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
+RUNTIME = "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+ENVIRONMENTS = REPO / "environments"
+
+
+def services_by_name(plan: dict) -> dict[str, dict]:
+    return {r["inputs"]["metadata"]["name"]: r["inputs"] for r in resources(plan, ISVC)}
+
+
+def prod_models() -> dict[str, ResolvedModel]:
+    return registry_lock.locked_models(loader.load("prod"), loader.spec_path("prod"), "stackyard lock prod")
+
+
+# --- the shipped prod plan ------------------------------------------------------
+
+def test_prod_plan_holds_one_inference_service_per_endpoint_with_resources_and_replicas():
+    spec = loader.load("prod")
+    services = services_by_name(plan_for("prod"))
+    assert sorted(services) == sorted(endpoint.name for endpoint in spec.endpoints)
+    models = prod_models()
+    for endpoint in spec.endpoints:
+        service = services[endpoint.name]
+        assert service["metadata"]["namespace"] == spec.serving.namespace
+        predictor = service["spec"]["predictor"]
+        resources_ = predictor["model"]["resources"]
+        assert resources_["requests"] == dict(endpoint.resources.requests)
+        assert {k: v for k, v in resources_["limits"].items() if k != GPU_RESOURCE} == dict(endpoint.resources.limits)
+        assert (predictor["minReplicas"], predictor["maxReplicas"]) == (endpoint.replicas.min, endpoint.replicas.max)
+        assert predictor["model"]["storageUri"] == models[endpoint.name].source
+        assert predictor["model"]["runtime"] == endpoint.runtime
+        assert predictor["model"]["modelFormat"] == {"name": endpoint.format}
+        labels = service["metadata"]["labels"]
+        assert labels["stackyard.dev/model-version"] == str(models[endpoint.name].version)
+        assert labels["stackyard.dev/team"] == endpoint.team
+        assert predictor["logger"] == {"mode": "all", "url": "http://payload-logger.serving.svc.cluster.local"}
+
+
+def test_prod_gpu_endpoints_get_the_limit_toleration_and_node_selector_of_their_pool():
+    spec = loader.load("prod")
+    services = services_by_name(plan_for("prod"))
+    gpu_endpoints = [endpoint for endpoint in spec.endpoints if endpoint.gpu]
+    assert len(gpu_endpoints) == 2
+    for endpoint in gpu_endpoints:
+        predictor = services[endpoint.name]["spec"]["predictor"]
+        assert predictor["model"]["resources"]["limits"][GPU_RESOURCE] == str(endpoint.gpu.count)
+        assert predictor["tolerations"] == [gpu_toleration()]
+        assert predictor["nodeSelector"] == {POOL_LABEL: endpoint.gpu.pool}
+    for endpoint in spec.endpoints:
+        if not endpoint.gpu:
+            predictor = services[endpoint.name]["spec"]["predictor"]
+            assert GPU_RESOURCE not in predictor["model"]["resources"].get("limits", {})
+            assert "tolerations" not in predictor and "nodeSelector" not in predictor
+
+
+def test_prod_canary_endpoint_is_serverless_with_its_traffic_share():
+    services = services_by_name(plan_for("prod"))
+    ranker = services["recsys-ranker"]
+    assert ranker["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    assert ranker["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    assert (ranker["spec"]["predictor"]["scaleMetric"], ranker["spec"]["predictor"]["scaleTarget"]) == ("rps", 200)
+    fraud = services["fraud-scorer"]
+    assert "canaryTrafficPercent" not in fraud["spec"]["predictor"]
+    assert fraud["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert fraud["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "hpa"
+    assert (fraud["spec"]["predictor"]["scaleMetric"], fraud["spec"]["predictor"]["scaleTarget"]) == ("cpu", 80)
+
+
+def test_prod_installs_kserve_and_knative_at_the_pinned_versions():
+    spec = loader.load("prod")
+    releases = {r["inputs"]["name"]: r["inputs"] for r in resources(plan_for("prod"), RELEASE)}
+    assert releases["cert-manager"]["version"] == spec.versions["certManager"]
+    assert releases["kserve-crd"]["chart"] == "oci://ghcr.io/kserve/charts/kserve-crd"
+    assert releases["kserve-crd"]["version"] == releases["kserve"]["version"] == spec.versions["kserve"]
+    assert spec.versions["knative"] in releases["knative-operator"]["chart"]
+    controller = releases["kserve"]["values"]["kserve"]
+    assert controller["controller"]["deploymentMode"] == "RawDeployment"
+    assert all(runtime["disabled"] for runtime in controller["servingruntime"].values())
+
+
+def test_prod_runtimes_are_pinned_cluster_serving_runtimes():
+    spec = loader.load("prod")
+    runtimes = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in resources(plan_for("prod"), RUNTIME)}
+    assert sorted(runtimes) == sorted(runtime.name for runtime in spec.serving.runtimes)
+    for runtime in spec.serving.runtimes:
+        (container,) = runtimes[runtime.name]["spec"]["containers"]
+        assert container["image"] == runtime.image
+        formats = [f["name"] for f in runtimes[runtime.name]["spec"]["supportedModelFormats"]]
+        assert formats == list(runtime.model_formats)
+
+
+def test_every_shipped_environment_with_endpoints_plans_from_its_committed_lock():
+    for environment in ("dev", "staging", "prod", "local"):
+        spec = loader.load(environment)
+        assert spec.endpoints
+        models = registry_lock.locked_models(spec, loader.spec_path(environment), "x")
+        assert all(model.source.startswith("s3://") and model.model_card for model in models.values())
+        assert len(resources(plan_for(environment), ISVC)) == len(spec.endpoints)
+
+
+# --- IRSA: the endpoint's role reads only its model --------------------------------
+
+def test_endpoint_service_account_is_bound_to_a_role_reading_only_the_model_prefix():
+    spec = loader.load("prod")
+    models = prod_models()
+    provider = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC123"
+    issuer = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC123"
+
+    def program():
+        serving.Serving("irsa", serving.ServingArgs(
+            spec.serving, spec.versions, Ownership.of(spec), endpoints=spec.endpoints, models=models,
+            teams=spec.teams, region="us-east-1", oidc_provider_arn=provider, oidc_issuer=issuer))
+
+    recorded = [r.as_plan_entry() for r in offline.record("irsa", {}, program=program)]
+    plan = {"resources": recorded}
+    roles = {r["inputs"]["name"]: r for r in resources(plan, "aws:iam/role:Role")}
+    policies = resources(plan, "aws:iam/rolePolicy:RolePolicy")
+    accounts = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in resources(plan, "kubernetes:core/v1:ServiceAccount")}
+    assert len(roles) == len(policies) == len(spec.endpoints)
+
+    ranker = models["recsys-ranker"]
+    role = roles[serving_endpoint.iam_role_name("prod", "recsys-ranker")]
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Federated": provider}
+    assert trust["Condition"]["StringEquals"][
+        "oidc.eks.us-east-1.amazonaws.com/id/ABC123:sub"] == "system:serviceaccount:serving:recsys-ranker-model-reader"
+    (policy,) = [p for p in policies if p["parent"] == role["parent"]]
+    statements = json.loads(policy["inputs"]["policy"])["Statement"]
+    prefix = ranker.source.removeprefix("s3://stackyard-ml-models/")
+    assert statements[0] == {"Sid": "ReadModelArtifacts", "Effect": "Allow", "Action": "s3:GetObject",
+                             "Resource": f"arn:aws:s3:::stackyard-ml-models/{prefix}/*"}
+    assert statements[1]["Condition"] == {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+    annotations = accounts["recsys-ranker-model-reader"]["metadata"]["annotations"]
+    assert annotations[serving_endpoint.IRSA_ROLE_ANNOTATION].endswith("recsys-ranker-model-reader")
+    assert annotations["serving.kserve.io/s3-region"] == "us-east-1"
+
+
+def test_no_role_without_an_oidc_provider():
+    assert not resources(plan_for("local"), "aws:iam/role:Role")
+    (account,) = resources(plan_for("local"), "kubernetes:core/v1:ServiceAccount")
+    assert "annotations" not in account["inputs"]["metadata"]
+
+
+def test_iam_role_names_stay_within_64_characters():
+    name = serving_endpoint.iam_role_name("a" * 42, "b" * 42)
+    assert len(name) == 64
+    assert name != serving_endpoint.iam_role_name("a" * 42, "b" * 41 + "c")
+
+
+def test_s3_prefix_only_for_s3_sources():
+    assert serving_endpoint.s3_prefix("s3://bucket/a/b/") == serving_endpoint.S3Prefix("bucket", "a/b")
+    assert serving_endpoint.s3_prefix("gs://bucket/a") is None
+    assert serving_endpoint.s3_prefix("file:///tmp/model") is None
+
+
+# --- the InferenceService builder and misspelled fields ----------------------------
+
+def prod_endpoint(name: str):
+    spec = loader.load("prod")
+    (endpoint,) = [e for e in spec.endpoints if e.name == name]
+    return endpoint
+
+
+def build(endpoint, **overrides) -> dict:
+    model = prod_models()[endpoint.name]
+    arguments = dict(namespace="serving", deployment_mode="RawDeployment", protocol="v2",
+                     labels={"team": endpoint.team}, service_account="sa")
+    arguments.update(overrides)
+    return serving_endpoint.inference_service(endpoint, model, **arguments)
+
+
+def with_predictor_fields(endpoint, fields: dict):
+    import dataclasses
+
+    return dataclasses.replace(endpoint, predictor_fields=fields)
+
+
+def test_predictor_fields_reach_the_predictor_typed():
+    endpoint = with_predictor_fields(prod_endpoint("fraud-scorer"),
+                                     {"timeout": 30, "batcher": {"maxBatchSize": 32, "maxLatency": 500}})
+    predictor = build(endpoint)["spec"]["predictor"]
+    assert predictor["timeout"] == 30
+    assert predictor["batcher"] == {"maxBatchSize": 32, "maxLatency": 500}
+
+
+@pytest.mark.parametrize("fields, path, message", [
+    ({"minReplica": 3}, ("predictorFields", "minReplica"),
+     "the KServe V1beta1PredictorSpec has no field 'minReplica'; did you mean 'minReplicas'?"),
+    ({"batcher": {"maxBatchSiz": 32}}, ("predictorFields", "batcher", "maxBatchSiz"),
+     "the KServe V1beta1Batcher has no field 'maxBatchSiz'; did you mean 'maxBatchSize'?"),
+    ({"timeout": "30s"}, ("predictorFields", "timeout"), "expected an integer, found string '30s'"),
+    ({"minReplicas": 3}, ("predictorFields", "minReplicas"),
+     "'minReplicas' is set by Stackyard from replicas.min; change that instead"),
+])
+def test_misspelled_or_managed_predictor_fields_fail_with_path_and_suggestion(fields, path, message):
+    endpoint = with_predictor_fields(prod_endpoint("fraud-scorer"), fields)
+    with pytest.raises(serving_endpoint.EndpointFieldError) as error:
+        build(endpoint)
+    assert (error.value.endpoint, error.value.path, error.value.message) == ("fraud-scorer", path, message)
+
+
+def test_a_misspelled_field_in_the_builder_fails_with_the_closest_name():
+    from kserve import V1beta1PredictorSpec
+
+    with pytest.raises(KServeFieldError) as error:
+        make(V1beta1PredictorSpec, ("spec", "predictor"), min_replica=1)
+    assert error.value.path == ("spec", "predictor", "min_replica")
+    assert "did you mean 'min_replicas'?" in str(error.value)
+
+
+# The last line of the endpoint in environments/local.yaml: endpoint fields go after it.
+LOCAL_ENDPOINT_END = "      limits: {memory: 512Mi}\n"
+
+
+def local_spec(directory: Path, replacements: tuple[tuple[str, str], ...] = (), endpoint_lines: str = "",
+               with_lock: bool = True) -> Path:
+    """A copy of environments/local.yaml (and its lock) in `directory`, edited."""
+    text = (ENVIRONMENTS / "local.yaml").read_text()
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    assert LOCAL_ENDPOINT_END in text
+    text = text.replace(LOCAL_ENDPOINT_END, LOCAL_ENDPOINT_END + endpoint_lines)
+    path = directory / "local.yaml"
+    path.write_text(text)
+    if with_lock:
+        (directory / "local.lock.yaml").write_text((ENVIRONMENTS / "local.lock.yaml").read_text())
+    return path
+
+
+def test_plan_stops_on_a_misspelled_predictor_field_with_its_location(tmp_path):
+    spec = local_spec(tmp_path, endpoint_lines="    predictorFields:\n      minReplica: 2\n")
+    line = spec.read_text().splitlines().index("      minReplica: 2") + 1
+    result = run_cli("plan", str(spec))
+    assert result.returncode == 2, result.stderr
+    assert re.search(rf"local\.yaml:{line}:\d+: \$\.endpoints\[0\]\.predictorFields\.minReplica: "
+                     r"the KServe V1beta1PredictorSpec has no field 'minReplica'; did you mean 'minReplicas'\?",
+                     result.stderr), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- the lock seen from plan ---------------------------------------------------------
+
+def test_plan_without_a_lock_says_to_run_stackyard_lock(tmp_path):
+    spec = local_spec(tmp_path, with_lock=False)
+    result = run_cli("plan", str(spec))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "local.lock.yaml does not exist" in line and f"run `stackyard lock {spec}`" in line
+
+
+def test_plan_with_a_stale_lock_says_to_run_stackyard_lock(tmp_path):
+    spec = local_spec(tmp_path, (("version: 1", "version: 2"),))
+    result = run_cli("plan", str(spec))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "has no entry for model 'recsys-ranker' version 2 (endpoint 'recsys-ranker')" in line
+    assert f"run `stackyard lock {spec}`" in line
+
+
+def test_a_lock_for_another_registry_is_stale(tmp_path):
+    spec = local_spec(tmp_path, (("https://mlflow.dev.example.com", "https://mlflow.example.com"),))
+    with pytest.raises(registry_lock.LockError, match="another registry"):
+        registry_lock.locked_models(loader.load(str(spec)), spec, "stackyard lock x")
+
+
+def test_the_stack_program_itself_refuses_a_missing_lock(tmp_path):
+    """`plan` checks the lock before running the program; the program checks again (pulumi up runs it alone)."""
+    from stacks import plan
+
+    spec = local_spec(tmp_path, with_lock=False)
+    with pytest.raises(StackyardError, match=r"local\.lock\.yaml does not exist: run `stackyard lock "):
+        plan.build(loader.load(str(spec)), spec)
+
+
+def test_environments_without_endpoints_need_no_lock(tmp_path):
+    text = (ENVIRONMENTS / "local.yaml").read_text()
+    spec = tmp_path / "bare.yaml"
+    spec.write_text(text.split("endpoints:")[0] + "kubeflow:" + text.split("kubeflow:", 1)[1])
+    assert registry_lock.locked_models(loader.load(str(spec)), spec, "x") == {}
+
+
+def test_lock_file_round_trips():
+    path = ENVIRONMENTS / "prod.lock.yaml"
+    lock = registry_lock.read(path, "stackyard lock prod")
+    assert registry_lock.to_yaml(lock, "stackyard lock prod") == path.read_text()
+
+
+def test_registry_token_comes_from_the_environment_with_a_hint_where_to_find_it():
+    spec = loader.load("prod")
+    problem = registry_lock.registry_token_problem(spec, {})
+    assert "export MLFLOW_TRACKING_TOKEN=$(pulumi config get mlflowToken --stack prod)" in problem
+    assert registry_lock.registry_token_problem(spec, {"MLFLOW_TRACKING_TOKEN": "t"}) is None
+    assert registry_lock.registry_token_problem(loader.load("dev"), {}) is None
+
+
+# --- validate-time rules of deployment modes -----------------------------------------
+
+@pytest.mark.parametrize("replacements, endpoint_lines, path, reason", [
+    ((), "    canary: {trafficPercent: 20}\n", "$.endpoints[0].canary",
+     "canary traffic needs deploymentMode Serverless, found deploymentMode is RawDeployment: KServe splits "
+     "traffic between the previous and the new revision only in Serverless (Knative) mode"),
+    ((), "    autoscaling: {metric: rps, target: 50}\n", "$.endpoints[0].autoscaling.metric",
+     "autoscaling on rps needs deploymentMode Serverless"),
+    ((), "    replicas: {min: 0, max: 2}\n", "$.endpoints[0].replicas.min",
+     "scaling to zero needs deploymentMode Serverless"),
+    ((), "    deploymentMode: Serverless\n", "$.versions", "missing required field 'knative'"),
+    ((("name: sklearnserver", "name: kserve-sklearnserver"), ("runtime: sklearnserver", "runtime: kserve-sklearnserver")),
+     "", "$.serving.runtimes[0].name", "starts with 'kserve-'"),
+    ((("format: sklearn", "format: xgboost"),), "", "$.endpoints[0].format",
+     "runtime 'sklearnserver' serves ['sklearn'], found format 'xgboost'"),
+])
+def test_validate_rejects_what_the_deployment_mode_or_runtime_cannot_do(tmp_path, replacements, endpoint_lines,
+                                                                        path, reason):
+    spec = local_spec(tmp_path, replacements, endpoint_lines, with_lock=False)
+    with pytest.raises(SpecError) as error:
+        loader.load(str(spec))
+    messages = [str(problem) for problem in error.value.problems]
+    assert any(f": {path}: " in message and reason in message for message in messages), messages
+
+
+def test_validate_cli_explains_why_canary_needs_serverless(tmp_path):
+    spec = local_spec(tmp_path, endpoint_lines="    canary: {trafficPercent: 20}\n", with_lock=False)
+    result = run_cli("validate", str(spec))
+    assert result.returncode == 2
+    assert re.search(r"local\.yaml:\d+:\d+: \$\.endpoints\[0\]\.canary: canary traffic needs deploymentMode "
+                     r"Serverless", result.stderr), result.stderr

@@ -167,11 +167,11 @@ def test_alias_resolves_to_the_version_it_points_at(registry, locked):
     assert service["metadata"]["annotations"]["stackyard.dev/model-card"] == MODEL_CARD.format(version=1)
 
 
-def test_locking_again_without_registry_changes_rewrites_the_same_bytes(locked):
-    before = locked["lock"].read_bytes()
-    again = run_cli("lock", str(locked["spec"]))
-    assert again.returncode == 0, again.stderr
-    assert locked["lock"].read_bytes() == before
+def test_locking_again_without_registry_changes_gives_the_same_bytes(locked):
+    command = registry_lock.lock_command(locked["spec"])
+    previous = registry_lock.read(locked["lock"], command)
+    again = registry_lock.resolve(loader.load(str(locked["spec"])), previous, now="2099-01-01T00:00:00Z")
+    assert registry_lock.to_yaml(again, command) == locked["lock"].read_text()
 
 
 def test_plan_reads_only_the_lock(registry, locked, tmp_path):
@@ -213,17 +213,20 @@ def closed_port_uri() -> str:
     return f"http://127.0.0.1:{free_port()}"  # bound, released: nothing listens there now
 
 
-def test_unreachable_registry_fails_with_uri_and_timeout_and_keeps_the_old_lock(locked, tmp_path):
+def test_unreachable_registry_fails_with_uri_and_timeout_and_keeps_the_old_lock(locked, tmp_path, capsys):
+    """The CLI in-process (mlflow is imported already); `locked` ran it as a subprocess."""
+    from stacks.cli import main
+
     uri = closed_port_uri()
     spec = write_spec(tmp_path, uri)
     lock_file = registry_lock.lock_path(spec)
     shutil.copy(locked["lock"], lock_file)
     before = lock_file.read_bytes()
-    result = run_cli("lock", str(spec))
-    assert result.returncode == 2
-    assert f"the MLflow registry at {uri} is unreachable" in result.stderr
-    assert "timeout of 2 s" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert main(["lock", str(spec)]) == 2
+    stderr = capsys.readouterr().err
+    assert f"the MLflow registry at {uri} is unreachable" in stderr
+    assert "timeout of 2 s" in stderr
+    assert "is unchanged" in stderr and "Traceback" not in stderr
     assert lock_file.read_bytes() == before
 
 

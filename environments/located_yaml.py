@@ -138,8 +138,17 @@ def load_located(path: str, display_name: str) -> Any:
         if mark is not None and _tab_near(text, mark):
             reason += " (indent with spaces, not tabs)"
         raise _problem(display_name, mark, f"YAML syntax error: {reason}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise SpecError([SpecProblem(Location(display_name, line, column), (),
+                                     f"character {exc.character!r} is not allowed in YAML ({exc.reason})")]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([SpecProblem(Location(display_name, 1, 1), (), f"YAML error: {exc}")]) from None
+        reason = " ".join(str(exc).split())
+        raise SpecError([SpecProblem(Location(display_name, 1, 1), (), f"YAML error: {reason}")]) from None
+    except RecursionError:
+        raise SpecError([SpecProblem(Location(display_name, 1, 1), (),
+                                     "document too deeply nested to be a spec")]) from None
     if len(documents) != 1:
         found = "no document" if not documents else f"{len(documents)} documents"
         raise SpecError([SpecProblem(Location(display_name, 1, 1), (),

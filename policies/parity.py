@@ -259,8 +259,7 @@ def compare(pair: ParityPair, contract: str, source_document: Any, target_docume
             source_plan: Optional[dict] = None, target_plan: Optional[dict] = None) -> ParityReport:
     """Every difference between two resolved specs (and, given, their plans), judged and sorted."""
     a, b = comparable(source_document), comparable(target_document)
-    for side in (a, b):
-        side.pop(PLAN_KEY, None)  # not a spec key; reserved for the inventory
+    # `plan` is not a spec key (the schema allows no unknown keys), so the inventory cannot collide.
     if source_plan is not None and target_plan is not None:
         a[PLAN_KEY], b[PLAN_KEY] = plan_inventory(source_plan), plan_inventory(target_plan)
     names = (pair.source, pair.target)

@@ -119,7 +119,7 @@ def plan_inventory(plan: dict) -> ItemMap:
 
 def _walk(pair: ParityPair, path: tuple[Segment, ...], a: Any, b: Any) -> Iterator[tuple]:
     """(path, a, b, rule) for every place the two sides differ, at the level a rule judges."""
-    if a == b and type(a) is type(b):
+    if a == b and isinstance(a, bool) == isinstance(b, bool):  # 10 and 10.0 agree; true and 1 do not
         return
     rule = pair.rule_for(path)
     if rule.relation in WHOLE_VALUE_RELATIONS and len(rule.pattern) == len(path):

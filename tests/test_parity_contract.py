@@ -130,3 +130,9 @@ def test_yaml_errors_are_located(tmp_path):
 def test_missing_contract_is_a_clear_error(tmp_path):
     (problem,) = problems_of(tmp_path / "nope.yaml")
     assert "no parity contract" in problem
+
+
+def test_otherwise_is_equal_or_free(tmp_path):
+    path = write_contract(tmp_path, '      - {path: "versions", relation: equal}\n', otherwise="bounded")
+    (problem,) = problems_of(path)
+    assert "parity.yaml:6:" in problem and "expected one of ['equal', 'free']" in problem

@@ -257,3 +257,23 @@ def test_a_lock_with_a_list_of_entries_is_updated_by_name():
     target = "endpoints:\n  - name: a\n    version: 3\n  - name: b\n    version: 1\n"
     assert promotion.promote_lock_text(source, "s.lock.yaml", target, "t.lock.yaml", ["a"], "staging") == \
         "endpoints:\n  - name: a\n    version: 4\n  - name: b\n    version: 1\n"
+
+
+def test_a_result_that_would_not_be_a_valid_spec_is_refused(environments, audit_passes, capsys, tmp_path_factory):
+    # prod's own base also pins fraud-scorer by alias: swapping prod.yaml's alias for staging's version
+    # would leave the merged model with both, which the schema rejects.
+    target_dir = tmp_path_factory.mktemp("target")
+    shutil.copy(environments / "prod.yaml", target_dir / "prod.yaml")
+    (target_dir / "base.yaml").write_text((environments / "base.yaml").read_text() + (
+        "endpoints:\n  - name: fraud-scorer\n    team: recsys\n    model: {name: fraud-xgb, alias: champion}\n"
+        "    format: xgboost\n    runtime: kserve-xgbserver\n"))
+    staging = environments / "staging.yaml"
+    staging.write_text(staging.read_text().replace("      name: fraud-xgb\n      alias: champion\n",
+                                                   "      name: fraud-xgb\n      version: 5\n"))
+    before = (target_dir / "prod.yaml").read_text()
+    assert cli.main(["promote", str(staging), str(target_dir / "prod.yaml"), "--endpoint", "fraud-scorer"]) == 2
+    err = capsys.readouterr().err
+    assert "set either `version` or `alias`, not both" in err
+    assert f"{target_dir / 'prod.yaml'}:" in err and ".promote" not in err
+    assert (target_dir / "prod.yaml").read_text() == before
+    assert sorted(p.name for p in target_dir.iterdir()) == ["base.yaml", "prod.yaml"]

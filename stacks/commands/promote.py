@@ -89,7 +89,9 @@ def _check_candidate(spec_file: Path, text: str) -> None:
         loader.load(temporary)
     except SpecError as error:
         for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            # Name the file the user will open, not the temporary copy that was checked.
+            print(f"error: {str(problem).replace(loader.display(Path(temporary)), loader.display(spec_file))}",
+                  file=sys.stderr)
         raise StackyardError(f"refusing to promote: the promoted {loader.display(spec_file)} would not be a valid "
                              "spec (problems above); nothing was written", ExitCode.INVALID_INPUT) from None
     finally:

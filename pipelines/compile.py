@@ -47,11 +47,6 @@ class CompiledPipeline:
     ir_yaml: str
     version: str  # sha256 of ir_yaml, hex
     parameters: tuple[str, ...]  # run parameters the pipeline takes
-    gpu_pool: Optional[str] = None
-
-    @property
-    def short_version(self) -> str:
-        return self.version[:10]
 
 
 def version_of(ir_yaml: str) -> str:
@@ -140,8 +135,7 @@ def compile_pipeline(source: Path, function: str, *, name: Optional[str] = None,
         ir_yaml = package.read_text(encoding="utf-8")
     parameters = tuple(pipeline.component_spec.inputs or ())
     return CompiledPipeline(name=name or function.replace("_", "-"), source=display, function=function,
-                            ir_yaml=ir_yaml, version=version_of(ir_yaml), parameters=parameters,
-                            gpu_pool=gpu_pool)
+                            ir_yaml=ir_yaml, version=version_of(ir_yaml), parameters=parameters)
 
 
 def compile_spec_pipelines(spec, root: Path) -> tuple[CompiledPipeline, ...]:

@@ -52,10 +52,6 @@ def gpu_placement(pool: str, count: int = 1) -> Iterator[GpuScheduling]:
         _placement.reset(token)
 
 
-def current_gpu_placement() -> Optional[GpuScheduling]:
-    return _placement.get()
-
-
 def place_on_gpu(task):
     """Put a kfp task on the compile-time GPU pool: accelerator limit, toleration, node selector."""
     from kfp import kubernetes

@@ -211,3 +211,17 @@ def test_command_line_register_and_sync(kfp, tmp_path, capsys):
     assert kfp_sync.main(["--api", api.base_url, "recurring-runs", "--environment", "prod", "--runs", str(runs)]) == 0
     assert "train-recsys-nightly" in capsys.readouterr().out
     assert len(state.runs) == 1
+
+
+def test_the_job_program_needs_only_the_standard_library():
+    """The Jobs run it with a plain Python image: any third-party import would fail in the cluster."""
+    import ast
+    import inspect
+    import sys
+
+    tree = ast.parse(inspect.getsource(kfp_sync))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported - {"__future__"} <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)

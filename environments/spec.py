@@ -249,6 +249,9 @@ class Pipeline:
     function: str  # the @dsl.pipeline function in that file
     schedules: tuple[Schedule, ...] = ()
     team: Optional[str] = None
+    # Where the pipeline's GPU steps run. A compile-time setting, not a run
+    # parameter: KFP fixes node selectors and tolerations in the compiled IR.
+    gpu: Optional[GpuRequest] = None
 
 
 @dataclass(frozen=True)

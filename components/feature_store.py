@@ -25,6 +25,7 @@ feast-feature-server`, and expose Prometheus metrics on the port named `metrics`
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -784,8 +785,6 @@ class FeatureStore(pulumi.ComponentResource):
         )
 
     def _feast_workloads(self, config_yaml: pulumi.Output[str], has_credentials: bool, data_volume: bool) -> None:
-        import hashlib
-
         store = self._args.feature_store
         labels = {**self._labels, **selector_labels()}
         job_labels = {**self._labels, "app.kubernetes.io/name": MATERIALIZATION_JOB}

@@ -386,3 +386,13 @@ def test_trust_policy_names_the_issuer_without_scheme():
 def test_access_policy_without_bucket_or_tables_names_only_the_key():
     policy = json.loads(fs.store_access_policy(None, None, "arn:aws:kms:us-east-1:1:key/k"))
     assert [s["Resource"] for s in policy["Statement"]] == [["arn:aws:kms:us-east-1:1:key/k"]]
+
+
+def test_in_cluster_redis_takes_its_password_from_the_credentials_secret():
+    spec = fs.in_cluster_redis_statefulset_spec("docker.io/library/redis:7.2", {}, password=True)
+    (container,) = spec["template"]["spec"]["containers"]
+    assert container["command"][-2:] == ["--requirepass", "$(FEAST_REDIS_PASSWORD)"]
+    assert container["env"] == [{"name": "FEAST_REDIS_PASSWORD", "valueFrom": {
+        "secretKeyRef": {"name": fs.CREDENTIALS_SECRET, "key": "FEAST_REDIS_PASSWORD"}}}]
+    without = fs.in_cluster_redis_statefulset_spec("docker.io/library/redis:7.2", {}, password=False)
+    assert "--requirepass" not in without["template"]["spec"]["containers"][0]["command"]

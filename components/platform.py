@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs
-from components.feature_store import FeatureStore, FeatureStoreArgs
+from components.feature_store import FeatureStore, FeatureStoreArgs, StoreNetwork
 from components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.ownership import Ownership
@@ -58,7 +58,9 @@ class Platform(pulumi.ComponentResource):
         self.feature_store = None
         if spec.feature_store.enabled:
             self.feature_store = FeatureStore(
-                f"{name}-features", FeatureStoreArgs(spec.feature_store, versions, ownership), on_cluster)
+                f"{name}-features", FeatureStoreArgs(spec.feature_store, spec.cloud, versions, ownership,
+                                                     **_feature_store_cluster_inputs(self.cluster, spec)),
+                on_cluster)
         self.kubeflow = None
         if spec.kubeflow.enabled:
             oidc_provider_arn, oidc_issuer = _oidc_provider(self.cluster, spec)
@@ -73,3 +75,25 @@ class Platform(pulumi.ComponentResource):
             self.monitoring = Monitoring(
                 f"{name}-monitoring", MonitoringArgs(spec.monitoring, versions, ownership), on_cluster)
         self.register_outputs({})
+
+
+def _feature_store_cluster_inputs(cluster: Cluster, spec: Spec) -> dict:
+    """The network and IRSA inputs of the feature store, read from the EKS cluster (none for an existing one).
+
+    The OIDC provider ARN is derived from the cluster's issuer the way IAM names
+    it (arn:aws:iam::<account>:oidc-provider/<issuer host and path>).
+    """
+    eks = cluster.eks_cluster
+    if eks is None:
+        return {}
+    vpc = eks.vpc_config
+    issuer = eks.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
+    account = (pulumi.Output.from_input(spec.cloud.account_id) if spec.cloud.account_id
+               else aws.get_caller_identity_output().account_id)
+    return {
+        "network": StoreNetwork(vpc_id=vpc.vpc_id, subnet_ids=vpc.subnet_ids,
+                                client_security_group_id=vpc.cluster_security_group_id),
+        "oidc_issuer": issuer,
+        "oidc_provider_arn": pulumi.Output.all(account, issuer).apply(
+            lambda parts: f"arn:aws:iam::{parts[0]}:oidc-provider/{parts[1].removeprefix('https://')}"),
+    }

@@ -164,6 +164,69 @@ def pipeline_references(spec: Spec) -> Iterator[SpecProblem]:
                                       "its artifacts in an S3 bucket")
 
 
+def feature_store_storage(spec: Spec) -> Iterator[SpecProblem]:
+    """Storage choices that cannot work together: cloud stores need AWS, volumes need a single cluster."""
+    store = spec.feature_store
+    if not store.enabled:
+        return
+    aws = spec.cloud.provider == "aws"
+    offline, online, registry = store.offline_store, store.online_store, store.registry
+    at = ("featureStore",)
+    if offline.type == "s3" and not aws:
+        yield _problem(at + ("offlineStore", "type"), "an s3 offline store needs `cloud.provider: aws`; "
+                       "without a cloud use `type: file`")
+    if offline.type == "s3" and not offline.bucket:
+        yield _problem(at + ("offlineStore",), "missing required field 'bucket' for offline store type s3")
+    if offline.type == "file" and offline.bucket:
+        yield _problem(at + ("offlineStore", "bucket"), "a bucket is only used by an s3 offline store")
+    if offline.type == "file" and aws:
+        yield _problem(at + ("offlineStore", "type"), "a file offline store lives on one volume in the "
+                       "cluster; with `cloud.provider: aws` use `type: s3` and a bucket")
+    if online.type == "dynamodb" and not aws:
+        yield _problem(at + ("onlineStore", "type"), "a dynamodb online store needs `cloud.provider: aws`; "
+                       "without a cloud use `type: redis` (in-cluster)")
+    if online.type == "redis" and aws and online.auth_token is None:
+        yield _problem(at + ("onlineStore",), "missing required field 'authToken' for an ElastiCache Redis "
+                       "online store: a secret reference {config: <name>} or {arn: <secret ARN>}")
+    if registry.type == "s3" and offline.type != "s3":
+        yield _problem(at + ("registry", "type"), "an s3 registry is an object in the offline store bucket; "
+                       f"it needs `offlineStore.type: s3`, found {offline.type!r}")
+    if registry.type == "sql" and not aws:
+        yield _problem(at + ("registry", "type"), "a sql registry runs on RDS PostgreSQL and needs "
+                       "`cloud.provider: aws`; without a cloud use `type: file`")
+    if registry.type == "sql" and registry.password is None:
+        yield _problem(at + ("registry",), "missing required field 'password' for a sql registry: "
+                       "a secret reference {config: <name>} or {arn: <secret ARN>}")
+    if registry.type == "sql" and "postgres" not in spec.versions:
+        yield _problem(("versions",), "missing required field 'postgres' (the RDS engine version of the "
+                       "sql feature registry)")
+    if registry.type == "file" and aws:
+        yield _problem(at + ("registry", "type"), "a file registry lives on one volume in the cluster, out of "
+                       "reach of replicas on other nodes; with `cloud.provider: aws` use `s3` or `sql`")
+    for path, ref in ((("onlineStore", "authToken"), online.auth_token), (("registry", "password"), registry.password)):
+        if ref is not None and ref.arn and not aws:
+            yield _problem(at + path + ("arn",), "a Secrets Manager reference needs `cloud.provider: aws`; "
+                           "use {config: <pulumi config secret name>}")
+
+
+def feature_store_service(spec: Spec) -> Iterator[SpecProblem]:
+    store = spec.feature_store
+    if not store.enabled:
+        return
+    problem = cron_problem(store.materialization_schedule)
+    if problem:
+        yield _problem(("featureStore", "materializationSchedule"), problem)
+    replicas = store.server.replicas
+    if replicas.min < 1:
+        yield _problem(("featureStore", "server", "replicas", "min"),
+                       f"expected at least 1 feature server replica (the autoscaler's floor), found {replicas.min}")
+    if replicas.min > replicas.max:
+        yield _problem(("featureStore", "server", "replicas", "min"),
+                       f"expected min <= max ({replicas.max}), found {replicas.min}")
+    if "feast" not in spec.versions:
+        yield _problem(("versions",), "missing required field 'feast' (the feature server image version)")
+
+
 CHECKS: tuple[Check, ...] = (
     unique_names,
     cluster_matches_cloud,
@@ -171,6 +234,8 @@ CHECKS: tuple[Check, ...] = (
     endpoint_references,
     policy_references,
     pipeline_references,
+    feature_store_storage,
+    feature_store_service,
 )
 
 

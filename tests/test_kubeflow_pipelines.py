@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from components.kubeflow_pipelines import artifact_access_policy, irsa_trust_policy
-from conftest import plan_for, resources
+from conftest import descendants, plan_for, resources
 from environments import loader
 from pipelines.compile import compile_spec_pipelines
 
@@ -59,16 +59,17 @@ def test_prod_installs_kfp_at_the_spec_version(prod):
 
 def test_prod_artifacts_go_to_an_encrypted_versioned_private_bucket_through_irsa(prod):
     spec = loader.load("prod")
-    (bucket,) = resources(prod, "aws:s3/bucket:Bucket")
+    kfp = {"plan": "kfp", "resources": descendants(prod, "stackyard:pipelines:KubeflowPipelines")}
+    (bucket,) = resources(kfp, "aws:s3/bucket:Bucket")
     assert bucket["inputs"]["bucket"] == spec.kubeflow.artifact_bucket
-    (blocks,) = resources(prod, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    (blocks,) = resources(kfp, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert all(blocks["inputs"][k] is True for k in
                ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
-    (versioning,) = resources(prod, "aws:s3/bucketVersioning:BucketVersioning")
+    (versioning,) = resources(kfp, "aws:s3/bucketVersioning:BucketVersioning")
     assert versioning["inputs"]["versioningConfiguration"]["status"] == "Enabled"
-    (encryption,) = resources(prod, "aws:s3/bucketServerSideEncryptionConfiguration:"
+    (encryption,) = resources(kfp, "aws:s3/bucketServerSideEncryptionConfiguration:"
                                     "BucketServerSideEncryptionConfiguration")
-    (key,) = resources(prod, "aws:kms/key:Key")
+    (key,) = resources(kfp, "aws:kms/key:Key")
     assert key["inputs"]["enableKeyRotation"] is True
     default = encryption["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]
     assert default["sseAlgorithm"] == "aws:kms" and default["kmsMasterKeyId"].startswith("arn:")

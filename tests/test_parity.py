@@ -13,7 +13,7 @@ import yaml
 from environments import loader
 from environments.parity_contract import load_contract
 from policies import parity
-from tests.conftest import plan_for, run_cli
+from conftest import plan_for, run_cli
 from tests.test_parity_contract import contract_line
 
 

@@ -2,23 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import pulumi
+import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs
-from components.feature_store import FeatureStore, FeatureStoreArgs
+from components.feature_store import FeatureStore, FeatureStoreArgs, StoreNetwork
 from components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.ownership import Ownership
 from components.serving import Serving, ServingArgs
 from environments.spec import ResolvedModel, Spec
+from pipelines.compile import CompiledPipeline
+
+
+def _oidc_provider(cluster: Cluster, spec: Spec) -> tuple[Optional[pulumi.Output], Optional[pulumi.Output]]:
+    """The cluster's IAM OIDC provider ARN and issuer URL (for IRSA), when it is an EKS cluster.
+
+    The compute component publishes them as `oidc_provider_arn` / `oidc_issuer`; where it does
+    not (yet), they follow from the EKS issuer the way IAM names every OIDC provider.
+    """
+    if cluster.eks_cluster is None:
+        return None, None
+    if hasattr(cluster, "oidc_provider_arn"):
+        return cluster.oidc_provider_arn, cluster.oidc_issuer
+    issuer = cluster.eks_cluster.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
+    account = spec.cloud.account_id or aws.get_caller_identity_output().account_id
+    arn = pulumi.Output.all(account, issuer).apply(
+        lambda parts: f"arn:aws:iam::{parts[0]}:oidc-provider/{parts[1].removeprefix('https://')}")
+    return arn, issuer
+
+
+def pipeline_platform_env(spec: Spec) -> dict[str, str]:
+    """What pipeline steps get from the `stackyard-platform` ConfigMap: where MLflow and the Pushgateway are."""
+    return {
+        "STACKYARD_ENVIRONMENT": spec.name,
+        "MLFLOW_TRACKING_URI": spec.serving.registry.tracking_uri if spec.serving.registry else "",
+        "PUSHGATEWAY_URL": (f"http://prometheus-pushgateway.{spec.monitoring.namespace}.svc.cluster.local:9091"
+                            if spec.monitoring.enabled else ""),
+    }
 
 
 class Platform(pulumi.ComponentResource):
     """`models` maps each endpoint's name to its model version from the registry lock."""
 
     def __init__(self, name: str, spec: Spec, opts: Optional[pulumi.ResourceOptions] = None,
+                 compiled_pipelines: Sequence[CompiledPipeline] = (),
                  models: Optional[Mapping[str, ResolvedModel]] = None):
         super().__init__("stackyard:platform:Platform", name, None, opts)
         ownership = Ownership.of(spec)
@@ -27,24 +57,49 @@ class Platform(pulumi.ComponentResource):
                                pulumi.ResourceOptions(parent=self))
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
 
+        oidc_provider_arn, oidc_issuer = _oidc_provider(self.cluster, spec)
         self.serving = Serving(f"{name}-serving", ServingArgs(
             spec.serving, versions, ownership, endpoints=spec.endpoints, models=dict(models or {}),
             teams=spec.teams, region=spec.cloud.region,
-            # The compute issue gives Cluster its IAM OIDC provider (IRSA); until then
-            # endpoints run without an IAM role, as on existing clusters.
-            oidc_provider_arn=getattr(self.cluster, "oidc_provider_arn", None),
-            oidc_issuer=getattr(self.cluster, "oidc_issuer", None)), on_cluster)
+            oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer), on_cluster)
         self.feature_store = None
         if spec.feature_store.enabled:
             self.feature_store = FeatureStore(
-                f"{name}-features", FeatureStoreArgs(spec.feature_store, versions, ownership), on_cluster)
+                f"{name}-features", FeatureStoreArgs(spec.feature_store, spec.cloud, versions, ownership,
+                                                     **_feature_store_cluster_inputs(self.cluster, spec)),
+                on_cluster)
         self.kubeflow = None
         if spec.kubeflow.enabled:
             self.kubeflow = KubeflowPipelines(
-                f"{name}-pipelines", KubeflowPipelinesArgs(spec.kubeflow, spec.pipelines, versions, ownership),
+                f"{name}-pipelines", KubeflowPipelinesArgs(
+                    spec.kubeflow, spec.pipelines, versions, ownership, cloud=spec.cloud,
+                    compiled=tuple(compiled_pipelines), platform_env=pipeline_platform_env(spec),
+                    oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer),
                 on_cluster)
         self.monitoring = None
         if spec.monitoring.enabled:
             self.monitoring = Monitoring(
                 f"{name}-monitoring", MonitoringArgs(spec.monitoring, versions, ownership), on_cluster)
         self.register_outputs({})
+
+
+def _feature_store_cluster_inputs(cluster: Cluster, spec: Spec) -> dict:
+    """The network and IRSA inputs of the feature store, read from the EKS cluster (none for an existing one).
+
+    The OIDC provider ARN is derived from the cluster's issuer the way IAM names
+    it (arn:aws:iam::<account>:oidc-provider/<issuer host and path>).
+    """
+    eks = cluster.eks_cluster
+    if eks is None:
+        return {}
+    vpc = eks.vpc_config
+    issuer = eks.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
+    account = (pulumi.Output.from_input(spec.cloud.account_id) if spec.cloud.account_id
+               else aws.get_caller_identity_output().account_id)
+    return {
+        "network": StoreNetwork(vpc_id=vpc.vpc_id, subnet_ids=vpc.subnet_ids,
+                                client_security_group_id=vpc.cluster_security_group_id),
+        "oidc_issuer": issuer,
+        "oidc_provider_arn": pulumi.Output.all(account, issuer).apply(
+            lambda parts: f"arn:aws:iam::{parts[0]}:oidc-provider/{parts[1].removeprefix('https://')}"),
+    }

@@ -7,10 +7,15 @@ standard-library only so `stackyard validate` needs no heavy import.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+import ast
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
 
+from environments.cron import cron_problem
 from environments.errors import SpecProblem
-from environments.spec import SERVERLESS, Spec
+from environments.spec import SERVERLESS, Pipeline, Spec
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
 Check = Callable[[Spec], Iterable[SpecProblem]]
 
@@ -64,8 +69,8 @@ def endpoint_references(spec: Spec) -> Iterator[SpecProblem]:
     runtimes = {runtime.name for runtime in spec.serving.runtimes}
     for index, endpoint in enumerate(spec.endpoints):
         if endpoint.gpu and endpoint.gpu.pool not in pools:
-            yield _problem(("endpoints", index, "gpu", "pool"),
-                           f"unknown node pool {endpoint.gpu.pool!r}; expected one of {sorted(pools)}")
+            known = f"expected one of {sorted(pools)}" if pools else "this environment defines no nodePools"
+            yield _problem(("endpoints", index, "gpu", "pool"), f"unknown node pool {endpoint.gpu.pool!r}; {known}")
         if teams and endpoint.team not in teams:
             yield _problem(("endpoints", index, "team"),
                            f"unknown team {endpoint.team!r}; expected one of {sorted(teams)}")
@@ -82,6 +87,144 @@ def policy_references(spec: Spec) -> Iterator[SpecProblem]:
         if pool.provisioner == "karpenter" and pool.gpu_limit is None:
             yield _problem(("nodePools", index, "gpuLimit"),
                            "a Karpenter GPU pool needs gpuLimit (the most GPUs it may launch)")
+
+
+def _pipeline_function(source: Path, function: str) -> tuple[Optional[ast.FunctionDef], Optional[str]]:
+    """The top-level `def function` in `source` (without importing it), or why it cannot be found."""
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+    except SyntaxError as error:
+        return None, f"{source.name} does not parse: line {error.lineno}: {error.msg}"
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        return None, f"cannot read {source.name}: {error}"
+    defined = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for node in defined:
+        if node.name == function:
+            return node, None
+    names = sorted(node.name for node in defined)
+    return None, f"no function {function!r} defined in {source.name}; defined there: {names or 'none'}"
+
+
+def _parameters(node: ast.FunctionDef) -> tuple[list[str], set[str]]:
+    """All parameter names of a function, and those without a default (the required ones)."""
+    args = node.args
+    positional = args.posonlyargs + args.args
+    required = {a.arg for a in positional[:len(positional) - len(args.defaults)]}
+    required |= {a.arg for a, default in zip(args.kwonlyargs, args.kw_defaults) if default is None}
+    return [a.arg for a in positional + args.kwonlyargs], required
+
+
+def pipeline_problems(index: int, pipeline: Pipeline, root: Path) -> Iterator[SpecProblem]:
+    """A pipeline's source stays inside `root`/pipelines, defines its function, and its schedules fit it."""
+    pipelines_dir = (root / "pipelines").resolve()
+    source = (root / pipeline.source).resolve()  # resolves symlinks: a link out of pipelines/ is an escape
+    if not source.is_relative_to(pipelines_dir):
+        yield _problem(("pipelines", index, "source"),
+                       f"expected a file inside the repository's pipelines/ folder, found {pipeline.source!r} "
+                       f"resolving to {source}")
+        return
+    if not source.is_file():
+        yield _problem(("pipelines", index, "source"), f"pipeline file {pipeline.source} does not exist")
+        return
+    node, problem = _pipeline_function(source, pipeline.function)
+    if node is None:
+        yield _problem(("pipelines", index, "function"), problem)
+        return
+    parameters, required = _parameters(node)
+    seen: set[str] = set()
+    for s_index, schedule in enumerate(pipeline.schedules):
+        where = ("pipelines", index, "schedules", s_index)
+        if schedule.name in seen:
+            yield _problem(where + ("name",), f"duplicate schedule name {schedule.name!r}")
+        seen.add(schedule.name)
+        problem = cron_problem(schedule.cron)
+        if problem:
+            yield _problem(where + ("cron",), f"invalid cron schedule: {problem}")
+        for key in schedule.parameters:
+            if key not in parameters:
+                yield _problem(where + ("parameters", key),
+                               f"unknown parameter {key!r}: {pipeline.function} in {pipeline.source} takes "
+                               f"{parameters}")
+        missing = sorted(required - set(schedule.parameters))
+        if missing:
+            yield _problem(where + ("parameters",),
+                           f"missing required parameter{'s' if len(missing) > 1 else ''} {missing} "
+                           f"of {pipeline.function}")
+
+
+def pipeline_references(spec: Spec) -> Iterator[SpecProblem]:
+    for index, pipeline in enumerate(spec.pipelines):
+        yield from pipeline_problems(index, pipeline, REPOSITORY_ROOT)
+        pools = {pool.name for pool in spec.node_pools}
+        if pipeline.gpu and pipeline.gpu.pool not in pools:
+            yield _problem(("pipelines", index, "gpu", "pool"),
+                           f"unknown node pool {pipeline.gpu.pool!r}; expected one of {sorted(pools)}")
+    if spec.kubeflow.enabled and spec.cloud.provider == "aws" and not spec.kubeflow.artifact_bucket:
+        yield _problem(("kubeflow",), "missing required field 'artifactBucket': Kubeflow Pipelines on AWS keeps "
+                                      "its artifacts in an S3 bucket")
+
+
+def feature_store_storage(spec: Spec) -> Iterator[SpecProblem]:
+    """Storage choices that cannot work together: cloud stores need AWS, volumes need a single cluster."""
+    store = spec.feature_store
+    if not store.enabled:
+        return
+    aws = spec.cloud.provider == "aws"
+    offline, online, registry = store.offline_store, store.online_store, store.registry
+    at = ("featureStore",)
+    if offline.type == "s3" and not aws:
+        yield _problem(at + ("offlineStore", "type"), "an s3 offline store needs `cloud.provider: aws`; "
+                       "without a cloud use `type: file`")
+    if offline.type == "s3" and not offline.bucket:
+        yield _problem(at + ("offlineStore",), "missing required field 'bucket' for offline store type s3")
+    if offline.type == "file" and offline.bucket:
+        yield _problem(at + ("offlineStore", "bucket"), "a bucket is only used by an s3 offline store")
+    if offline.type == "file" and aws:
+        yield _problem(at + ("offlineStore", "type"), "a file offline store lives on one volume in the "
+                       "cluster; with `cloud.provider: aws` use `type: s3` and a bucket")
+    if online.type == "dynamodb" and not aws:
+        yield _problem(at + ("onlineStore", "type"), "a dynamodb online store needs `cloud.provider: aws`; "
+                       "without a cloud use `type: redis` (in-cluster)")
+    if online.type == "redis" and aws and online.auth_token is None:
+        yield _problem(at + ("onlineStore",), "missing required field 'authToken' for an ElastiCache Redis "
+                       "online store: a secret reference {config: <name>} or {arn: <secret ARN>}")
+    if registry.type == "s3" and offline.type != "s3":
+        yield _problem(at + ("registry", "type"), "an s3 registry is an object in the offline store bucket; "
+                       f"it needs `offlineStore.type: s3`, found {offline.type!r}")
+    if registry.type == "sql" and not aws:
+        yield _problem(at + ("registry", "type"), "a sql registry runs on RDS PostgreSQL and needs "
+                       "`cloud.provider: aws`; without a cloud use `type: file`")
+    if registry.type == "sql" and registry.password is None:
+        yield _problem(at + ("registry",), "missing required field 'password' for a sql registry: "
+                       "a secret reference {config: <name>} or {arn: <secret ARN>}")
+    if registry.type == "sql" and "postgres" not in spec.versions:
+        yield _problem(("versions",), "missing required field 'postgres' (the RDS engine version of the "
+                       "sql feature registry)")
+    if registry.type == "file" and aws:
+        yield _problem(at + ("registry", "type"), "a file registry lives on one volume in the cluster, out of "
+                       "reach of replicas on other nodes; with `cloud.provider: aws` use `s3` or `sql`")
+    for path, ref in ((("onlineStore", "authToken"), online.auth_token), (("registry", "password"), registry.password)):
+        if ref is not None and ref.arn and not aws:
+            yield _problem(at + path + ("arn",), "a Secrets Manager reference needs `cloud.provider: aws`; "
+                           "use {config: <pulumi config secret name>}")
+
+
+def feature_store_service(spec: Spec) -> Iterator[SpecProblem]:
+    store = spec.feature_store
+    if not store.enabled:
+        return
+    problem = cron_problem(store.materialization_schedule)
+    if problem:
+        yield _problem(("featureStore", "materializationSchedule"), problem)
+    replicas = store.server.replicas
+    if replicas.min < 1:
+        yield _problem(("featureStore", "server", "replicas", "min"),
+                       f"expected at least 1 feature server replica (the autoscaler's floor), found {replicas.min}")
+    if replicas.min > replicas.max:
+        yield _problem(("featureStore", "server", "replicas", "min"),
+                       f"expected min <= max ({replicas.max}), found {replicas.min}")
+    if "feast" not in spec.versions:
+        yield _problem(("versions",), "missing required field 'feast' (the feature server image version)")
 
 
 # The KServe Helm chart installs its own ClusterServingRuntimes, all named
@@ -143,6 +286,9 @@ CHECKS: tuple[Check, ...] = (
     pool_sizes,
     endpoint_references,
     policy_references,
+    pipeline_references,
+    feature_store_storage,
+    feature_store_service,
     serving_modes,
     serving_requirements,
 )

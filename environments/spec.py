@@ -11,6 +11,7 @@ receive slices of.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import re
 import types
@@ -295,6 +296,9 @@ class Pipeline:
     function: str  # the @dsl.pipeline function in that file
     schedules: tuple[Schedule, ...] = ()
     team: Optional[str] = None
+    # Where the pipeline's GPU steps run. A compile-time setting, not a run
+    # parameter: KFP fixes node selectors and tolerations in the compiled IR.
+    gpu: Optional[GpuRequest] = None
 
 
 @dataclass(frozen=True)
@@ -306,23 +310,29 @@ class KubeflowPipelines:
 
 @dataclass(frozen=True)
 class OfflineStore:
+    """`s3`: a bucket (AWS); `file`: a volume in the cluster (cloud provider none)."""
+
     type: str  # s3 | file
-    bucket: Optional[str] = None
-    retention_days: int = 365
+    bucket: Optional[str] = None  # required for s3
+    retention_days: int = 365  # feature data under offline/ expires after this
 
 
 @dataclass(frozen=True)
 class OnlineStore:
+    """`redis`: ElastiCache on AWS, a Redis StatefulSet in the cluster otherwise; `dynamodb`: AWS only."""
+
     type: str  # redis | dynamodb
-    node_type: Optional[str] = None  # ElastiCache node type
-    replicas: int = 1
-    auth_token: Optional[SecretRef] = None
+    node_type: str = "cache.t4g.small"  # ElastiCache node type
+    replicas: int = 1  # ElastiCache nodes: one primary, the rest replicas
+    auth_token: Optional[SecretRef] = None  # Redis AUTH; required for ElastiCache
 
 
 @dataclass(frozen=True)
 class FeatureRegistry:
+    """`s3`: an object in the offline store bucket; `sql`: RDS PostgreSQL; `file`: a volume in the cluster."""
+
     type: str  # s3 | sql | file
-    instance_class: Optional[str] = None  # RDS, for sql
+    instance_class: str = "db.t4g.small"  # RDS, for sql
     password: Optional[SecretRef] = None  # RDS master password, for sql
 
 
@@ -427,7 +437,7 @@ def _convert(annotation: Any, value: Any) -> Any:
     if origin is tuple:
         (item, _ellipsis) = typing.get_args(annotation)
         return tuple(_convert(item, v) for v in value)
-    if origin in (Mapping, dict) or annotation is Mapping:
+    if origin in (collections.abc.Mapping, dict):
         return types.MappingProxyType(dict(value))
     if dataclasses.is_dataclass(annotation):
         return from_document(annotation, value)

@@ -93,6 +93,8 @@ def _computed_outputs(type_: str, name: str, inputs: dict) -> dict:
             "endpoint": f"https://{name}.eks.mock.amazonaws.com",
             "certificateAuthority": {"data": "bW9jay1jYQ=="},
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock.amazonaws.com/id/{name.upper()}"}]}],
+            "vpcConfig": {**inputs.get("vpcConfig", {}), "vpcId": f"vpc-{name}",
+                          "clusterSecurityGroupId": f"sg-{name}-cluster"},
         })
     if type_ == "aws:s3/bucketV2:BucketV2" or type_ == "aws:s3/bucket:Bucket":
         bucket = inputs.get("bucket") or name
@@ -111,6 +113,8 @@ _INVOKE_RESULTS: dict[str, dict] = {
         "accountId": "000000000000", "arn": "arn:aws:iam::000000000000:user/mock", "userId": "mock"},
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": {"name": "us-east-1", "region": "us-east-1"},
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": {
+        "secretString": "offline-placeholder", "versionId": "mock", "versionStages": ["AWSCURRENT"]},
 }
 
 

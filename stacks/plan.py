@@ -8,12 +8,13 @@ the spec and the code: sorted by URN, keys sorted, no timestamps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
-from environments.spec import Spec
+from environments.spec import SecretRef, Spec
 from stacks import __version__, atomic, offline
 from stacks.errors import ExitCode, StackyardError
 
@@ -22,18 +23,43 @@ _NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
 _SECRET_KINDS = {"Secret"}
 
 
+def config_secret_names(value: Any) -> list[str]:
+    """Every Pulumi config secret a spec refers to ({config: name}), sorted."""
+    if isinstance(value, SecretRef):
+        return [value.config] if value.config else []
+    if dataclasses.is_dataclass(value):
+        children: Iterable[Any] = (getattr(value, f.name) for f in dataclasses.fields(value))
+    elif isinstance(value, (tuple, list)):
+        children = value
+    elif isinstance(value, Mapping):
+        children = value.values()
+    else:
+        return []
+    return sorted({name for child in children for name in config_secret_names(child)})
+
+
 def build(spec: Spec, spec_file: Path) -> dict:
     """Run the stack program for `spec` offline and return the plan document.
 
-    The program refuses input it cannot build (a stale registry lock, a field
-    KServe does not have) with a pulumi.RunError: that is invalid input, exit 2.
+    The offline run has no stack configuration: every config secret the spec
+    refers to gets a placeholder (shown as "[secret]" like any secret).
+
+    The program refuses input it cannot build (a pipeline that does not
+    compile, a stale registry lock, a field KServe does not have) with a
+    pulumi.RunError: that is invalid input, exit 2.
     """
     import pulumi
 
+    secrets = config_secret_names(spec)
+    config = {"environment": spec.name, "specFile": str(spec_file),
+              **{name: "offline-placeholder" for name in secrets}}
     try:
-        resources = offline.record(spec.name, {"environment": spec.name, "specFile": str(spec_file)})
+        resources = offline.record(spec.name, config, secret_keys=tuple(secrets))
     except pulumi.RunError as error:
-        raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
+        from pipelines.compile import PipelineCompileError
+
+        what = "pipeline does not compile: " if isinstance(error, PipelineCompileError) else ""
+        raise StackyardError(f"{what}{error}", ExitCode.INVALID_INPUT) from None
     return {
         "stackyard": __version__,
         "environment": spec.name,

@@ -13,6 +13,7 @@ from components.serving_endpoint import EndpointFieldError
 from environments import loader
 from environments.errors import SpecError, SpecProblem
 from environments.spec import Spec
+from pipelines.compile import compile_spec_pipelines
 from stacks import registry_lock
 
 
@@ -37,8 +38,11 @@ def run() -> None:
         models = registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
     except registry_lock.LockError as error:
         raise pulumi.RunError(str(error)) from None
+    # Compiled here, not in a component: components never read files. A failure is a
+    # PipelineCompileError (a pulumi.RunError) naming the pipeline file and function.
+    compiled = compile_spec_pipelines(spec, loader.repository_root())
     try:
-        platform = Platform(spec.name, spec, models=models)
+        platform = Platform(spec.name, spec, compiled_pipelines=compiled, models=models)
     except EndpointFieldError as error:
         raise pulumi.RunError(_located(environment, spec, error)) from None
     pulumi.export("environment", spec.name)

@@ -39,3 +39,18 @@ def resources(plan: dict, type_: str) -> list[dict]:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def descendants(plan: dict, component_type: str) -> list[dict]:
+    """Every resource below the (one) component of `component_type`, e.g. stackyard:features:FeatureStore."""
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+
+    def under(resource: dict) -> bool:
+        parent = by_urn.get(resource["parent"])
+        while parent is not None:
+            if parent["type"] == component_type:
+                return True
+            parent = by_urn.get(parent["parent"])
+        return False
+
+    return [r for r in plan["resources"] if under(r)]

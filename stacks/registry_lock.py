@@ -3,15 +3,16 @@
 An endpoint names its model in the MLflow registry (`model: {name, version}`
 or `model: {name, alias}`), never a storage path. `stackyard lock ENV` asks the
 registry named in `serving.registry` and writes `environments/ENV.lock.yaml`
-(next to the spec) with, per model reference, the resolved version, the
-storage URI of its artifacts, the run that produced it, its tags (the model
-card link among them) and when it was resolved.
+(next to the spec) with, per endpoint, the model reference it resolved, the
+resolved version, the storage URI of its artifacts, the run that produced it,
+its tags (the model card link among them) and when it was resolved.
 
 `stackyard plan` and the stack program read only the lock, so a plan is a pure
-function of spec, lock and code: no network, the same bytes twice. The lock
-records a digest of the model references it was made for (and the registry's
-URI); a spec that names something else is stopped with the instruction to
-lock again.
+function of spec, lock and code: no network, the same bytes twice. Every entry
+records the reference it was made for and the lock the registry it asked, so a
+spec that now names something else is stopped with the instruction to lock
+again. Entries are per endpoint, so `stackyard promote` can carry one
+endpoint's resolved version from staging's lock into prod's.
 
 Reading a lock needs only PyYAML; `mlflow` is imported by `resolve` alone.
 """
@@ -21,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
-import hashlib
-import json
 import math
 import os
 import re
@@ -71,25 +70,10 @@ def ref_key(ref: ModelRef) -> str:
     return f"{ref.name}@{ref.alias}" if ref.alias is not None else f"{ref.name}/{ref.version}"
 
 
-def model_refs(spec: Spec) -> list[ModelRef]:
-    """The distinct model references of the spec's endpoints, in endpoint order."""
-    seen: dict[str, ModelRef] = {}
-    for endpoint in spec.endpoints:
-        seen.setdefault(ref_key(endpoint.model), endpoint.model)
-    return list(seen.values())
-
-
-def refs_digest(spec: Spec) -> str:
-    """What a lock is valid for: the registry and the set of model references."""
-    registry = spec.serving.registry
-    document = {"trackingUri": registry.tracking_uri if registry else None,
-                "models": sorted(ref_key(ref) for ref in model_refs(spec))}
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class LockEntry:
-    ref: ModelRef
+    endpoint: str
+    ref: ModelRef  # what the spec named when the entry was resolved
     resolved: ResolvedModel
 
 
@@ -97,15 +81,10 @@ class LockEntry:
 class RegistryLock:
     environment: str
     tracking_uri: str
-    refs_digest: str
     entries: tuple[LockEntry, ...]
 
-    def lookup(self, ref: ModelRef) -> Optional[ResolvedModel]:
-        key = ref_key(ref)
-        for entry in self.entries:
-            if ref_key(entry.ref) == key:
-                return entry.resolved
-        return None
+    def entry(self, endpoint: str) -> Optional[LockEntry]:
+        return next((entry for entry in self.entries if entry.endpoint == endpoint), None)
 
 
 # --- the file ----------------------------------------------------------------
@@ -114,27 +93,29 @@ def to_yaml(lock: RegistryLock, lock_command: str) -> str:
     """The lock file's text: deterministic for identical content."""
     import yaml
 
-    models = []
+    endpoints = []
     for entry in lock.entries:
-        item: dict[str, Any] = {"name": entry.ref.name}
+        model: dict[str, Any] = {"name": entry.ref.name}
         if entry.ref.alias is not None:
-            item["alias"] = entry.ref.alias
+            model["alias"] = entry.ref.alias
+        else:
+            model["version"] = entry.ref.version
         resolved = entry.resolved
-        item.update({
+        endpoints.append({
+            "name": entry.endpoint,
+            "model": model,
             "version": resolved.version,
             "source": resolved.source,
             "runId": resolved.run_id,
             "tags": dict(sorted(resolved.tags.items())),
             "resolvedAt": resolved.resolved_at,
         })
-        models.append(item)
     document = {
         "apiVersion": LOCK_API_VERSION,
         "kind": LOCK_KIND,
         "environment": lock.environment,
         "trackingUri": lock.tracking_uri,
-        "modelRefsDigest": lock.refs_digest,
-        "models": models,
+        "endpoints": endpoints,
     }
     header = (f"# Written by `{lock_command}` from the MLflow registry; do not edit.\n"
               "# `stackyard plan` reads the model versions from here and never asks the registry:\n"
@@ -149,6 +130,16 @@ def _field(item: Mapping, key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _model_ref(item: Mapping, where: str) -> ModelRef:
+    model = item.get("model")
+    if not isinstance(model, dict):
+        raise ValueError(f"{where}.model: expected a mapping")
+    name = _field(model, "name", str, f"{where}.model")
+    if "alias" in model:
+        return ModelRef(name=name, alias=_field(model, "alias", str, f"{where}.model"))
+    return ModelRef(name=name, version=_field(model, "version", int, f"{where}.model"))
+
+
 def parse(text: str) -> RegistryLock:
     """A lock from its text; ValueError says what is wrong."""
     import yaml
@@ -161,25 +152,21 @@ def parse(text: str) -> RegistryLock:
         raise ValueError("expected a mapping at the top level")
     if document.get("apiVersion") != LOCK_API_VERSION or document.get("kind") != LOCK_KIND:
         raise ValueError(f"expected apiVersion {LOCK_API_VERSION} and kind {LOCK_KIND}")
-    items = document.get("models")
+    items = document.get("endpoints")
     if not isinstance(items, list):
-        raise ValueError("models: expected a list")
+        raise ValueError("endpoints: expected a list")
     entries = []
     for index, item in enumerate(items):
-        where = f"models[{index}]"
+        where = f"endpoints[{index}]"
         if not isinstance(item, dict):
             raise ValueError(f"{where}: expected a mapping")
-        name = _field(item, "name", str, where)
-        version = _field(item, "version", int, where)
-        alias = item.get("alias")
-        if alias is not None and not isinstance(alias, str):
-            raise ValueError(f"{where}.alias: expected str, found {type(alias).__name__}")
+        ref = _model_ref(item, where)
         tags = item.get("tags") or {}
         if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
             raise ValueError(f"{where}.tags: expected a mapping of strings")
-        ref = ModelRef(name=name, alias=alias) if alias is not None else ModelRef(name=name, version=version)
-        entries.append(LockEntry(ref, ResolvedModel(
-            name=name, version=version,
+        entries.append(LockEntry(_field(item, "name", str, where), ref, ResolvedModel(
+            name=ref.name,
+            version=_field(item, "version", int, where),
             source=_field(item, "source", str, where),
             run_id=_field(item, "runId", str, where),
             resolved_at=_field(item, "resolvedAt", str, where),
@@ -188,7 +175,6 @@ def parse(text: str) -> RegistryLock:
     return RegistryLock(
         environment=_field(document, "environment", str, "$"),
         tracking_uri=_field(document, "trackingUri", str, "$"),
-        refs_digest=_field(document, "modelRefsDigest", str, "$"),
         entries=tuple(entries),
     )
 
@@ -209,9 +195,11 @@ def read(path: Path | str, lock_command: str) -> RegistryLock:
 
 
 def locked_models(spec: Spec, spec_file: Path, lock_command: str) -> dict[str, ResolvedModel]:
-    """Endpoint name -> its model version from the lock next to `spec_file`; LockError if stale.
+    """Endpoint name -> its model version from the lock next to `spec_file`; LockError if it is stale.
 
-    An environment without endpoints needs no lock.
+    Stale: made with another registry, missing an endpoint, resolved for
+    another model reference than the endpoint names now, or holding an endpoint
+    the spec no longer has. An environment without endpoints needs no lock.
     """
     from environments.loader import display
 
@@ -219,16 +207,25 @@ def locked_models(spec: Spec, spec_file: Path, lock_command: str) -> dict[str, R
         return {}
     path = display(lock_path(spec_file))
     lock = read(path, lock_command)
+    registry = spec.serving.registry
+    if registry is None or lock.tracking_uri != registry.tracking_uri:
+        named = registry.tracking_uri if registry else "none"
+        raise LockError(f"{path} was made with the registry at {lock.tracking_uri}, the spec names {named}: "
+                        f"run `{lock_command}`")
     models = {}
     for endpoint in spec.endpoints:
-        resolved = lock.lookup(endpoint.model)
-        if resolved is None:
-            raise LockError(f"{path} has no entry for model {endpoint.model.name!r} "
-                            f"{endpoint.model.selector} (endpoint {endpoint.name!r}): run `{lock_command}`")
-        models[endpoint.name] = resolved
-    if lock.refs_digest != refs_digest(spec):
-        raise LockError(f"{path} was made for other model references or another registry than the spec "
-                        f"names now: run `{lock_command}`")
+        entry = lock.entry(endpoint.name)
+        wanted = f"model {endpoint.model.name!r} {endpoint.model.selector}"
+        if entry is None:
+            raise LockError(f"{path} has no entry for endpoint {endpoint.name!r} ({wanted}): run `{lock_command}`")
+        if entry.ref != endpoint.model:
+            raise LockError(f"{path} resolved model {entry.ref.name!r} {entry.ref.selector} for endpoint "
+                            f"{endpoint.name!r}, the spec now names {wanted}: run `{lock_command}`")
+        models[endpoint.name] = entry.resolved
+    extra = sorted({entry.endpoint for entry in lock.entries} - set(models))
+    if extra:
+        raise LockError(f"{path} has an entry for endpoint {extra[0]!r}, which the spec no longer has: "
+                        f"run `{lock_command}`")
     return models
 
 
@@ -400,26 +397,31 @@ def _now() -> str:
 def resolve(spec: Spec, previous: Optional[RegistryLock] = None, now: Optional[str] = None) -> RegistryLock:
     """Ask the spec's registry for every endpoint's model; RegistryError on the first failure.
 
-    An entry that resolves exactly as in `previous` keeps its resolvedAt, so
-    locking again without a change in the registry rewrites the same bytes.
+    Each distinct reference is asked once. An entry that resolves exactly as in
+    `previous` keeps its resolvedAt, so locking again without a change in the
+    registry rewrites the same bytes.
     """
     registry = spec.serving.registry
     if registry is None:
         raise RegistryError("the spec has endpoints but no serving.registry to resolve their models from")
     resolved_at = now or _now()
+    by_ref: dict[str, ResolvedModel] = {}
     entries = []
     with _registry_http_settings(registry.timeout_seconds):
         client = _Registry(registry)
-        for ref in model_refs(spec):
-            version = client.model_version(ref)
-            source = client.storage_location(ref.name, str(version.version))
-            _check_source(ref, int(version.version), source, registry.tracking_uri)
-            model = ResolvedModel(name=ref.name, version=int(version.version), source=source,
-                                  run_id=version.run_id or "", resolved_at=resolved_at,
-                                  tags=dict(sorted((version.tags or {}).items())))
-            earlier = previous.lookup(ref) if previous is not None else None
-            if earlier is not None and dataclasses.replace(earlier, resolved_at=resolved_at) == model:
-                model = earlier
-            entries.append(LockEntry(ref, model))
-    return RegistryLock(environment=spec.name, tracking_uri=registry.tracking_uri,
-                        refs_digest=refs_digest(spec), entries=tuple(entries))
+        for endpoint in spec.endpoints:
+            ref = endpoint.model
+            if ref_key(ref) not in by_ref:
+                version = client.model_version(ref)
+                source = client.storage_location(ref.name, str(version.version))
+                _check_source(ref, int(version.version), source, registry.tracking_uri)
+                by_ref[ref_key(ref)] = ResolvedModel(
+                    name=ref.name, version=int(version.version), source=source, run_id=version.run_id or "",
+                    resolved_at=resolved_at, tags=dict(sorted((version.tags or {}).items())))
+            model = by_ref[ref_key(ref)]
+            earlier = previous.entry(endpoint.name) if previous is not None else None
+            if (earlier is not None and earlier.ref == ref
+                    and dataclasses.replace(earlier.resolved, resolved_at=resolved_at) == model):
+                model = earlier.resolved
+            entries.append(LockEntry(endpoint.name, ref, model))
+    return RegistryLock(environment=spec.name, tracking_uri=registry.tracking_uri, entries=tuple(entries))

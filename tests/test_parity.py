@@ -121,17 +121,17 @@ def test_a_runtime_drift_is_forbidden(environments):
     def newer_sklearn_image(document):
         document["serving"]["runtimes"] = yaml.safe_load(
             (loader.ENVIRONMENTS_DIR / "base.yaml").read_text())["serving"]["runtimes"]
-        item(document["serving"], "runtimes", "kserve-sklearnserver")["image"] = "docker.io/kserve/sklearnserver:v0.16.0"
+        item(document["serving"], "runtimes", "sklearnserver")["image"] = "docker.io/kserve/sklearnserver:v0.16.0"
 
     edit(environments / "staging.yaml", newer_sklearn_image)
     report = report_for(str(environments / "staging.yaml"), str(environments / "prod.yaml"))
-    assert_forbidden_by(report, "serving.runtimes[kserve-sklearnserver].image",
+    assert_forbidden_by(report, "serving.runtimes[sklearnserver].image",
                         '{path: "serving.runtimes", relation: equal}')
 
 
 def test_an_endpoint_runtime_or_model_drift_is_forbidden(environments):
     def drift(document):
-        item(document, "endpoints", "image-tagger")["runtime"] = "kserve-huggingfaceserver"
+        item(document, "endpoints", "image-tagger")["runtime"] = "huggingfaceserver"
         item(document, "endpoints", "recsys-ranker")["model"]["version"] = 6
 
     edit(environments / "prod.yaml", drift)

@@ -20,6 +20,8 @@ def write_spec(tmp_path: Path, pipeline: dict, **kubeflow) -> Path:
     document["kubeflow"].update(kubeflow)
     path = tmp_path / "pipelines-fixture.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+    # local's endpoint serves the model its registry lock pins; `plan` needs the lock beside the spec.
+    (tmp_path / "pipelines-fixture.lock.yaml").write_text((REPO / "environments/local.lock.yaml").read_text())
     return path
 
 

@@ -150,10 +150,11 @@ def test_storage_uri_is_the_registered_versions_source(registry, locked):
     version_2 = registry["versions"]["2"]
     predictor = inference_service(locked["plan"], "ranker-pinned")["spec"]["predictor"]
     assert predictor["model"]["storageUri"] == version_2["source"]
-    lock = registry_lock.read(locked["lock"], "stackyard lock test")
-    entry = lock.lookup(loader.load(str(locked["spec"])).endpoints[0].model)
-    assert (entry.version, entry.source, entry.run_id) == (2, version_2["source"], version_2["run_id"])
-    assert entry.model_card == MODEL_CARD.format(version=2)
+    entry = registry_lock.read(locked["lock"], "stackyard lock test").entry("ranker-pinned")
+    assert (entry.ref.name, entry.ref.version) == (MODEL, 2)
+    resolved = entry.resolved
+    assert (resolved.version, resolved.source, resolved.run_id) == (2, version_2["source"], version_2["run_id"])
+    assert resolved.model_card == MODEL_CARD.format(version=2)
 
 
 def test_alias_resolves_to_the_version_it_points_at(registry, locked):

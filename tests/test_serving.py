@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -158,8 +159,15 @@ def test_endpoint_service_account_is_bound_to_a_role_reading_only_the_model_pref
 
 def test_no_role_without_an_oidc_provider():
     assert not resources(plan_for("local"), "aws:iam/role:Role")
-    (account,) = resources(plan_for("local"), "kubernetes:core/v1:ServiceAccount")
+    (account,) = [r for r in resources(plan_for("local"), "kubernetes:core/v1:ServiceAccount")
+                  if r["inputs"]["metadata"]["name"] == "recsys-ranker-model-reader"]
     assert "annotations" not in account["inputs"]["metadata"]
+
+
+def test_prod_endpoints_are_bound_to_roles_through_the_clusters_oidc_provider():
+    plan = plan_for("prod")
+    roles = {r["inputs"].get("name") for r in resources(plan, "aws:iam/role:Role")}
+    assert {serving_endpoint.iam_role_name("prod", e.name) for e in loader.load("prod").endpoints} <= roles
 
 
 def test_iam_role_names_stay_within_64_characters():
@@ -275,13 +283,15 @@ def test_plan_with_a_stale_lock_says_to_run_stackyard_lock(tmp_path):
     result = run_cli("plan", str(spec))
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert "has no entry for model 'recsys-ranker' version 2 (endpoint 'recsys-ranker')" in line
+    assert ("resolved model 'recsys-ranker' version 1 for endpoint 'recsys-ranker', the spec now names "
+            "model 'recsys-ranker' version 2") in line
     assert f"run `stackyard lock {spec}`" in line
 
 
 def test_a_lock_for_another_registry_is_stale(tmp_path):
     spec = local_spec(tmp_path, (("https://mlflow.dev.example.com", "https://mlflow.example.com"),))
-    with pytest.raises(registry_lock.LockError, match="another registry"):
+    with pytest.raises(registry_lock.LockError, match="made with the registry at https://mlflow.dev.example.com, "
+                                                      "the spec names https://mlflow.example.com"):
         registry_lock.locked_models(loader.load(str(spec)), spec, "stackyard lock x")
 
 
@@ -346,3 +356,42 @@ def test_validate_cli_explains_why_canary_needs_serverless(tmp_path):
     assert result.returncode == 2
     assert re.search(r"local\.yaml:\d+:\d+: \$\.endpoints\[0\]\.canary: canary traffic needs deploymentMode "
                      r"Serverless", result.stderr), result.stderr
+
+
+def test_a_lock_holding_an_endpoint_the_spec_no_longer_has_is_stale(tmp_path):
+    spec = local_spec(tmp_path)
+    lock_file = tmp_path / "local.lock.yaml"
+    lock = registry_lock.read(lock_file, "x")
+    (entry,) = lock.entries
+    extra = dataclasses.replace(entry, endpoint="old-ranker")
+    lock_file.write_text(registry_lock.to_yaml(dataclasses.replace(lock, entries=(entry, extra)), "x"))
+    with pytest.raises(registry_lock.LockError, match="entry for endpoint 'old-ranker', which the spec no longer has"):
+        registry_lock.locked_models(loader.load(str(spec)), spec, "stackyard lock x")
+
+
+def test_promote_carries_the_resolved_version_into_the_target_lock(tmp_path, monkeypatch):
+    """Lock entries are per endpoint, so `stackyard promote` copies staging's resolved version to prod."""
+    from stacks import cli
+    from stacks.commands import promote
+
+    for name in ("base", "staging", "prod"):
+        (tmp_path / f"{name}.yaml").write_text((ENVIRONMENTS / f"{name}.yaml").read_text())
+    for name in ("staging", "prod"):
+        (tmp_path / f"{name}.lock.yaml").write_text((ENVIRONMENTS / f"{name}.lock.yaml").read_text())
+    staging = tmp_path / "staging.yaml"
+    staging.write_text(staging.read_text().replace("      name: recsys-ranker\n      version: 7\n",
+                                                   "      name: recsys-ranker\n      version: 8\n", 1))
+    staging_lock = registry_lock.read(tmp_path / "staging.lock.yaml", "x")
+    version_8 = "s3://stackyard-ml-models/14/models/m-0123456789abcdef0123456789abcdef/artifacts"
+    entries = tuple(
+        dataclasses.replace(entry, ref=dataclasses.replace(entry.ref, version=8),
+                            resolved=dataclasses.replace(entry.resolved, version=8, source=version_8))
+        if entry.endpoint == "recsys-ranker" else entry for entry in staging_lock.entries)
+    (tmp_path / "staging.lock.yaml").write_text(
+        registry_lock.to_yaml(dataclasses.replace(staging_lock, entries=entries), "stackyard lock staging"))
+    monkeypatch.setattr(promote, "source_audit", lambda environment: (0, "audit: 0 mandatory failures\n"))
+
+    assert cli.main(["promote", str(staging), str(tmp_path / "prod.yaml"), "--endpoint", "recsys-ranker"]) == 0
+    prod = tmp_path / "prod.yaml"
+    models = registry_lock.locked_models(loader.load(str(prod)), prod, "stackyard lock prod")
+    assert (models["recsys-ranker"].version, models["recsys-ranker"].source) == (8, version_8)

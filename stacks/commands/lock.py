@@ -49,12 +49,8 @@ def run(args) -> int:
         raise StackyardError(f"{error}{unchanged}", ExitCode.INVALID_INPUT) from None
     atomic.write_text(path, registry_lock.to_yaml(lock, command))
 
-    by_key = {registry_lock.ref_key(entry.ref): entry.resolved for entry in lock.entries}
-    rows = []
-    for endpoint in spec.endpoints:
-        resolved = by_key[registry_lock.ref_key(endpoint.model)]
-        rows.append((endpoint.name, f"{endpoint.model.name} {endpoint.model.selector}",
-                     resolved.version, resolved.source))
+    rows = [(entry.endpoint, f"{entry.ref.name} {entry.ref.selector}", entry.resolved.version,
+             entry.resolved.source) for entry in lock.entries]
     print(table(["endpoint", "model", "version", "source"], rows))
     print(f"wrote {display(path)} from {lock.tracking_uri}")
     return 0

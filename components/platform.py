@@ -7,11 +7,16 @@ from typing import Optional
 import pulumi
 
 from components.cluster import Cluster, ClusterArgs
+from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.feature_store import FeatureStore, FeatureStoreArgs
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.gpu_software import GpuSoftware, GpuSoftwareArgs
+from components.karpenter import Karpenter, KarpenterArgs
 from components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.ownership import Ownership
 from components.serving import Serving, ServingArgs
+from components.teams import Teams, TeamsArgs
 from environments.spec import Spec
 
 
@@ -23,6 +28,7 @@ class Platform(pulumi.ComponentResource):
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(spec.cluster, spec.cloud, versions, ownership),
                                pulumi.ResourceOptions(parent=self))
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
+        self._compute(name, spec, ownership, on_cluster)
 
         self.serving = Serving(f"{name}-serving", ServingArgs(spec.serving, versions, ownership), on_cluster)
         self.feature_store = None
@@ -39,3 +45,29 @@ class Platform(pulumi.ComponentResource):
             self.monitoring = Monitoring(
                 f"{name}-monitoring", MonitoringArgs(spec.monitoring, versions, ownership), on_cluster)
         self.register_outputs({})
+
+    def _compute(self, name: str, spec: Spec, ownership: Ownership, on_cluster: pulumi.ResourceOptions) -> None:
+        """GPU pools with what makes them usable (autoscaler, device plugin, metrics) and team namespaces."""
+        versions = spec.versions
+        cluster_name, region = spec.cluster.name, spec.cloud.region
+        self.teams = Teams(f"{name}-teams", TeamsArgs(spec.teams, ownership), on_cluster) if spec.teams else None
+        self.karpenter = None
+        if any(pool.provisioner == "karpenter" for pool in spec.node_pools):
+            self.karpenter = Karpenter(
+                f"{name}-karpenter",
+                KarpenterArgs(cluster_name, region, versions["karpenter"], self.cluster, ownership), on_cluster)
+        self.cluster_autoscaler = None
+        if any(pool.provisioner == "managed" for pool in spec.node_pools):
+            self.cluster_autoscaler = ClusterAutoscaler(
+                f"{name}-cluster-autoscaler",
+                ClusterAutoscalerArgs(cluster_name, region, versions["clusterAutoscaler"], versions["kubernetes"],
+                                      self.cluster, ownership), on_cluster)
+        self.gpu_node_pools = [
+            GpuNodePool(f"{name}-pool-{pool.name}",
+                        GpuNodePoolArgs(pool, cluster_name, self.cluster, ownership, self.karpenter), on_cluster)
+            for pool in spec.node_pools
+        ]
+        self.gpu_software = None
+        if spec.node_pools:
+            self.gpu_software = GpuSoftware(f"{name}-gpu-software",
+                                            GpuSoftwareArgs(spec.node_pools, versions, ownership), on_cluster)

@@ -15,12 +15,15 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     from stacks import plan as offline_plan
+    from stacks.cost import render_cost
 
     spec, spec_file = load_spec(args.environment)
     plan = offline_plan.build(spec, spec_file)
     if args.out is not None:
         offline_plan.write(plan, args.out)
     print(offline_plan.render_summary(plan))
+    print()
+    print(render_cost(spec))
     if args.out is not None:
         print(f"wrote {args.out / 'plan.json'} and {args.out / 'manifests'}/")
     return 0

@@ -67,8 +67,8 @@ def endpoint_references(spec: Spec) -> Iterator[SpecProblem]:
     runtimes = {runtime.name for runtime in spec.serving.runtimes}
     for index, endpoint in enumerate(spec.endpoints):
         if endpoint.gpu and endpoint.gpu.pool not in pools:
-            yield _problem(("endpoints", index, "gpu", "pool"),
-                           f"unknown node pool {endpoint.gpu.pool!r}; expected one of {sorted(pools)}")
+            known = f"expected one of {sorted(pools)}" if pools else "this environment defines no nodePools"
+            yield _problem(("endpoints", index, "gpu", "pool"), f"unknown node pool {endpoint.gpu.pool!r}; {known}")
         if teams and endpoint.team not in teams:
             yield _problem(("endpoints", index, "team"),
                            f"unknown team {endpoint.team!r}; expected one of {sorted(teams)}")

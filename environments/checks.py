@@ -177,7 +177,9 @@ def workload_pool_references(spec: Spec) -> Iterator[SpecProblem]:
 
 def cluster_network(spec: Spec) -> Iterator[SpecProblem]:
     vpc = spec.cluster.vpc
-    if spec.cluster.type == "eks" and (vpc is None or (vpc.subnet_ids is None and not vpc.availability_zones)):
+    if spec.cluster.type != "eks" or spec.cloud.provider != "aws":
+        return  # cluster_matches_cloud reports an EKS cluster without AWS
+    if vpc is None or (vpc.subnet_ids is None and not vpc.availability_zones):
         yield _problem(("cluster", "vpc") if vpc else ("cluster",),
                        "an EKS cluster needs `vpc.subnetIds` (existing private subnets) or "
                        "`vpc.availabilityZones` (a VPC Stackyard creates)")
@@ -204,10 +206,10 @@ def team_namespaces(spec: Spec) -> Iterator[SpecProblem]:
 
 def component_versions(spec: Spec) -> Iterator[SpecProblem]:
     """Every component the spec asks for has its version pinned in `versions`."""
-    needed: dict[str, str] = {}
-    if spec.cluster.type == "eks":
-        for key in ("vpcCni", "coredns", "kubeProxy", "awsEbsCsiDriver"):
-            needed[key] = "the EKS cluster installs it as a managed add-on"
+    if spec.cluster.type != "eks":
+        return  # nothing is installed on an existing cluster's behalf (GPU pools there are rejected)
+    needed = {key: "the EKS cluster installs it as a managed add-on"
+              for key in ("vpcCni", "coredns", "kubeProxy", "awsEbsCsiDriver")}
     if any(pool.provisioner == "managed" for pool in spec.node_pools):
         needed["clusterAutoscaler"] = "managed GPU node groups scale with cluster-autoscaler"
     if any(pool.provisioner == "karpenter" for pool in spec.node_pools):

@@ -12,7 +12,7 @@ import re
 from typing import Callable, Iterable, Iterator
 
 from environments import gpu_catalog
-from environments.errors import SpecProblem
+from environments.errors import SpecProblem, describe_value
 from environments.spec import NodePool, Spec
 
 Check = Callable[[Spec], Iterable[SpecProblem]]
@@ -169,10 +169,14 @@ def workload_pool_references(spec: Spec) -> Iterator[SpecProblem]:
                            f"found {endpoint.gpu.count}: the pod could never be scheduled")
     for index, pipeline in enumerate(spec.pipelines):
         for position, schedule in enumerate(pipeline.schedules):
-            pool = schedule.parameters.get("gpu_pool")
-            if pool is not None and pool not in pools:
-                yield _problem(("pipelines", index, "schedules", position, "parameters", "gpu_pool"),
-                               f"unknown node pool {pool!r}; expected one of {sorted(pools)}")
+            if "gpu_pool" not in schedule.parameters:
+                continue
+            pool = schedule.parameters["gpu_pool"]
+            path = ("pipelines", index, "schedules", position, "parameters", "gpu_pool")
+            if not isinstance(pool, str):
+                yield _problem(path, f"expected the name of a node pool, found {describe_value(pool)}")
+            elif pool not in pools:
+                yield _problem(path, f"unknown node pool {pool!r}; expected one of {sorted(pools)}")
 
 
 def cluster_network(spec: Spec) -> Iterator[SpecProblem]:

@@ -184,3 +184,19 @@ def test_component_versions_must_be_pinned(tmp_path, key):
     base.write_text("".join(line for line in base.read_text().splitlines(keepends=True)
                             if not line.strip().startswith(f"{key}:")))
     assert_rejected(spec, "versions:", "$.versions", f"missing required field {key!r}", located_in=base)
+
+
+def test_pipeline_gpu_pool_parameter_must_be_a_pool_name(tmp_path):
+    spec = write_spec(tmp_path, "nodePools:\n" + GOOD_POOL + textwrap.dedent("""\
+        pipelines:
+          - name: train
+            source: pipelines/training.py
+            function: training_pipeline
+            schedules:
+              - name: nightly
+                cron: "0 2 * * *"
+                parameters:
+                  gpu_pool: [a10g]
+        """))
+    assert_rejected(spec, "gpu_pool: [a10g]", "$.pipelines[0].schedules[0].parameters.gpu_pool",
+                    "expected the name of a node pool, found a list")

@@ -8,12 +8,15 @@ standard-library only so `stackyard validate` needs no heavy import.
 from __future__ import annotations
 
 import ast
+import difflib
+import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
+from environments import gpu_catalog
 from environments.cron import cron_problem
 from environments.errors import SpecProblem
-from environments.spec import Pipeline, Spec
+from environments.spec import NodePool, Pipeline, Spec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,6 +228,136 @@ def feature_store_service(spec: Spec) -> Iterator[SpecProblem]:
                        f"expected min <= max ({replicas.max}), found {replicas.min}")
     if "feast" not in spec.versions:
         yield _problem(("versions",), "missing required field 'feast' (the feature server image version)")
+# EKS AMI release versions: AL2023 "<kubernetes x.y.z>-<yyyymmdd>", Bottlerocket "<bottlerocket x.y.z>-<commit>".
+_AL2023_RELEASE = re.compile(r"^(?P<kubernetes>[0-9]+\.[0-9]+)\.[0-9]+-[0-9]{8}$")
+_BOTTLEROCKET_RELEASE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+-[0-9a-f]{8}$")
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _pool_instances(pool: NodePool) -> list[gpu_catalog.GpuInstanceType]:
+    catalog = gpu_catalog.catalog()
+    return [catalog.get(name) for name in pool.instance_types if catalog.get(name) is not None]
+
+
+def gpu_pools(spec: Spec) -> Iterator[SpecProblem]:
+    """Every pool runs known NVIDIA GPU instances of one GPU model, on a pinned GPU AMI, on EKS."""
+    catalog = gpu_catalog.catalog()
+    for index, pool in enumerate(spec.node_pools):
+        if spec.cluster.type != "eks":
+            yield _problem(("nodePools", index),
+                           "GPU node pools need `cluster.type: eks`; an existing cluster brings its own nodes")
+        for position, name in enumerate(pool.instance_types):
+            if catalog.get(name) is None:
+                close = difflib.get_close_matches(name, list(catalog.instance_types), n=1, cutoff=0.8)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                yield _problem(("nodePools", index, "instanceTypes", position),
+                               f"expected an NVIDIA GPU instance type (families {', '.join(catalog.families())}), "
+                               f"found {name!r}{hint}")
+        instances = _pool_instances(pool)
+        models = sorted({instance.gpu_model for instance in instances})
+        if len(models) > 1:
+            found = ", ".join(f"{i.name} ({i.gpu_model})" for i in instances)
+            yield _problem(("nodePools", index, "instanceTypes"),
+                           f"expected one GPU model per pool (its nodes carry one accelerator label), found {found}")
+        elif pool.provisioner == "managed" and len({instance.gpus for instance in instances}) > 1:
+            found = ", ".join(f"{i.name} ({i.gpus})" for i in instances)
+            yield _problem(("nodePools", index, "instanceTypes"),
+                           "expected the same number of GPUs per node in a managed pool (cluster-autoscaler "
+                           f"scales it from zero from one node template), found {found}")
+        if pool.provisioner == "karpenter" and pool.gpu_limit is not None and instances:
+            smallest = min(instance.gpus for instance in instances)
+            if pool.gpu_limit < smallest:
+                yield _problem(("nodePools", index, "gpuLimit"),
+                               f"expected gpuLimit >= {smallest} (the fewest GPUs one node of this pool has), "
+                               f"found {pool.gpu_limit}: the pool could never launch a node")
+        yield from _pinned_ami(spec, index, pool)
+
+
+def _pinned_ami(spec: Spec, index: int, pool: NodePool) -> Iterator[SpecProblem]:
+    if pool.ami is None:
+        yield _problem(("nodePools", index),
+                       "missing required field 'ami': a GPU pool needs a GPU AMI type and a pinned releaseVersion")
+        return
+    release = pool.ami.release_version
+    if pool.ami.is_bottlerocket:
+        if not _BOTTLEROCKET_RELEASE.match(release):
+            yield _problem(("nodePools", index, "ami", "releaseVersion"),
+                           f"expected a Bottlerocket release like '1.39.1-5c1bc5f2', found {release!r}")
+        return
+    match = _AL2023_RELEASE.match(release)
+    if not match:
+        yield _problem(("nodePools", index, "ami", "releaseVersion"),
+                       f"expected an EKS AL2023 AMI release like '1.33.0-20250519', found {release!r}")
+    elif "kubernetes" in spec.versions and match["kubernetes"] != _minor(spec.versions["kubernetes"]):
+        yield _problem(("nodePools", index, "ami", "releaseVersion"),
+                       f"expected an AMI release for Kubernetes {_minor(spec.versions['kubernetes'])} "
+                       f"(versions.kubernetes), found {release!r}")
+
+
+def workload_pool_references(spec: Spec) -> Iterator[SpecProblem]:
+    """Endpoints and pipelines ask for no more GPUs than one node of their pool holds."""
+    pools = {pool.name: pool for pool in spec.node_pools}
+    workloads = [("endpoints", index, item.gpu) for index, item in enumerate(spec.endpoints)]
+    workloads += [("pipelines", index, item.gpu) for index, item in enumerate(spec.pipelines)]
+    for section, index, gpu in workloads:
+        if gpu is None or gpu.pool not in pools:
+            continue  # an unknown pool is reported by endpoint_references / pipeline_references
+        most = max((instance.gpus for instance in _pool_instances(pools[gpu.pool])), default=None)
+        if most is not None and gpu.count > most:
+            yield _problem((section, index, "gpu", "count"),
+                           f"expected at most {most} GPUs (the most one node of pool {gpu.pool!r} has), "
+                           f"found {gpu.count}: the pod could never be scheduled")
+
+
+def cluster_network(spec: Spec) -> Iterator[SpecProblem]:
+    vpc = spec.cluster.vpc
+    if spec.cluster.type != "eks" or spec.cloud.provider != "aws":
+        return  # cluster_matches_cloud reports an EKS cluster without AWS
+    if vpc is None or (vpc.subnet_ids is None and not vpc.availability_zones):
+        yield _problem(("cluster", "vpc") if vpc else ("cluster",),
+                       "an EKS cluster needs `vpc.subnetIds` (existing private subnets) or "
+                       "`vpc.availabilityZones` (a VPC Stackyard creates)")
+
+
+_PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def team_namespaces(spec: Spec) -> Iterator[SpecProblem]:
+    """Each team gets a namespace named after it; it must not be one the platform already uses."""
+    taken = {name: "a Kubernetes system namespace" for name in _PLATFORM_NAMESPACES}
+    taken[spec.serving.namespace] = "the serving namespace"
+    if spec.kubeflow.enabled:
+        taken[spec.kubeflow.namespace] = "the Kubeflow Pipelines namespace"
+    if spec.feature_store.enabled:
+        taken[spec.feature_store.namespace] = "the feature store namespace"
+    if spec.monitoring.enabled:
+        taken[spec.monitoring.namespace] = "the monitoring namespace"
+    for index, team in enumerate(spec.teams):
+        if team.name in taken:
+            yield _problem(("teams", index, "name"),
+                           f"team namespace {team.name!r} is {taken[team.name]}; choose another team name")
+
+
+def component_versions(spec: Spec) -> Iterator[SpecProblem]:
+    """Every component the spec asks for has its version pinned in `versions`."""
+    if spec.cluster.type != "eks":
+        return  # nothing is installed on an existing cluster's behalf (GPU pools there are rejected)
+    needed = {key: "the EKS cluster installs it as a managed add-on"
+              for key in ("vpcCni", "coredns", "kubeProxy", "awsEbsCsiDriver")}
+    if any(pool.provisioner == "managed" for pool in spec.node_pools):
+        needed["clusterAutoscaler"] = "managed GPU node groups scale with cluster-autoscaler"
+    if any(pool.provisioner == "karpenter" for pool in spec.node_pools):
+        needed["karpenter"] = "a Karpenter pool installs the Karpenter controller"
+    if any(pool.ami is not None and not pool.ami.ships_device_plugin for pool in spec.node_pools):
+        needed["nvidiaDevicePlugin"] = "GPU pools on AL2023 need the NVIDIA device plugin"
+    if spec.node_pools:
+        needed["dcgmExporter"] = "GPU pools export GPU metrics with the DCGM exporter"
+    for key, why in needed.items():
+        if key not in spec.versions:
+            yield _problem(("versions",), f"missing required field {key!r}: {why}")
 
 
 CHECKS: tuple[Check, ...] = (
@@ -236,6 +369,11 @@ CHECKS: tuple[Check, ...] = (
     pipeline_references,
     feature_store_storage,
     feature_store_service,
+    gpu_pools,
+    workload_pool_references,
+    cluster_network,
+    team_namespaces,
+    component_versions,
 )
 
 

@@ -104,6 +104,15 @@ class GpuAmi:
     type: str  # EKS AMI type, e.g. AL2023_x86_64_NVIDIA
     release_version: str  # pinned EKS AMI release, never "latest"
 
+    @property
+    def is_bottlerocket(self) -> bool:
+        return self.type.startswith("BOTTLEROCKET")
+
+    @property
+    def ships_device_plugin(self) -> bool:
+        """Bottlerocket's NVIDIA variants run the NVIDIA device plugin themselves; AL2023 NVIDIA AMIs do not."""
+        return self.is_bottlerocket
+
 
 @dataclass(frozen=True)
 class Disruption:

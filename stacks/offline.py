@@ -96,6 +96,25 @@ def _computed_outputs(type_: str, name: str, inputs: dict) -> dict:
             "vpcConfig": {**inputs.get("vpcConfig", {}), "vpcId": f"vpc-{name}",
                           "clusterSecurityGroupId": f"sg-{name}-cluster"},
         })
+    # Compute (components/cluster.py, gpu_node_pool.py, karpenter.py).
+    if type_ == "aws:eks/cluster:Cluster":
+        outputs["vpcConfig"] = {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{name}"}
+    if type_ == "aws:iam/role:Role":
+        role_name = inputs.get("name") or name
+        outputs.update({"name": role_name, "arn": f"arn:aws:iam::000000000000:role/{role_name}"})
+    if type_ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        host_path = str(inputs.get("url", name)).removeprefix("https://")
+        outputs["arn"] = f"arn:aws:iam::000000000000:oidc-provider/{host_path}"
+    if type_ == "aws:kms/key:Key":
+        outputs.update({"arn": f"arn:aws:kms:us-east-1:000000000000:key/{name}", "keyId": name})
+    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
+        outputs["latestVersion"] = 1
+    if type_ == "aws:eks/nodeGroup:NodeGroup":
+        outputs["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
+    if type_ == "aws:sqs/queue:Queue":
+        queue = inputs.get("name") or name
+        outputs.update({"name": queue, "arn": f"arn:aws:sqs:us-east-1:000000000000:{queue}",
+                        "url": f"https://sqs.us-east-1.amazonaws.com/000000000000/{queue}"})
     if type_ == "aws:s3/bucketV2:BucketV2" or type_ == "aws:s3/bucket:Bucket":
         bucket = inputs.get("bucket") or name
         outputs.update({"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"})

@@ -36,6 +36,14 @@ class Platform(pulumi.ComponentResource):
                 on_cluster)
         self.monitoring = None
         if spec.monitoring.enabled:
+            # Watches what the components above create, from the same spec entries. GPU prices
+            # (pool -> USD per GPU-hour) come from the compute price catalog once it exists.
+            monitored = [c for c in (self.serving, self.feature_store, self.kubeflow) if c is not None]
             self.monitoring = Monitoring(
-                f"{name}-monitoring", MonitoringArgs(spec.monitoring, versions, ownership), on_cluster)
+                f"{name}-monitoring",
+                MonitoringArgs(spec.monitoring, versions, ownership, serving=spec.serving, endpoints=spec.endpoints,
+                               node_pools=spec.node_pools, feature_store=spec.feature_store,
+                               kubeflow=spec.kubeflow, gpu_hourly_prices={}),
+                pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
+                                       depends_on=monitored))
         self.register_outputs({})

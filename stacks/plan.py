@@ -8,12 +8,13 @@ the spec and the code: sorted by URN, keys sorted, no timestamps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-from environments.spec import Spec
+from environments.spec import SecretRef, Spec
 from stacks import __version__, atomic, offline
 
 # Kubernetes resource types that are not objects in the cluster API.
@@ -21,9 +22,27 @@ _NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
 _SECRET_KINDS = {"Secret"}
 
 
+def config_secret_names(value: Any) -> set[str]:
+    """Every Pulumi config secret a spec refers to (`secret: {config: NAME}` anywhere in it)."""
+    if isinstance(value, SecretRef):
+        return {value.config} if value.config else set()
+    if dataclasses.is_dataclass(value):
+        return set().union(*(config_secret_names(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    if isinstance(value, (tuple, list)):
+        return set().union(*(config_secret_names(item) for item in value))
+    return set()
+
+
 def build(spec: Spec, spec_file: Path) -> dict:
-    """Run the stack program for `spec` offline and return the plan document."""
-    resources = offline.record(spec.name, {"environment": spec.name, "specFile": str(spec_file)})
+    """Run the stack program for `spec` offline and return the plan document.
+
+    The plan needs no real secrets: every config secret the spec refers to gets a
+    placeholder marked secret, so it shows as "[secret]" like a real one would.
+    """
+    secrets = sorted(config_secret_names(spec))
+    config = {"environment": spec.name, "specFile": str(spec_file),
+              **{name: offline.SECRET_PLACEHOLDER for name in secrets}}
+    resources = offline.record(spec.name, config, secret_keys=tuple(secrets))
     return {
         "stackyard": __version__,
         "environment": spec.name,

@@ -18,9 +18,9 @@ from typing import Mapping, Sequence
 
 import yaml
 
+from environments.checks import DISCARD_RECEIVER as DISCARD
 from environments.spec import Receiver
 
-DISCARD = "stackyard-discard"
 PAGING_TYPES = ("pagerduty",)
 
 

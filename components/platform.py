@@ -38,12 +38,12 @@ class Platform(pulumi.ComponentResource):
         if spec.monitoring.enabled:
             # Watches what the components above create, from the same spec entries. GPU prices
             # (pool -> USD per GPU-hour) come from the compute price catalog once it exists.
-            monitored = [c for c in (self.serving, self.feature_store, self.kubeflow) if c is not None]
+            # It waits for Serving because the payload logger sink lives in the serving namespace.
             self.monitoring = Monitoring(
                 f"{name}-monitoring",
                 MonitoringArgs(spec.monitoring, versions, ownership, serving=spec.serving, endpoints=spec.endpoints,
                                node_pools=spec.node_pools, feature_store=spec.feature_store,
                                kubeflow=spec.kubeflow, gpu_hourly_prices={}),
                 pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
-                                       depends_on=monitored))
+                                       depends_on=[self.serving]))
         self.register_outputs({})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,14 @@ def resources(plan: dict, type_: str) -> list[dict]:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a command-line tool a test checks against; fail in CI without it, skip locally."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (Debian package {package}; .ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

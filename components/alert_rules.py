@@ -32,8 +32,8 @@ from datetime import timedelta
 from typing import Mapping, Optional, Sequence
 
 from components.metrics_catalog import RequestSource
-from components.watchlist import (DCGM_EXPORTER_NAME, FEATURE_SERVER_NAME, EndpointWatch,
-                                  FeatureStoreWatch, GpuPoolWatch, PipelinesWatch, Watchlist)
+from components.watchlist import (DCGM_EXPORTER_NAME, FEATURE_SERVER_NAME, KFP_API_SERVER, WORKFLOW_CONTROLLER,
+                                  EndpointWatch, FeatureStoreWatch, GpuPoolWatch, PipelinesWatch, Watchlist)
 from environments.cron import longest_gap
 
 CRITICAL = "critical"
@@ -440,8 +440,8 @@ def pipelines_rules(pipelines: PipelinesWatch, runbook_base_url: str) -> RuleSet
             f"Argo holds {{{{ $value }}}} more failed or errored workflows (Kubeflow pipeline runs) in "
             f"{pipelines.namespace} than an hour ago. Open the Kubeflow Pipelines UI for the failed runs "
             f"and their logs."),
-        down("KubeflowPipelinesApiDown", "ml-pipeline", "The Kubeflow Pipelines API server"),
-        down("PipelineWorkflowControllerDown", "workflow-controller-metrics", "The Argo workflow controller"),
+        down("KubeflowPipelinesApiDown", KFP_API_SERVER, "The Kubeflow Pipelines API server"),
+        down("PipelineWorkflowControllerDown", WORKFLOW_CONTROLLER, "The Argo workflow controller"),
     ]
     return RuleSet("stackyard-pipelines", {"stackyard.dev/pipelines": "kubeflow"},
                    ({"name": "pipelines", "rules": alerts},))

@@ -9,9 +9,9 @@ set by the components that create the targets:
   port (metrics_catalog.yaml) and copies that label to `inferenceservice`.
 - The Feast feature server Service is labelled `app.kubernetes.io/name:
   feast-feature-server` with a port named `metrics`.
-- Kubeflow Pipelines: Service `ml-pipeline` (`app: ml-pipeline`, port `http`)
-  and Argo's `workflow-controller-metrics` (`app: workflow-controller`, port
-  `metrics`), as the upstream manifests name them.
+- Kubeflow Pipelines (components/kfp_install.py): Service `ml-pipeline`
+  (`app: ml-pipeline`, port `http`), and the Argo workflow controller's pods
+  (`app: workflow-controller`, container port `metrics`), which have no Service.
 - The DCGM exporter Service in kube-system, `app.kubernetes.io/name:
   dcgm-exporter`, port `metrics`. GPU pool identity reaches its series through
   the node: `attachMetadata.node` lets relabeling read the node's labels, and
@@ -28,7 +28,8 @@ from typing import Mapping
 
 from components.gpu_scheduling import POOL_LABEL
 from components.watchlist import (DCGM_EXPORTER_NAME, DCGM_EXPORTER_NAMESPACE, FEATURE_SERVER_NAME,
-                                  INFERENCE_SERVICE_LABEL, EndpointWatch, Watchlist)
+                                  INFERENCE_SERVICE_LABEL, KFP_API_SERVER, WORKFLOW_CONTROLLER, EndpointWatch,
+                                  Watchlist)
 
 SCRAPE_INTERVAL = "30s"
 PUSHGATEWAY_NAME = "pushgateway"
@@ -110,11 +111,15 @@ def scrape_targets(watchlist: Watchlist) -> list[ScrapeTarget]:
         targets.append(feature_server)
     if watchlist.pipelines:
         namespace = watchlist.pipelines.namespace
+        labels = {"stackyard.dev/pipelines": "kubeflow"}
         targets += [
-            _service_monitor("kfp-api-server", {"stackyard.dev/pipelines": "kubeflow"}, namespace,
-                             {"app": "ml-pipeline"}, "http"),
-            _service_monitor("kfp-workflow-controller", {"stackyard.dev/pipelines": "kubeflow"}, namespace,
-                             {"app": "workflow-controller"}, "metrics"),
+            _service_monitor("kfp-api-server", labels, namespace, {"app": KFP_API_SERVER}, "http"),
+            ScrapeTarget("PodMonitor", "kfp-workflow-controller", labels, {
+                "selector": {"matchLabels": {"app": WORKFLOW_CONTROLLER}},
+                "namespaceSelector": {"matchNames": [namespace]},
+                "jobLabel": "app",
+                "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics", "interval": SCRAPE_INTERVAL}],
+            }),
         ]
     targets.append(pushgateway_service_monitor(watchlist.monitoring_namespace))
     return targets

@@ -21,6 +21,8 @@ FEATURE_SERVER_NAME = "feast-feature-server"
 DCGM_EXPORTER_NAME = "dcgm-exporter"
 DCGM_EXPORTER_NAMESPACE = "kube-system"
 PAYLOAD_LOGGER_NAME = "payload-logger"
+KFP_API_SERVER = "ml-pipeline"  # Service and `app` label of the Kubeflow Pipelines API server
+WORKFLOW_CONTROLLER = "workflow-controller"  # `app` label of Argo's controller pods in the KFP namespace
 
 
 @dataclass(frozen=True)

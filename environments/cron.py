@@ -1,116 +1,148 @@
-"""Five-field cron expressions (the dialect Kubernetes CronJobs accept), parsed for two questions.
+"""Five-field cron expressions: one validator for every schedule in a spec.
 
-Is an expression valid, and what is the longest time between two runs? The
-second answers "how stale may the output of a scheduled job get before
-something is wrong": freshness alerts on feature materialization and drift
-checks derive their thresholds from it, so a schedule change in the spec moves
-the alert with it.
+Pipeline schedules, drift checks and feature materialization all take the
+classic five fields (minute hour day-of-month month day-of-week), the form the
+Kubernetes CronJob and most schedulers accept. `cron_problem` says what is
+wrong with an expression, or returns None when it is valid. `longest_gap`
+says how long a valid schedule may go between two runs: freshness alerts on
+feature materialization and drift checks derive their thresholds from it, so
+a schedule change in the spec moves the alert with it. Standard library
+only, so `stackyard validate` stays fast.
 
-Standard library only: `stackyard validate` uses it through environments/checks.py.
+Accepted per field: `*`, a value, a range `a-b`, a step on either (`*/15`,
+`0-30/5`, `5/10`), and comma-separated lists of those. Months and weekdays
+also take three-letter names (`jan`, `mon`); day-of-week 7 is Sunday, as in
+Vixie cron. Macros (`@daily`) and the six-field seconds form are rejected:
+the spec keeps one form, and each consumer converts it for its scheduler.
 """
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-
-_MACROS = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
-}
-_MONTHS = {name: number for number, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
-_WEEKDAYS = {name: number for number, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
-# (field name, lowest, highest, names)
-_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
-           ("month", 1, 12, _MONTHS), ("day of week", 0, 7, _WEEKDAYS))
-# Long enough to hold every weekday/leap-year combination a schedule can depend on
-# for its longest gap (a "29 February" schedule runs every 4 years).
-_HORIZON_START = datetime.date(2024, 1, 1)
-_HORIZON_DAYS = 8 * 366
-
-
-class CronError(ValueError):
-    pass
+from typing import Optional
 
 
 @dataclass(frozen=True)
-class CronSchedule:
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days_of_month: frozenset[int]
-    months: frozenset[int]
-    days_of_week: frozenset[int]  # 0 = Sunday
-    day_of_month_restricted: bool
-    day_of_week_restricted: bool
-
-    def runs_on(self, day: datetime.date) -> bool:
-        if day.month not in self.months:
-            return False
-        in_month = day.day in self.days_of_month
-        in_week = (day.isoweekday() % 7) in self.days_of_week
-        if self.day_of_month_restricted and self.day_of_week_restricted:
-            return in_month or in_week  # cron's rule: either day field may match
-        return in_month and in_week
+class _Field:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()  # names[i] stands for low + i
 
 
-def _value(text: str, field: str, low: int, high: int, names: dict[str, int]) -> int:
-    number = names.get(text.lower())
-    if number is None:
-        if not text.isdigit():
-            raise CronError(f"{field}: expected a number between {low} and {high}, found {text!r}")
-        number = int(text)
-    if not low <= number <= high:
-        raise CronError(f"{field}: expected a number between {low} and {high}, found {number}")
+_FIELDS = (
+    _Field("minute", 0, 59),
+    _Field("hour", 0, 23),
+    _Field("day of month", 1, 31),
+    _Field("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun",
+                            "jul", "aug", "sep", "oct", "nov", "dec")),
+    _Field("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+
+
+def _value(text: str, field: _Field) -> int:
+    lowered = text.lower()
+    if lowered in field.names:
+        return field.low + field.names.index(lowered)
+    if not text.isdigit():
+        named = f" or a name ({', '.join(field.names)})" if field.names else ""
+        raise ValueError(f"expected a number {field.low}-{field.high}{named}, found {text!r}")
+    number = int(text)
+    if not field.low <= number <= field.high:
+        raise ValueError(f"expected {field.low}-{field.high}, found {number}")
     return number
 
 
-def _field(text: str, field: str, low: int, high: int, names: dict[str, int]) -> set[int]:
+def _check_item(item: str, field: _Field) -> None:
+    base, slash, step = item.partition("/")
+    if slash:
+        if not step.isdigit() or int(step) == 0:
+            raise ValueError(f"expected a positive step after '/', found {step!r}")
+    if base == "*":
+        return
+    if not base:
+        raise ValueError(f"expected a value, a range or '*' before '/', found {item!r}")
+    start, dash, end = base.partition("-")
+    first = _value(start, field)
+    if dash:
+        last = _value(end, field)
+        if first > last:
+            raise ValueError(f"range {base!r} runs backwards")
+
+
+def _field_problem(text: str, field: _Field) -> Optional[str]:
+    for item in text.split(","):
+        if not item:
+            return f"{field.name} field {text!r}: empty item in the list"
+        try:
+            _check_item(item, field)
+        except ValueError as error:
+            return f"{field.name} field {text!r}: {error}"
+    return None
+
+
+def cron_problem(expr: str) -> Optional[str]:
+    """What is wrong with the five-field cron expression `expr`, or None if it is valid."""
+    if not isinstance(expr, str):
+        return f"expected a cron expression string, found {type(expr).__name__}"
+    fields = expr.split()
+    if len(fields) != len(_FIELDS):
+        return (f"expected 5 fields (minute hour day-of-month month day-of-week), "
+                f"found {len(fields)} in {expr!r}")
+    for text, field in zip(fields, _FIELDS):
+        problem = _field_problem(text, field)
+        if problem:
+            return problem
+    return None
+
+
+class CronError(ValueError):
+    """A schedule that is invalid, or that never runs twice."""
+
+
+def _expand(text: str, field: _Field) -> set[int]:
+    """The values a valid field matches."""
     values: set[int] = set()
-    for part in text.split(","):
-        base, _, step_text = part.partition("/")
-        step = 1
-        if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise CronError(f"{field}: expected a positive step after '/', found {step_text!r}")
-            step = int(step_text)
+    for item in text.split(","):
+        base, slash, step = item.partition("/")
         if base == "*":
-            start, end = low, high
-        elif "-" in base:
-            first, _, last = base.partition("-")
-            start, end = _value(first, field, low, high, names), _value(last, field, low, high, names)
-            if start > end:
-                raise CronError(f"{field}: range {base!r} runs backwards")
+            first, last = field.low, field.high
         else:
-            start = _value(base, field, low, high, names)
-            end = high if step_text else start
-        values.update(range(start, end + 1, step))
+            start, dash, end = base.partition("-")
+            first = _value(start, field)
+            last = _value(end, field) if dash else (field.high if slash else first)
+        values.update(range(first, last + 1, int(step) if slash else 1))
     return values
 
 
-def parse(expression: str) -> CronSchedule:
-    """Parse a five-field expression or a macro (@hourly ...); raise CronError saying what is wrong."""
-    text = _MACROS.get(expression.strip(), expression.strip())
-    parts = text.split()
-    if len(parts) != 5:
-        raise CronError(f"expected five fields (minute hour day-of-month month day-of-week), "
-                        f"found {len(parts)} in {expression!r}")
-    fields = [_field(part, name, low, high, names) for part, (name, low, high, names) in zip(parts, _FIELDS)]
-    weekdays = {0 if day == 7 else day for day in fields[4]}
-    return CronSchedule(frozenset(fields[0]), frozenset(fields[1]), frozenset(fields[2]), frozenset(fields[3]),
-                        frozenset(weekdays), not parts[2].startswith("*"), not parts[4].startswith("*"))
+# Long enough to hold every weekday/leap-year combination a schedule's longest gap
+# can depend on (a "29 February" schedule runs every four years).
+_HORIZON_START = datetime.date(2024, 1, 1)
+_HORIZON_YEARS = 8
 
 
-def longest_gap(expression: str) -> datetime.timedelta:
-    """The longest time between two consecutive runs of the schedule."""
-    schedule = parse(expression)
-    minutes_of_day = sorted(hour * 60 + minute for hour in schedule.hours for minute in schedule.minutes)
-    gap = max((b - a for a, b in zip(minutes_of_day, minutes_of_day[1:])), default=0)
-    run_days = [offset for offset in range(_HORIZON_DAYS)
-                if schedule.runs_on(_HORIZON_START + datetime.timedelta(days=offset))]
+def longest_gap(expr: str) -> datetime.timedelta:
+    """The longest time between two consecutive runs of the schedule; CronError if it has none."""
+    problem = cron_problem(expr)
+    if problem:
+        raise CronError(problem)
+    texts = expr.split()
+    minutes, hours, days, months, weekdays = (_expand(text, field) for text, field in zip(texts, _FIELDS))
+    weekdays = {day % 7 for day in weekdays}  # 7 is Sunday too
+    # Cron's rule: when both day fields are restricted, a day matches if either does.
+    either_day = not texts[2].startswith("*") and not texts[4].startswith("*")
+
+    def runs_on(day: datetime.date) -> bool:
+        in_month, in_week = day.day in days, day.isoweekday() % 7 in weekdays
+        return day.month in months and ((in_month or in_week) if either_day else (in_month and in_week))
+
+    times = sorted(hour * 60 + minute for hour in hours for minute in minutes)
+    gap = max((later - earlier for earlier, later in zip(times, times[1:])), default=0)
+    run_days = [offset for offset in range(_HORIZON_YEARS * 366)
+                if runs_on(_HORIZON_START + datetime.timedelta(days=offset))]
     if len(run_days) < 2:
-        raise CronError(f"{expression!r} never runs twice in {_HORIZON_DAYS // 366} years "
-                        f"(check its day and month fields)")
+        raise CronError(f"{expr!r} never runs twice in {_HORIZON_YEARS} years (check its day and month fields)")
     for first, second in zip(run_days, run_days[1:]):
-        gap = max(gap, (second - first) * 1440 + minutes_of_day[0] - minutes_of_day[-1])
+        gap = max(gap, (second - first) * 1440 + times[0] - times[-1])
     return datetime.timedelta(minutes=gap)

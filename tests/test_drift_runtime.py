@@ -119,7 +119,7 @@ def test_shifted_inputs_push_a_high_drift_score(sink, pushgateway):
     result = run_check(sink, pushgateway_url, "recsys-ranker")
     assert result.returncode == 0, result.stderr
     (path, body), = pushes
-    assert path == "/metrics/job/stackyard-drift/endpoint/recsys-ranker"
+    assert path == "/metrics/job/stackyard-drift/endpoint/recsys-ranker/source/payloads"
     values = pushed_values(body)
     assert values['stackyard_drift_check_samples{window="live"}'] == 300
     assert values['stackyard_drift_check_samples{window="reference"}'] == 200

@@ -160,7 +160,7 @@ def test_drift_needs_payload_logging_and_a_valid_schedule(tmp_path):
 
     message = _invalid(tmp_path, "prod", change)
     assert "$.endpoints[0].payloadLogging" in message and "expected payloadLogging: true" in message
-    assert "$.endpoints[1].drift.schedule" in message and "hour: expected a number between 0 and 23" in message
+    assert "$.endpoints[1].drift.schedule" in message and "hour field '25': expected 0-23" in message
 
 
 def test_monitoring_needs_a_grafana_admin_password(tmp_path):

@@ -3,7 +3,8 @@
 Reads the newest rows and the reference rows from the payload logger sink,
 computes the population stability index (PSI) of every feature (numeric
 features binned at the reference's deciles, other values by category) and
-pushes, under job="stackyard-drift" and grouping label endpoint=<name>:
+pushes, under job="stackyard-drift" and grouping labels endpoint=<name>,
+source="payloads" (the drift pipeline pushes its own group beside it):
 
     stackyard_model_drift_score                 the largest PSI over the features
     stackyard_drift_feature_psi{feature="..."}  each feature's PSI
@@ -26,6 +27,7 @@ import urllib.request
 from typing import Any, Iterable, Optional
 
 PUSH_JOB = "stackyard-drift"
+PUSH_SOURCE = "payloads"
 EPSILON = 1e-4  # floor for empty bins, so one empty bin does not make the PSI infinite
 
 
@@ -106,7 +108,7 @@ def _get_rows(url: str, timeout: float) -> list:
 
 def push(pushgateway: str, endpoint: str, body: str, timeout: float) -> None:
     """Replace this endpoint's group on the Pushgateway (PUT), so a vanished feature vanishes there too."""
-    url = f"{pushgateway.rstrip('/')}/metrics/job/{PUSH_JOB}/endpoint/{endpoint}"
+    url = f"{pushgateway.rstrip('/')}/metrics/job/{PUSH_JOB}/endpoint/{endpoint}/source/{PUSH_SOURCE}"
     request = urllib.request.Request(url, data=body.encode(), method="PUT",
                                      headers={"Content-Type": "text/plain; version=0.0.4"})
     with urllib.request.urlopen(request, timeout=timeout):

@@ -368,25 +368,25 @@ def gpu_pool_rules(pool: GpuPoolWatch, runbook_base_url: str) -> RuleSet:
         context.alert(
             "GpuTemperatureHigh",
             f"max by (node, gpu) ({dcgm('DCGM_FI_DEV_GPU_TEMP')}) > {GPU_TEMPERATURE_CELSIUS}", WARNING,
-            f"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.node }}}} runs hot",
+            "GPU {{ $labels.gpu }} on {{ $labels.node }} runs hot",
             f"GPU {{{{ $labels.gpu }}}} on node {{{{ $labels.node }}}} (pool {pool.name}) has been above "
             f"{GPU_TEMPERATURE_CELSIUS}°C for 10 minutes ({{{{ $value }}}}°C); it will throttle.", for_="10m"),
         context.alert(
             "GpuXidErrorFatal", f"max by (node, gpu) ({fatal})", CRITICAL,
-            f"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.node }}}} reported fatal XID {{{{ $value }}}}",
+            "GPU {{ $labels.gpu }} on {{ $labels.node }} reported fatal XID {{ $value }}",
             f"GPU {{{{ $labels.gpu }}}} on node {{{{ $labels.node }}}} (pool {pool.name}) reported XID "
             f"{{{{ $value }}}}, an uncorrectable hardware or memory error: drain the node and replace it."),
         context.alert(
             "GpuXidError",
             f"(max by (node, gpu) ({xid}) > 0)\n unless on(node, gpu) ({fatal})", WARNING,
-            f"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.node }}}} reported XID {{{{ $value }}}}",
+            "GPU {{ $labels.gpu }} on {{ $labels.node }} reported XID {{ $value }}",
             f"GPU {{{{ $labels.gpu }}}} on node {{{{ $labels.node }}}} (pool {pool.name}) reported XID "
             f"{{{{ $value }}}}; look it up in NVIDIA's XID catalog and check the workload on it."),
         context.alert(
             "GpuMemoryPressure",
             f"max by (node, gpu) ({dcgm('DCGM_FI_DEV_FB_USED')}\n"
             f" / ({dcgm('DCGM_FI_DEV_FB_USED')} + {dcgm('DCGM_FI_DEV_FB_FREE')})) > {number(GPU_MEMORY_USED_RATIO)}",
-            WARNING, f"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.node }}}} is nearly out of memory",
+            WARNING, "GPU {{ $labels.gpu }} on {{ $labels.node }} is nearly out of memory",
             f"GPU {{{{ $labels.gpu }}}} on node {{{{ $labels.node }}}} (pool {pool.name}) has used over "
             f"{GPU_MEMORY_USED_RATIO:.0%} of its memory for 15 minutes; the next allocation fails with "
             f"out-of-memory.", for_="15m"),

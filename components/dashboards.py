@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 from typing import Optional, Sequence
 
-from components.alert_rules import (AVAILABILITY_ERRORS, DRIFT_SCORE, ENDPOINT_READY, number, request_rate,
-                                    selector)
+from components.alert_rules import (AVAILABILITY_ERRORS, DRIFT_SCORE, ENDPOINT_READY, GPU_IDLE_UTILIZATION_PERCENT,
+                                    number, request_rate, selector)
 from components.watchlist import EndpointWatch, GpuPoolWatch, Watchlist
 
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}  # the datasource kube-prometheus-stack provisions
@@ -162,8 +162,9 @@ def gpu_fleet_dashboard(pools: Sequence[GpuPoolWatch]) -> dict:
         timeseries("Power draw by pool",
                    [(f"sum by (pool) ({selector('DCGM_FI_DEV_POWER_USAGE', {}, regex)})", "{{pool}}")], "watt"),
         timeseries("Idle GPUs by pool",
-                   [(f"count by (pool) (avg_over_time({selector('DCGM_FI_DEV_GPU_UTIL', {}, regex)}[1h]) < 5)",
-                     "{{pool}}")], "short", "GPUs that averaged under 5% utilization over the last hour."),
+                   [(f"count by (pool) (avg_over_time({selector('DCGM_FI_DEV_GPU_UTIL', {}, regex)}[1h])"
+                     f" < {GPU_IDLE_UTILIZATION_PERCENT})", "{{pool}}")], "short",
+                   f"GPUs that averaged under {GPU_IDLE_UTILIZATION_PERCENT}% utilization over the last hour."),
         timeseries("Hottest GPU by pool",
                    [(f"max by (pool) ({selector('DCGM_FI_DEV_GPU_TEMP', {}, regex)})", "{{pool}}")], "celsius"),
         *(_pool_cost_panel(pool) for pool in pools),

@@ -8,6 +8,7 @@ import pulumi
 
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from components.drift import pushgateway_url
 from components.feature_store import FeatureStore, FeatureStoreArgs, StoreNetwork
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.gpu_software import GpuSoftware, GpuSoftwareArgs
@@ -17,6 +18,7 @@ from components.monitoring import Monitoring, MonitoringArgs
 from components.ownership import Ownership
 from components.serving import Serving, ServingArgs
 from components.teams import Teams, TeamsArgs
+from environments import gpu_catalog
 from environments.spec import Spec
 from pipelines.compile import CompiledPipeline
 
@@ -26,9 +28,18 @@ def pipeline_platform_env(spec: Spec) -> dict[str, str]:
     return {
         "STACKYARD_ENVIRONMENT": spec.name,
         "MLFLOW_TRACKING_URI": spec.serving.registry.tracking_uri if spec.serving.registry else "",
-        "PUSHGATEWAY_URL": (f"http://prometheus-pushgateway.{spec.monitoring.namespace}.svc.cluster.local:9091"
-                            if spec.monitoring.enabled else ""),
+        "PUSHGATEWAY_URL": pushgateway_url(spec.monitoring.namespace) if spec.monitoring.enabled else "",
     }
+
+
+def gpu_hourly_prices(spec: Spec) -> dict[str, float]:
+    """Pool -> on-demand USD per GPU-hour (the priciest instance type of the pool), for cost dashboards."""
+    prices = {}
+    for pool in spec.node_pools:
+        instances = gpu_catalog.catalog().lookup(pool.instance_types)
+        if instances:
+            prices[pool.name] = max(i.on_demand_hourly_usd / i.gpus for i in instances)
+    return prices
 
 
 def _feature_store_cluster_inputs(cluster: Cluster) -> dict:
@@ -71,8 +82,16 @@ class Platform(pulumi.ComponentResource):
                 on_cluster)
         self.monitoring = None
         if spec.monitoring.enabled:
+            # Watches what the components above create, from the same spec entries. GPU prices
+            # (pool -> USD per GPU-hour) come from the compute price catalog once it exists.
+            # It waits for Serving because the payload logger sink lives in the serving namespace.
             self.monitoring = Monitoring(
-                f"{name}-monitoring", MonitoringArgs(spec.monitoring, versions, ownership), on_cluster)
+                f"{name}-monitoring",
+                MonitoringArgs(spec.monitoring, versions, ownership, serving=spec.serving, endpoints=spec.endpoints,
+                               node_pools=spec.node_pools, feature_store=spec.feature_store,
+                               kubeflow=spec.kubeflow, gpu_hourly_prices={}),
+                pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
+                                       depends_on=[self.serving]))
         self.register_outputs({})
 
     def _compute(self, name: str, spec: Spec, ownership: Ownership, on_cluster: pulumi.ResourceOptions) -> None:

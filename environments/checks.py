@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
 from environments import gpu_catalog
-from environments.cron import cron_problem
+from environments.cron import CronError, cron_problem, longest_gap
 from environments.errors import SpecProblem
-from environments.spec import NodePool, Pipeline, Spec
+from environments.spec import NodePool, Pipeline, SecretRef, Spec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
@@ -360,6 +360,67 @@ def component_versions(spec: Spec) -> Iterator[SpecProblem]:
             yield _problem(("versions",), f"missing required field {key!r}: {why}")
 
 
+# Receiver types and what their `secret` holds; email receivers hold an optional SMTP password.
+_RECEIVER_SECRETS = {"slack": "Slack webhook URL", "pagerduty": "PagerDuty routing key",
+                     "webhook": "webhook URL"}
+_EMAIL_FIELDS = ("to", "smarthost", "sender")
+DISCARD_RECEIVER = "stackyard-discard"  # the Alertmanager receiver that drops unrouted alerts
+
+
+def monitoring_settings(spec: Spec) -> Iterator[SpecProblem]:
+    monitoring = spec.monitoring
+    if monitoring.enabled and monitoring.grafana_admin_password is None:
+        yield _problem(("monitoring",), "enabled monitoring needs grafanaAdminPassword, a secret reference for "
+                                        "Grafana's admin login (e.g. {config: grafanaAdminPassword})")
+    refs: list[tuple[tuple, SecretRef]] = []
+    if monitoring.grafana_admin_password:
+        refs.append((("monitoring", "grafanaAdminPassword"), monitoring.grafana_admin_password))
+    seen: set[str] = set()
+    for index, receiver in enumerate(monitoring.receivers):
+        path = ("monitoring", "receivers", index)
+        if receiver.name in seen or receiver.name == DISCARD_RECEIVER:
+            yield _problem(path + ("name",), f"receiver name {receiver.name!r} is "
+                                             f"{'used twice' if receiver.name in seen else 'reserved'}")
+        seen.add(receiver.name)
+        if receiver.type == "email":
+            missing = [name for name in _EMAIL_FIELDS if getattr(receiver, name) is None]
+            if missing:
+                yield _problem(path, f"an email receiver needs {', '.join(_EMAIL_FIELDS)}; missing {', '.join(missing)}")
+        else:
+            if receiver.secret is None:
+                yield _problem(path, f"a {receiver.type} receiver needs `secret`, a reference to its "
+                                     f"{_RECEIVER_SECRETS[receiver.type]}")
+            extra = [name for name in _EMAIL_FIELDS if getattr(receiver, name) is not None]
+            if extra:
+                yield _problem(path + (extra[0],), f"only email receivers take {', '.join(_EMAIL_FIELDS)}; "
+                                                   f"found {extra[0]!r} on a {receiver.type} receiver")
+        if receiver.secret:
+            refs.append((path + ("secret",), receiver.secret))
+    if spec.cloud.provider != "aws":
+        for path, ref in refs:
+            if ref.arn:
+                yield _problem(path + ("arn",), "a Secrets Manager reference needs `cloud.provider: aws`; "
+                                                "use {config: NAME} (a Pulumi config secret) instead")
+
+
+def drift_settings(spec: Spec) -> Iterator[SpecProblem]:
+    for index, endpoint in enumerate(spec.endpoints):
+        if not endpoint.drift.enabled:
+            continue
+        path = ("endpoints", index, "drift")
+        if not spec.monitoring.enabled:
+            yield _problem(path + ("enabled",), "drift detection runs in monitoring: set monitoring.enabled: true "
+                                                "or drift.enabled: false")
+        if not endpoint.payload_logging:
+            yield _problem(("endpoints", index, "payloadLogging"),
+                           "drift detection reads the endpoint's logged payloads: expected payloadLogging: true "
+                           "when drift.enabled is true, found false")
+        try:
+            longest_gap(endpoint.drift.schedule)
+        except CronError as error:
+            yield _problem(path + ("schedule",), str(error))
+
+
 CHECKS: tuple[Check, ...] = (
     unique_names,
     cluster_matches_cloud,
@@ -374,6 +435,8 @@ CHECKS: tuple[Check, ...] = (
     cluster_network,
     team_namespaces,
     component_versions,
+    monitoring_settings,
+    drift_settings,
 )
 
 

@@ -322,6 +322,8 @@ class Receiver:
     type: str  # slack | pagerduty | email | webhook
     secret: Optional[SecretRef] = None  # webhook URL, routing key or password
     to: Optional[str] = None  # email address, for email receivers
+    smarthost: Optional[str] = None  # SMTP server host:port, for email receivers
+    sender: Optional[str] = None  # From address, for email receivers
 
 
 @dataclass(frozen=True)
@@ -333,6 +335,11 @@ class Monitoring:
     receivers: tuple[Receiver, ...] = ()
     grafana_admin_password: Optional[SecretRef] = None
     runbook_base_url: str = "https://runbooks.stackyard.dev"
+    # Image with python3 that runs the payload logger sink and the drift checks
+    # (their code is standard-library only); default: KServe's sklearn server
+    # image at versions.kserve, already pulled by the cluster and allowed by policy.
+    job_image: Optional[str] = None
+    payload_storage_gib: int = 20
 
 
 @dataclass(frozen=True)

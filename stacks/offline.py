@@ -24,6 +24,8 @@ STACK_PROGRAM = Path(__file__).resolve().parent / "__main__.py"
 PROJECT = "stackyard"
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
+# The value every secret (config secret or Secrets Manager secret) has in an offline plan.
+SECRET_PLACEHOLDER = "offline-plan-placeholder"
 
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -132,8 +134,7 @@ _INVOKE_RESULTS: dict[str, dict] = {
         "accountId": "000000000000", "arn": "arn:aws:iam::000000000000:user/mock", "userId": "mock"},
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": {"name": "us-east-1", "region": "us-east-1"},
-    "aws:secretsmanager/getSecretVersion:getSecretVersion": {
-        "secretString": "offline-placeholder", "versionId": "mock", "versionStages": ["AWSCURRENT"]},
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": {"secretString": SECRET_PLACEHOLDER},
 }
 
 

@@ -70,9 +70,9 @@ def exemptions_not_expired(resources: Sequence[Resource], context: Context) -> d
 
 
 def manifests_readable(resource: Resource, context: Context) -> Optional[list[str]]:
-    if resource.type != UNREADABLE_MANIFEST:
-        return None
-    return [str(resource.inputs.get("error") or "the document could not be read")]
+    if resource.type == UNREADABLE_MANIFEST:
+        return [str(resource.inputs.get("error") or "the document could not be read")]
+    return [] if resource.is_kubernetes_object else None
 
 
 RULES = (

@@ -141,13 +141,13 @@ def gpu_pods_target_gpu_pools(resource: Resource, context: Context) -> Optional[
 
 
 def non_gpu_pods_avoid_gpu_nodes(resource: Resource, context: Context) -> Optional[list[str]]:
-    # DaemonSets are node agents (log shippers, exporters, the device plugin itself)
-    # and belong on every node, GPU nodes included.
-    if resource.kind == "DaemonSet" or resource.namespace in context.system_namespaces:
-        return None
     templates = [t for t in pod_templates(resource) if not uses_gpu(t)]
     if not templates:
         return None
+    # DaemonSets are node agents (log shippers, exporters, the device plugin itself)
+    # and belong on every node, GPU nodes included; so do the system namespaces.
+    if resource.kind == "DaemonSet" or resource.namespace in context.system_namespaces:
+        return []
     problems = []
     for template in templates:
         for toleration in tolerates_gpu_taint(template):

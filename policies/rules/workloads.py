@@ -153,8 +153,10 @@ def capabilities_dropped(resource: Resource, context: Context) -> Optional[list[
 
 def no_host_access_outside_system_namespaces(resource: Resource, context: Context) -> Optional[list[str]]:
     templates = pod_templates(resource)
-    if not templates or resource.namespace in context.system_namespaces:
+    if not templates:
         return None
+    if resource.namespace in context.system_namespaces:
+        return []
     problems = []
     for template in templates:
         for field in ("hostNetwork", "hostPID", "hostIPC"):

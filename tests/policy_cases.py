@@ -118,9 +118,9 @@ def _entry(spec: dict) -> dict:
 
 def _plan_entries(specs: list) -> tuple[dict, ...]:
     entries = [_entry(spec) for spec in specs]
-    urns = {entry["name"]: urn(entry["type"], entry["name"]) for entry in entries}
+    urns = {entry["name"]: urn(entry["type"], entry["name"]) for entry in entries}  # for dependsOn/provider
     return tuple({
-        "urn": urns[entry["name"]], "type": entry["type"], "name": entry["name"], "parent": "",
+        "urn": urn(entry["type"], entry["name"]), "type": entry["type"], "name": entry["name"], "parent": "",
         "provider": urns.get(entry.get("provider") or "", ""),
         # A dependency outside the case (a base's launch template, say) is simply absent.
         "dependencies": sorted(urns[name] for name in entry.get("dependsOn") or () if name in urns),

@@ -25,7 +25,7 @@ from policies.pack_config import pack_config
 from policies.rules import RULES, RULES_BY_ID
 from policies.rules.model import Context, Resource
 from tests.policy_cases import all_cases
-from tests.policy_variants import broken_prod  # noqa: F401 (fixture)
+from tests.policy_variants import broken_prod  # noqa: F401 - a fixture, used by name
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / "policies" / "requirements.txt"

@@ -134,13 +134,13 @@ def buckets_versioned(resources: Sequence[Resource], context: Context) -> dict[s
     return results
 
 
-def _mapping_problems(what: str, mappings: list, encrypted_key: str = "encrypted") -> list[str]:
+def _mapping_problems(what: str, mappings: list) -> list[str]:
     ebs = [as_map(as_map(m).get("ebs")) for m in mappings if as_map(m).get("ebs")]
     if not ebs:
         return [f"{what} declares no EBS block device mappings, so the root volume takes the AMI's "
                 "unencrypted default"]
     return [f"{what} volume {as_map(m).get('deviceName')!r} is not encrypted" for m in mappings
-            if as_map(m).get("ebs") and not is_true(as_map(as_map(m).get("ebs")).get(encrypted_key))]
+            if as_map(m).get("ebs") and not is_true(as_map(as_map(m).get("ebs")).get("encrypted"))]
 
 
 def volumes_encrypted(resource: Resource, context: Context) -> Optional[list[str]]:

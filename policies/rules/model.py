@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 UNKNOWN = "[unknown]"
 SECRET = "[secret]"
@@ -301,7 +301,3 @@ def json_text(value: Any) -> Mapping[str, Any]:
         except ValueError:
             return {}
     return as_map(value)
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))

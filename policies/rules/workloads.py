@@ -252,9 +252,12 @@ RULES = (
          "different code and a rollback restores nothing.",
          "Reference images by a release tag (or better, a digest).",
          Frameworks(nist_ai_rmf=("MANAGE",)), image_tag_pinned),
-    Rule("SY-WKL-004", "Production images are pinned by digest", "medium", "mandatory",
+    # Advisory by default: pinning needs the digests, which a plan cannot look up without registry
+    # access. Make it mandatory (policy.rules) once image references carry their digests.
+    Rule("SY-WKL-004", "Production images are pinned by digest", "medium", "advisory",
          "A tag can be re-pushed; only a digest proves that production runs the image that was tested.",
-         "Reference images as registry/repository:tag@sha256:<digest> in production.",
+         "Reference images as registry/repository:tag@sha256:<digest> in production (e.g. in "
+         "serving.runtimes[].image), then set policy.rules.SY-WKL-004: mandatory.",
          Frameworks(("5.1.1",), None, ("MEASURE 2.7",)), image_digest_pinned_in_production),
     Rule("SY-WKL-005", "Images come only from allowed registries", "high", "mandatory",
          "Images from unvetted registries bypass scanning and provenance checks.",

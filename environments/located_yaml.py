@@ -29,6 +29,10 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
 }
+# Tags that resolve to plain strings; any other explicit tag (!!python/..., !Ref) is refused.
+_STRING_TAGS = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp", "!"}
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
 class LocatedMap(dict):
@@ -49,8 +53,8 @@ def _location(file: str, mark: Any) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
-def _problem(file: str, mark: Any, message: str) -> SpecError:
-    return SpecError([SpecProblem(_location(file, mark) if mark else Location(file, 1, 1), (), message)])
+def _problem(file: str, mark: Any, message: str, path: tuple = ()) -> SpecError:
+    return SpecError([SpecProblem(_location(file, mark) if mark else Location(file, 1, 1), path, message)])
 
 
 class _Builder:
@@ -58,46 +62,55 @@ class _Builder:
         self.file = file
         self.count = 0
 
-    def build(self, node: yaml.Node, depth: int = 0) -> Any:
+    def build(self, node: yaml.Node, path: tuple = ()) -> Any:
         self.count += 1
-        if self.count > MAX_NODES or depth > MAX_DEPTH:
+        if self.count > MAX_NODES or len(path) > MAX_DEPTH:
             raise _problem(self.file, node.start_mark,
                            f"document too large or too deeply nested (more than {MAX_NODES} values "
-                           f"or {MAX_DEPTH} levels; check anchors and aliases)")
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, depth)
-        if isinstance(node, yaml.SequenceNode):
+                           f"or {MAX_DEPTH} levels; check anchors and aliases)", path)
+        if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
             result = LocatedList()
             result.location = _location(self.file, node.start_mark)
             result.locations = {}
             for index, item in enumerate(node.value):
                 result.locations[index] = _location(self.file, item.start_mark)
-                result.append(self.build(item, depth + 1))
+                result.append(self.build(item, path + (index,)))
             return result
-        if node.tag in _SCALAR_TAGS:
+        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
             return _constructor.construct_object(node)
-        if node.tag.startswith("tag:yaml.org,2002:") or node.tag == "!":
+        if isinstance(node, yaml.ScalarNode) and node.tag in _STRING_TAGS:
             return str(node.value)
-        raise _problem(self.file, node.start_mark, f"YAML tag {node.tag} is not allowed in a spec")
+        raise _problem(self.file, node.start_mark,
+                       f"YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed in a spec "
+                       "(specs hold plain data only)", path)
 
-    def _mapping(self, node: yaml.MappingNode, depth: int) -> LocatedMap:
+    def _mapping(self, node: yaml.MappingNode, path: tuple) -> LocatedMap:
         result = LocatedMap()
         result.location = _location(self.file, node.start_mark)
         result.locations = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise _problem(self.file, key_node.start_mark,
-                               "YAML merge keys ('<<') are not supported; use `extends` between environments")
+                               "YAML merge keys ('<<') are not supported; use `extends` between environments",
+                               path)
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _problem(self.file, key_node.start_mark, "mapping keys must be plain strings")
+                raise _problem(self.file, key_node.start_mark, "mapping keys must be plain strings", path)
             key = str(key_node.value)
             if key in result:
                 first = result.locations[key]
                 raise _problem(self.file, key_node.start_mark,
-                               f"duplicate key {key!r} (first defined at line {first.line})")
+                               f"duplicate key {key!r} (first defined at line {first.line}); "
+                               "YAML keys must be unique", path + (key,))
             result.locations[key] = _location(self.file, key_node.start_mark)
-            result[key] = self.build(value_node, depth + 1)
+            result[key] = self.build(value_node, path + (key,))
         return result
+
+
+def _tab_near(text: str, mark: Any) -> bool:
+    lines = text.splitlines()
+    return 0 <= mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]
 
 
 def load_located(path: str, display_name: str) -> Any:
@@ -122,11 +135,20 @@ def load_located(path: str, display_name: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         reason = exc.problem or exc.context or "invalid YAML"
-        if "\t" in reason or "tab" in reason:
+        if mark is not None and _tab_near(text, mark):
             reason += " (indent with spaces, not tabs)"
         raise _problem(display_name, mark, f"YAML syntax error: {reason}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise SpecError([SpecProblem(Location(display_name, line, column), (),
+                                     f"character {exc.character!r} is not allowed in YAML ({exc.reason})")]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([SpecProblem(Location(display_name, 1, 1), (), f"YAML error: {exc}")]) from None
+        reason = " ".join(str(exc).split())
+        raise SpecError([SpecProblem(Location(display_name, 1, 1), (), f"YAML error: {reason}")]) from None
+    except RecursionError:
+        raise SpecError([SpecProblem(Location(display_name, 1, 1), (),
+                                     "document too deeply nested to be a spec")]) from None
     if len(documents) != 1:
         found = "no document" if not documents else f"{len(documents)} documents"
         raise SpecError([SpecProblem(Location(display_name, 1, 1), (),

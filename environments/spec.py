@@ -11,6 +11,7 @@ receive slices of.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import re
 import types
@@ -248,6 +249,9 @@ class Pipeline:
     function: str  # the @dsl.pipeline function in that file
     schedules: tuple[Schedule, ...] = ()
     team: Optional[str] = None
+    # Where the pipeline's GPU steps run. A compile-time setting, not a run
+    # parameter: KFP fixes node selectors and tolerations in the compiled IR.
+    gpu: Optional[GpuRequest] = None
 
 
 @dataclass(frozen=True)
@@ -385,7 +389,7 @@ def _convert(annotation: Any, value: Any) -> Any:
     if origin is tuple:
         (item, _ellipsis) = typing.get_args(annotation)
         return tuple(_convert(item, v) for v in value)
-    if origin in (Mapping, dict) or annotation is Mapping:
+    if origin in (collections.abc.Mapping, dict):
         return types.MappingProxyType(dict(value))
     if dataclasses.is_dataclass(annotation):
         return from_document(annotation, value)

@@ -7,6 +7,7 @@ import pulumi
 from components.platform import Platform
 from environments import loader
 from environments.errors import SpecError
+from pipelines.compile import compile_spec_pipelines
 
 
 def run() -> None:
@@ -17,7 +18,10 @@ def run() -> None:
         spec = loader.load(environment)
     except SpecError as error:
         raise pulumi.RunError(f"invalid environment spec:\n{error}") from None
-    platform = Platform(spec.name, spec)
+    # Compiled here, not in a component: components never read files. A failure is a
+    # PipelineCompileError (a pulumi.RunError) naming the pipeline file and function.
+    compiled = compile_spec_pipelines(spec, loader.repository_root())
+    platform = Platform(spec.name, spec, compiled_pipelines=compiled)
     pulumi.export("environment", spec.name)
     pulumi.export("specDigest", spec.digest)
     if platform.cluster.eks_cluster is not None:

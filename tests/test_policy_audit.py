@@ -192,3 +192,24 @@ def test_audit_cli_writes_reports_atomically(tmp_path):
     assert f"wrote {target}" in done.stdout
     assert json.loads(target.read_text())["version"] == "2.1.0"
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_plan_manifests_get_the_same_kubernetes_verdicts_as_the_plan(tmp_path, broken_prod):
+    """`audit --manifests` over `plan --out`'s manifests agrees with `audit ENV` on every Kubernetes object."""
+    from environments import loader
+    from stacks import plan as offline_plan
+
+    spec, spec_file, plan = broken_prod
+    offline_plan.write(plan, tmp_path)
+    document, _ = loader.load_document(str(spec_file))
+    of_plan = audit.audit_plan(spec, document, plan, as_of="2025-06-01", spec_file=spec_file)
+    of_manifests = audit.audit_manifests(tmp_path / "manifests", (spec, spec_file), as_of="2025-06-01")
+
+    def kubernetes_verdicts(report):
+        return sorted((f.rule.id, report.resources[f.subject].object_ref, f.message, f.level, f.exemption is None)
+                      for f in report.evaluation.findings
+                      if f.subject in report.resources and report.resources[f.subject].is_kubernetes_object)
+
+    verdicts = kubernetes_verdicts(of_plan)
+    assert {"SY-WKL-007", "SY-WKL-010", "SY-WKL-013"} <= {rule for rule, *_ in verdicts}
+    assert kubernetes_verdicts(of_manifests) == verdicts

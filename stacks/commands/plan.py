@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stacks.commands.common import add_environment_argument, load_spec
+from stacks.errors import ExitCode, StackyardError
 
 
 def configure(parser) -> None:
@@ -14,10 +15,14 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from pipelines.compile import PipelineCompileError
     from stacks import plan as offline_plan
 
     spec, spec_file = load_spec(args.environment)
-    plan = offline_plan.build(spec, spec_file)
+    try:
+        plan = offline_plan.build(spec, spec_file)
+    except PipelineCompileError as error:
+        raise StackyardError(f"pipeline does not compile: {error}", ExitCode.INVALID_INPUT) from None
     if args.out is not None:
         offline_plan.write(plan, args.out)
     print(offline_plan.render_summary(plan))

@@ -1,0 +1,183 @@
+"""Compile the pipelines a spec names to KFP pipeline IR, and version them by content.
+
+`compile_pipeline` imports a pipeline file fresh, takes the named
+`@dsl.pipeline` function and compiles it with kfp's own compiler. The
+version is the sha256 of the IR text: unchanged code compiles to the same
+version, any change (a component's code, an image, a default, the GPU pool,
+the kfp SDK) to a new one. `compile_spec_pipelines` does this for every
+pipeline of an environment while its plan is built.
+
+Every failure is a PipelineCompileError naming the file, the line of the
+function and what went wrong. It is a `pulumi.RunError`, so `pulumi up`
+shows the message without a traceback, and `stackyard plan` turns it into
+exit code 2.
+
+    python -m pipelines.compile pipelines/training.py training_pipeline [--gpu-pool POOL] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import hashlib
+import importlib.util
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from pulumi import RunError
+
+IR_FILE = "pipeline.yaml"
+
+
+class PipelineCompileError(RunError):
+    """A pipeline named by a spec cannot be compiled; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    """One pipeline of a spec, compiled: what the KubeflowPipelines component registers."""
+
+    name: str  # the spec's pipeline name (the KFP pipeline)
+    source: str  # the file, relative to the repository root
+    function: str
+    ir_yaml: str
+    version: str  # sha256 of ir_yaml, hex
+    parameters: tuple[str, ...]  # run parameters the pipeline takes
+
+
+def version_of(ir_yaml: str) -> str:
+    return hashlib.sha256(ir_yaml.encode("utf-8")).hexdigest()
+
+
+def function_line(source: Path, function: str) -> Optional[int]:
+    """The line where `function` is defined at the top level of `source`, if it is."""
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function:
+            return node.lineno
+    return None
+
+
+def _where(display: str, line: Optional[int], function: str) -> str:
+    return f"{display}:{line}: {function}" if line else f"{display}: {function}"
+
+
+def _import_fresh(source: Path, display: str, function: str):
+    """Import `source` as a new module: kfp builds the pipeline graph at import."""
+    module_name = f"_stackyard_pipeline_{hashlib.sha1(str(source).encode()).hexdigest()[:12]}"
+    spec = importlib.util.spec_from_file_location(module_name, source)
+    if spec is None or spec.loader is None:
+        raise PipelineCompileError(f"{display}: not a Python file that can be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and kfp look a module up by name while importing
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise PipelineCompileError(f"{display}:{error.lineno}: syntax error: {error.msg}") from None
+    except Exception as error:  # noqa: BLE001 - any failure while importing is the pipeline file's
+        line = _innermost_line(error, source)
+        where = f"{display}:{line}" if line else display
+        raise PipelineCompileError(f"{where}: importing the pipeline file failed "
+                                   f"({function}): {type(error).__name__}: {error}") from None
+    finally:
+        sys.modules.pop(module_name, None)
+    return module
+
+
+def _innermost_line(error: BaseException, source: Path) -> Optional[int]:
+    line = None
+    traceback = error.__traceback__
+    while traceback is not None:
+        if Path(traceback.tb_frame.f_code.co_filename).resolve() == source.resolve():
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line
+
+
+def compile_pipeline(source: Path, function: str, *, name: Optional[str] = None, gpu_pool: Optional[str] = None,
+                     gpu_count: int = 1, display: Optional[str] = None) -> CompiledPipeline:
+    """Compile `function` of the pipeline file `source` to IR with kfp's compiler."""
+    from kfp import compiler
+    from kfp.dsl.graph_component import GraphComponent
+
+    from pipelines.platform import gpu_placement
+
+    display = display or str(source)
+    if not source.is_file():
+        raise PipelineCompileError(f"{display}: no such pipeline file")
+    line = function_line(source, function)
+    placement = gpu_placement(gpu_pool, gpu_count) if gpu_pool else contextlib.nullcontext()
+    with placement:
+        module = _import_fresh(source, display, function)
+    pipeline = getattr(module, function, None)
+    if pipeline is None:
+        defined = sorted(n for n, v in vars(module).items() if isinstance(v, GraphComponent))
+        raise PipelineCompileError(f"{display}: no function {function!r} in the file "
+                                   f"(pipelines defined there: {defined or 'none'})")
+    if not isinstance(pipeline, GraphComponent):
+        what = "a kfp component, not a pipeline" if hasattr(pipeline, "component_spec") else type(pipeline).__name__
+        raise PipelineCompileError(f"{_where(display, line, function)}: expected a @dsl.pipeline function, "
+                                   f"found {what}")
+    with tempfile.TemporaryDirectory(prefix="stackyard-compile-") as scratch:
+        package = Path(scratch) / IR_FILE
+        try:
+            compiler.Compiler().compile(pipeline_func=pipeline, package_path=str(package))
+        except Exception as error:  # noqa: BLE001 - kfp raises many types; all mean "does not compile"
+            raise PipelineCompileError(f"{_where(display, line, function)}: kfp could not compile the pipeline: "
+                                       f"{type(error).__name__}: {error}") from None
+        ir_yaml = package.read_text(encoding="utf-8")
+    parameters = tuple(pipeline.component_spec.inputs or ())
+    return CompiledPipeline(name=name or function.replace("_", "-"), source=display, function=function,
+                            ir_yaml=ir_yaml, version=version_of(ir_yaml), parameters=parameters)
+
+
+def compile_spec_pipelines(spec, root: Path) -> tuple[CompiledPipeline, ...]:
+    """Compile every pipeline `spec` names, sources relative to the repository `root`."""
+    if not spec.kubeflow.enabled:
+        return ()
+    compiled = []
+    for index, pipeline in enumerate(spec.pipelines):
+        try:
+            compiled.append(compile_pipeline(
+                root / pipeline.source, pipeline.function, name=pipeline.name,
+                gpu_pool=pipeline.gpu.pool if pipeline.gpu else None,
+                gpu_count=pipeline.gpu.count if pipeline.gpu else 1, display=pipeline.source))
+        except PipelineCompileError as error:
+            raise PipelineCompileError(f"{error} (pipelines[{index}] {pipeline.name!r} of {spec.source})") from None
+    return tuple(compiled)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.compile", description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", type=Path)
+    parser.add_argument("function")
+    parser.add_argument("--gpu-pool", default=None)
+    parser.add_argument("--gpu-count", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None, help="write the IR here (default: print the version)")
+    args = parser.parse_args(argv)
+    from stacks import atomic
+    from stacks.errors import ExitCode, StackyardError
+
+    try:
+        compiled = compile_pipeline(args.source, args.function, gpu_pool=args.gpu_pool, gpu_count=args.gpu_count)
+        if args.out:
+            atomic.write_text(args.out, compiled.ir_yaml)
+    except PipelineCompileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return int(ExitCode.INVALID_INPUT)
+    except StackyardError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return int(error.code)
+    print(f"{compiled.source} {compiled.function}: version {compiled.version}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

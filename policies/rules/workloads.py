@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from policies.rules.kube import (SERVICE_KINDS, PodTemplate, containers_of, env_literals, image_allowed,
-                                 image_containers, parse_image, pod_templates)
+from policies.rules.kube import (SERVICE_KINDS, Container, PodTemplate, containers_of, env_literals,
+                                 image_allowed, image_containers, parse_image, pod_templates)
 from policies.rules.model import SECRET, Context, Frameworks, Resource, Rule, as_list, as_map, dig
 
 # The ownership labels every workload carries (components/ownership.py writes them).
@@ -22,6 +22,8 @@ _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|P
                           r"AUTH|DSN|CONNECTION_?STRING)", re.IGNORECASE)
 _SECRET_VALUE = re.compile(r"(AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|gh[pousr]_[A-Za-z0-9]{30,}|"
                            r"xox[abposr]-[A-Za-z0-9-]{10,}|sk_live_[A-Za-z0-9]{16,}|://[^/\s:@]+:[^/\s@]+@)")
+# Literal values that a secret-sounding variable may hold without holding a secret: flags and file paths.
+_NOT_A_SECRET = re.compile(r"(true|false|yes|no|on|off|[01]|/[^\s]*)", re.IGNORECASE)
 _ALLOWED_ADDED_CAPABILITIES = {"NET_BIND_SERVICE"}
 _SAFE_SECCOMP = ("RuntimeDefault", "Localhost")
 
@@ -187,12 +189,18 @@ def seccomp_runtime_default(resource: Resource, context: Context) -> Optional[li
     return problems
 
 
+def _serves_traffic(container: Container) -> bool:
+    """A container with a port other than a metrics port takes requests through a Service."""
+    return any("metrics" not in str(as_map(port).get("name") or "").lower()
+               for port in as_list(container.spec.get("ports")))
+
+
 def serving_pods_have_readiness_probes(resource: Resource, context: Context) -> Optional[list[str]]:
     templates = pod_templates(resource)
     if resource.kind == "InferenceService":
         serving = [(t, [c for c in t.app_containers]) for t in templates]
     elif resource.kind in SERVICE_KINDS:
-        serving = [(t, [c for c in t.app_containers if as_list(c.spec.get("ports"))]) for t in templates]
+        serving = [(t, [c for c in t.app_containers if _serves_traffic(c)]) for t in templates]
     else:
         return None
     serving = [(t, containers) for t, containers in serving if containers]
@@ -229,7 +237,7 @@ def no_secrets_in_env(resource: Resource, context: Context) -> Optional[list[str
             text = str(value)
             if text == SECRET or _SECRET_VALUE.search(text):
                 problems.append(f"{place} has a secret in plain environment variable {name!r}")
-            elif _SECRET_NAME.search(name):
+            elif _SECRET_NAME.search(name) and not _NOT_A_SECRET.fullmatch(text):
                 problems.append(f"{place} sets {name!r} as a literal value; take it from a Secret "
                                 "(valueFrom.secretKeyRef) or a mounted file")
     return problems

@@ -7,6 +7,7 @@ they travel unchanged into the CrossGuard pack as JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -41,29 +42,30 @@ def _model_card(entry: Mapping[str, Any], tags: Mapping[str, str]) -> str:
     return next((value for key, value in sorted(tags.items()) if "modelcard" in _key(key) and value), "")
 
 
-def _locked_model(endpoint: str, entry: Mapping[str, Any]) -> LockedModel:
+def _locked_model(endpoint: str, model: str, entry: Mapping[str, Any]) -> LockedModel:
     tags = {str(k): str(v) for k, v in (_field(entry, "tags") or {}).items()}
-    model = _field(entry, "model", "modelName")
-    if isinstance(model, Mapping):
-        model = model.get("name")
+    named = _field(entry, "model", "modelName")
+    if isinstance(named, Mapping):
+        named = named.get("name")
     version = _field(entry, "version", "resolvedVersion", "modelVersion")
     try:
         version = int(version) if version is not None else None
     except (TypeError, ValueError):
         version = None
     return LockedModel(
-        endpoint=endpoint, model=str(model or ""), version=version,
+        endpoint=endpoint, model=str(named or model), version=version, alias=str(_field(entry, "alias") or ""),
         source=str(_field(entry, "source", "artifactSource", "storageUri") or ""),
         run_id=str(_field(entry, "runId") or ""), model_card=_model_card(entry, tags),
         resolved_at=str(_field(entry, "resolvedAt", "resolved") or ""), tags=tags)
 
 
 def read_lock(path: Path) -> list[LockedModel]:
-    """Every model entry of a registry lock, keyed by the endpoint it was resolved for.
+    """Every model entry of a registry lock.
 
     The serving component owns the lock format; this reader asks only for what
-    the rules and the audit report use, and accepts the entries as a mapping
-    keyed by endpoint or as a list of entries naming their endpoint.
+    the rules and the audit report use. Entries are a list (each naming its
+    model, and its endpoint if the lock records it) or a mapping keyed by
+    endpoint or model name; `endpoint` is "" where the lock does not say.
     """
     import yaml
 
@@ -72,24 +74,31 @@ def read_lock(path: Path) -> list[LockedModel]:
         return []
     entries = _field(document, "endpoints", "models") or {}
     if isinstance(entries, Mapping):
-        items = [(str(name), entry) for name, entry in entries.items()]
+        items = [(str(key), str(key), entry) for key, entry in entries.items()]
     else:
-        items = [(str(_field(entry, "endpoint", "name") or ""), entry) for entry in entries
-                 if isinstance(entry, Mapping)]
-    return [_locked_model(name, entry) for name, entry in items if isinstance(entry, Mapping)]
+        items = [(str(_field(entry, "endpoint") or ""), str(_field(entry, "name") or ""), entry)
+                 for entry in entries if isinstance(entry, Mapping)]
+    return [_locked_model(endpoint, model, entry) for endpoint, model, entry in items if isinstance(entry, Mapping)]
+
+
+def _serves(locked: LockedModel, endpoint) -> bool:
+    """Whether a lock entry resolved the model reference of a spec endpoint."""
+    reference = endpoint.model
+    if locked.model != reference.name:
+        return False
+    if reference.version is not None:
+        return locked.version == reference.version
+    return bool(reference.alias) and locked.alias in (reference.alias, "")
 
 
 def _models_by_endpoint(spec: Spec, locked: list[LockedModel]) -> dict[str, LockedModel]:
-    """Match lock entries to the spec's endpoints: by endpoint name, else by model name and version."""
-    by_endpoint = {model.endpoint: model for model in locked}
+    """Match lock entries to the spec's endpoints: by endpoint name, else by model name and version or alias."""
+    by_endpoint = {model.endpoint: model for model in locked if model.endpoint}
     matched = {}
     for endpoint in spec.endpoints:
-        found = by_endpoint.get(endpoint.name) or next(
-            (m for m in locked if m.model == endpoint.model.name
-             and (endpoint.model.version is None or m.version == endpoint.model.version)), None)
+        found = by_endpoint.get(endpoint.name) or next((m for m in locked if _serves(m, endpoint)), None)
         if found is not None:
-            matched[endpoint.name] = LockedModel(endpoint.name, found.model, found.version, found.source,
-                                                 found.run_id, found.model_card, found.resolved_at, found.tags)
+            matched[endpoint.name] = dataclasses.replace(found, endpoint=endpoint.name)
     return matched
 
 

@@ -62,3 +62,22 @@ def test_unknown_rule_ids_are_spec_errors(tmp_path):
     assert done.returncode == 2
     assert "unknown policy rule 'SY-GPU-010'" in done.stderr and "did you mean" in done.stderr
     assert "prod.yaml:" in done.stderr
+
+
+def test_lock_as_a_list_of_models_matches_endpoints_by_model_version_and_alias(tmp_path):
+    """The layout `stackyard lock` writes: models listed by registry name, with version or alias."""
+    spec_file = write_prod_variant(tmp_path, {})
+    lock_path(spec_file).write_text(yaml.safe_dump({
+        "apiVersion": "stackyard.dev/v1", "kind": "RegistryLock", "environment": "prod",
+        "models": [
+            {"name": "recsys-ranker", "version": 7, "source": "s3://models/14/a", "runId": "r1",
+             "tags": {"model_card": "https://cards.example.com/recsys-ranker/v7.md"},
+             "resolvedAt": "2026-11-18T09:42:17Z"},
+            {"name": "fraud-xgb", "alias": "champion", "version": 12, "source": "s3://models/9/b", "runId": "r2",
+             "tags": {"model_card": "https://cards.example.com/fraud-xgb/v12.md"}},
+            {"name": "image-tagger", "version": 2, "source": "s3://models/21/old"},
+        ]}))
+    models = context_from_spec(loader.load(str(spec_file)), spec_file).models
+    assert models["fraud-scorer"].version == 12 and models["fraud-scorer"].alias == "champion"
+    assert models["recsys-ranker"].model_card.endswith("recsys-ranker/v7.md")
+    assert "image-tagger" not in models  # the lock holds version 2; the spec asks for 3

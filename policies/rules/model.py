@@ -147,6 +147,7 @@ class LockedModel:
     endpoint: str
     model: str
     version: Optional[int]
+    alias: str = ""
     source: str = ""
     run_id: str = ""
     model_card: str = ""
@@ -154,7 +155,8 @@ class LockedModel:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"endpoint": self.endpoint, "model": self.model, "version": self.version, "source": self.source,
+        return {"endpoint": self.endpoint, "model": self.model, "version": self.version, "alias": self.alias,
+                "source": self.source,
                 "runId": self.run_id, "modelCard": self.model_card, "resolvedAt": self.resolved_at,
                 "tags": dict(self.tags)}
 
@@ -163,7 +165,7 @@ class LockedModel:
         version = data.get("version")
         return cls(endpoint=str(data.get("endpoint", "")), model=str(data.get("model", "")),
                    version=int(version) if isinstance(version, (int, float)) else None,
-                   source=str(data.get("source") or ""), run_id=str(data.get("runId") or ""),
+                   alias=str(data.get("alias") or ""), source=str(data.get("source") or ""), run_id=str(data.get("runId") or ""),
                    model_card=str(data.get("modelCard") or ""), resolved_at=str(data.get("resolvedAt") or ""),
                    tags={str(k): str(v) for k, v in (data.get("tags") or {}).items()})
 

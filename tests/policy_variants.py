@@ -41,12 +41,16 @@ def write_prod_variant(directory: Path, changes: dict) -> Path:
     return path
 
 
-def plan_variant(spec_file: Path):
+def plan_variant(spec_file: Path, replan: bool = True):
+    """(spec, spec file, plan) of a variant. A variant that changes only the `policy` section
+    builds the same resources as prod, so `replan=False` reuses prod's cached plan."""
     from environments import loader
     from stacks import plan as offline_plan
+    from tests.conftest import plan_for
 
     spec = loader.load(str(spec_file))
-    return spec, spec_file, offline_plan.build(spec, spec_file)
+    plan = offline_plan.build(spec, spec_file) if replan else copy.deepcopy(plan_for("prod"))
+    return spec, spec_file, plan
 
 
 def add_resources(plan: dict, specs: list) -> dict:
@@ -78,5 +82,5 @@ BROKEN_PROD_RESOURCES = [
 def broken_prod(tmp_path_factory):
     """(spec, spec file, plan) of prod with overrides, an active and an expired exemption, and breakage."""
     spec_file = write_prod_variant(tmp_path_factory.mktemp("broken-prod"), BROKEN_PROD_SPEC)
-    spec, spec_file, plan = plan_variant(spec_file)
+    spec, spec_file, plan = plan_variant(spec_file, replan=False)  # only `policy` differs from prod
     return spec, spec_file, add_resources(plan, BROKEN_PROD_RESOURCES)

@@ -128,16 +128,20 @@ def test_a_target_lock_without_a_source_lock_is_refused(environments, audit_pass
     assert (environments / "prod.yaml").read_text() == before
 
 
-def test_a_pipeline_carries_its_code_and_keeps_its_parameters(environments, audit_passes):
+def test_pipeline_code_that_does_not_fit_the_targets_parameters_is_refused(environments, audit_passes, capsys):
+    # Staging moved drift-recsys to other code with other parameters. Promote carries the
+    # code but keeps prod's parameters, which that code does not take: the result is not a
+    # valid spec, so nothing is written.
     staging = environments / "staging.yaml"
     staging.write_text(staging.read_text().replace(
         "    source: pipelines/drift.py\n    function: drift_pipeline\n",
-        "    source: pipelines/training.py\n    function: training_pipeline\n"))
+        "    source: pipelines/training.py\n    function: training_pipeline\n").replace(
+        "          endpoint: recsys-ranker\n          threshold: 0.15\n",
+        "          model_name: recsys-ranker\n          min_accuracy: 0.8\n"))
     before = (environments / "prod.yaml").read_text()
-    assert run_promote(environments, "--pipeline", "drift-recsys") == 0
-    assert changed_lines(before, (environments / "prod.yaml").read_text()) == [
-        "-    source: pipelines/drift.py", "-    function: drift_pipeline",
-        "+    source: pipelines/training.py", "+    function: training_pipeline"]
+    assert run_promote(environments, "--pipeline", "drift-recsys") == ExitCode.INVALID_INPUT
+    assert "unknown parameter 'endpoint'" in capsys.readouterr().err
+    assert (environments / "prod.yaml").read_text() == before
 
 
 def test_promoting_everything_touches_only_what_differs(environments, audit_passes):

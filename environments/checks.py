@@ -92,6 +92,25 @@ def policy_references(spec: Spec) -> Iterator[SpecProblem]:
                            "a Karpenter GPU pool needs gpuLimit (the most GPUs it may launch)")
 
 
+def policy_rule_ids(spec: Spec) -> Iterator[SpecProblem]:
+    """Rule ids in policy.rules and policy.exemptions must name rules that exist."""
+    import difflib
+
+    from policies.rules import RULES_BY_ID  # standard library only, like this module
+
+    def unknown(rule_id: str) -> str:
+        close = difflib.get_close_matches(rule_id, list(RULES_BY_ID), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else " (`stackyard audit` lists the rules)"
+        return f"unknown policy rule {rule_id!r}{hint}"
+
+    for rule_id in spec.policy.rules:
+        if rule_id not in RULES_BY_ID:
+            yield _problem(("policy", "rules", rule_id), unknown(rule_id))
+    for index, exemption in enumerate(spec.policy.exemptions):
+        if exemption.rule not in RULES_BY_ID:
+            yield _problem(("policy", "exemptions", index, "rule"), unknown(exemption.rule))
+
+
 def _pipeline_function(source: Path, function: str) -> tuple[Optional[ast.FunctionDef], Optional[str]]:
     """The top-level `def function` in `source` (without importing it), or why it cannot be found."""
     try:
@@ -427,6 +446,7 @@ CHECKS: tuple[Check, ...] = (
     pool_sizes,
     endpoint_references,
     policy_references,
+    policy_rule_ids,
     pipeline_references,
     feature_store_storage,
     feature_store_service,

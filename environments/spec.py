@@ -353,11 +353,16 @@ class Exemption:
 
 @dataclass(frozen=True)
 class Policy:
-    enforcement: str = "mandatory"  # default level of every rule: mandatory | advisory
+    # mandatory: every rule at its own default level; advisory: every rule only reports.
+    enforcement: str = "mandatory"
     rules: Mapping[str, str] = field(default_factory=dict)  # rule id -> mandatory | advisory | disabled
     max_gpus_per_pod: int = 8
     allowed_registries: tuple[str, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
+    production: Optional[bool] = None  # production-only rules apply; default: the environment is named prod
+
+    def is_production(self, environment: str) -> bool:
+        return self.production if self.production is not None else environment == "prod"
 
 
 @dataclass(frozen=True)

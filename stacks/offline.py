@@ -155,9 +155,19 @@ def _make_mocks():
 
 def _make_monitor(mocks, recorded: list[RecordedResource]):
     from google.protobuf import json_format
+    from pulumi.runtime import settings
     from pulumi.runtime.mocks import MockMonitor
 
     class RecordingMonitor(MockMonitor):
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            # The engine's URN rule, which the SDK's mock shortens: a child's type is prefixed
+            # with its parent's whole type chain, except under the root Stack. Plans then name
+            # resources exactly as `pulumi preview` and policy packs do.
+            qualified = parent.split("::")[2] if parent else ""
+            if qualified and qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+            return f"urn:pulumi:{settings.get_stack()}::{settings.get_project()}::{type_}::{name}"
+
         def RegisterResource(self, request):
             response = super().RegisterResource(request)
             if request.type != "pulumi:pulumi:Stack":

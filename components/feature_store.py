@@ -39,9 +39,6 @@ from components.kube import namespace
 from components.ownership import Ownership
 from environments import spec as env
 
-# Environments whose stateful resources Pulumi refuses to delete (protect=True).
-PROTECTED_ENVIRONMENTS = ("staging", "prod")
-
 FEATURE_SERVER = "feast-feature-server"
 MATERIALIZATION_JOB = "feast-materialize"
 SERVICE_ACCOUNT = "feast"
@@ -478,7 +475,7 @@ class FeatureStore(pulumi.ComponentResource):
         store = args.feature_store
         self._child = pulumi.ResourceOptions(parent=self)
         self._stateful = pulumi.ResourceOptions(
-            parent=self, protect=args.ownership.environment in PROTECTED_ENVIRONMENTS)
+            parent=self, protect=args.ownership.protects_state)
         self._labels = args.ownership.labels("feature-store")
         self._tags = args.ownership.tags({"stackyard.dev/component": "feature-store"})
         on_aws = args.cloud.provider == "aws"
@@ -632,7 +629,7 @@ class FeatureStore(pulumi.ComponentResource):
         aws.vpc.SecurityGroupIngressRule(
             f"{self._name}-{suffix}-from-cluster", security_group_id=group.id, ip_protocol="tcp",
             from_port=port, to_port=port, referenced_security_group_id=network.client_security_group_id,
-            description="from the cluster's nodes", opts=self._child)
+            description="from the cluster's nodes", tags=self._tags, opts=self._child)
         return group
 
     def _elasticache(self, auth_token: pulumi.Output[str]):
@@ -648,7 +645,7 @@ class FeatureStore(pulumi.ComponentResource):
                 description="Feast online store subnets", subnet_ids=network.subnet_ids, tags=self._tags,
                 opts=self._child)
         group = self._store_security_group("cache", REDIS_PORT)
-        protected = environment in PROTECTED_ENVIRONMENTS
+        protected = self._args.ownership.protects_state
         highly_available = online.replicas > 1
         return aws.elasticache.ReplicationGroup(
             f"{self._name}-online",
@@ -687,7 +684,7 @@ class FeatureStore(pulumi.ComponentResource):
                 description="Feast registry subnets", subnet_ids=network.subnet_ids, tags=self._tags,
                 opts=self._child)
         group = self._store_security_group("registry", POSTGRES_PORT)
-        protected = environment in PROTECTED_ENVIRONMENTS
+        protected = self._args.ownership.protects_state
         identifier = aws_name(environment, "registry", limit=63)
         return aws.rds.Instance(
             f"{self._name}-registry",

@@ -20,6 +20,9 @@ GPU_TAINT_VALUE = "true"
 GPU_TAINT_EFFECT = "NoSchedule"
 POOL_LABEL = "stackyard.dev/pool"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+# cluster-autoscaler's AWS provider treats nodes with this label as GPU nodes
+# (it waits for the device plugin before judging them unready); value e.g. nvidia-a10g.
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 
 
 def gpu_taint() -> dict[str, str]:

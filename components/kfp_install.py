@@ -343,7 +343,8 @@ def _workloads(install: KfpInstall) -> list[dict]:
         env=_env(**db_login), ports=[{"name": "grpc", "containerPort": 8080}],
         readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 5})
     envoy = _container("metadata-envoy", release.image("metadata-envoy"), "50m", "64Mi", "256Mi",
-                       ports=[{"name": "grpc-web", "containerPort": 9090}])
+                       ports=[{"name": "grpc-web", "containerPort": 9090}],
+                       readinessProbe={"tcpSocket": {"port": 9090}, "periodSeconds": 5})
     argo_controller = _container(
         "workflow-controller", f"quay.io/argoproj/workflow-controller:{release.argo}", "100m", "256Mi", "1Gi",
         run_as_user=8737,

@@ -186,7 +186,8 @@ class KubeflowPipelines(pulumi.ComponentResource):
         aws.kms.Alias(f"{name}-artifacts-key-alias", name=f"alias/stackyard-{args.ownership.environment}-kfp-artifacts",
                       target_key_id=key.key_id, opts=child)
         bucket = aws.s3.Bucket(f"{name}-artifacts", bucket=args.kubeflow.artifact_bucket, force_destroy=False,
-                               tags=tags, opts=child)
+                               tags=tags, opts=pulumi.ResourceOptions(parent=self,
+                                                                      protect=args.ownership.protects_state))
         on_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
         aws.s3.BucketPublicAccessBlock(f"{name}-artifacts-public-access", bucket=bucket.id,
                                        block_public_acls=True, block_public_policy=True,

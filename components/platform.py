@@ -5,33 +5,22 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence
 
 import pulumi
-import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs
+from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from components.drift import pushgateway_url
 from components.feature_store import FeatureStore, FeatureStoreArgs, StoreNetwork
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.gpu_software import GpuSoftware, GpuSoftwareArgs
+from components.karpenter import Karpenter, KarpenterArgs
 from components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.ownership import Ownership
 from components.serving import Serving, ServingArgs
+from components.teams import Teams, TeamsArgs
+from environments import gpu_catalog
 from environments.spec import ResolvedModel, Spec
 from pipelines.compile import CompiledPipeline
-
-
-def _oidc_provider(cluster: Cluster, spec: Spec) -> tuple[Optional[pulumi.Output], Optional[pulumi.Output]]:
-    """The cluster's IAM OIDC provider ARN and issuer URL (for IRSA), when it is an EKS cluster.
-
-    The compute component publishes them as `oidc_provider_arn` / `oidc_issuer`; where it does
-    not (yet), they follow from the EKS issuer the way IAM names every OIDC provider.
-    """
-    if cluster.eks_cluster is None:
-        return None, None
-    if hasattr(cluster, "oidc_provider_arn"):
-        return cluster.oidc_provider_arn, cluster.oidc_issuer
-    issuer = cluster.eks_cluster.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
-    account = spec.cloud.account_id or aws.get_caller_identity_output().account_id
-    arn = pulumi.Output.all(account, issuer).apply(
-        lambda parts: f"arn:aws:iam::{parts[0]}:oidc-provider/{parts[1].removeprefix('https://')}")
-    return arn, issuer
 
 
 def pipeline_platform_env(spec: Spec) -> dict[str, str]:
@@ -39,8 +28,29 @@ def pipeline_platform_env(spec: Spec) -> dict[str, str]:
     return {
         "STACKYARD_ENVIRONMENT": spec.name,
         "MLFLOW_TRACKING_URI": spec.serving.registry.tracking_uri if spec.serving.registry else "",
-        "PUSHGATEWAY_URL": (f"http://prometheus-pushgateway.{spec.monitoring.namespace}.svc.cluster.local:9091"
-                            if spec.monitoring.enabled else ""),
+        "PUSHGATEWAY_URL": pushgateway_url(spec.monitoring.namespace) if spec.monitoring.enabled else "",
+    }
+
+
+def gpu_hourly_prices(spec: Spec) -> dict[str, float]:
+    """Pool -> on-demand USD per GPU-hour (the priciest instance type of the pool), for cost dashboards."""
+    prices = {}
+    for pool in spec.node_pools:
+        instances = gpu_catalog.catalog().lookup(pool.instance_types)
+        if instances:
+            prices[pool.name] = max(i.on_demand_hourly_usd / i.gpus for i in instances)
+    return prices
+
+
+def _feature_store_cluster_inputs(cluster: Cluster) -> dict:
+    """The network and IRSA inputs of the feature store, from the EKS cluster (none for an existing one)."""
+    if cluster.eks_cluster is None:
+        return {}
+    return {
+        "network": StoreNetwork(vpc_id=cluster.eks_cluster.vpc_config.vpc_id, subnet_ids=cluster.private_subnet_ids,
+                                client_security_group_id=cluster.security_group_id),
+        "oidc_issuer": cluster.oidc_issuer,
+        "oidc_provider_arn": cluster.oidc_provider_arn,
     }
 
 
@@ -56,6 +66,7 @@ class Platform(pulumi.ComponentResource):
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(spec.cluster, spec.cloud, versions, ownership),
                                pulumi.ResourceOptions(parent=self))
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
+        self._compute(name, spec, ownership, on_cluster)
 
         oidc_provider_arn, oidc_issuer = _oidc_provider(self.cluster, spec)
         self.serving = Serving(f"{name}-serving", ServingArgs(
@@ -66,7 +77,7 @@ class Platform(pulumi.ComponentResource):
         if spec.feature_store.enabled:
             self.feature_store = FeatureStore(
                 f"{name}-features", FeatureStoreArgs(spec.feature_store, spec.cloud, versions, ownership,
-                                                     **_feature_store_cluster_inputs(self.cluster, spec)),
+                                                     **_feature_store_cluster_inputs(self.cluster)),
                 on_cluster)
         self.kubeflow = None
         if spec.kubeflow.enabled:
@@ -74,32 +85,44 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-pipelines", KubeflowPipelinesArgs(
                     spec.kubeflow, spec.pipelines, versions, ownership, cloud=spec.cloud,
                     compiled=tuple(compiled_pipelines), platform_env=pipeline_platform_env(spec),
-                    oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer),
+                    oidc_provider_arn=self.cluster.oidc_provider_arn, oidc_issuer=self.cluster.oidc_issuer),
                 on_cluster)
         self.monitoring = None
         if spec.monitoring.enabled:
+            # Watches what the components above create, from the same spec entries. GPU prices
+            # (pool -> USD per GPU-hour) come from the compute price catalog once it exists.
+            # It waits for Serving because the payload logger sink lives in the serving namespace.
             self.monitoring = Monitoring(
-                f"{name}-monitoring", MonitoringArgs(spec.monitoring, versions, ownership), on_cluster)
+                f"{name}-monitoring",
+                MonitoringArgs(spec.monitoring, versions, ownership, serving=spec.serving, endpoints=spec.endpoints,
+                               node_pools=spec.node_pools, feature_store=spec.feature_store,
+                               kubeflow=spec.kubeflow, gpu_hourly_prices={}),
+                pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
+                                       depends_on=[self.serving]))
         self.register_outputs({})
 
-
-def _feature_store_cluster_inputs(cluster: Cluster, spec: Spec) -> dict:
-    """The network and IRSA inputs of the feature store, read from the EKS cluster (none for an existing one).
-
-    The OIDC provider ARN is derived from the cluster's issuer the way IAM names
-    it (arn:aws:iam::<account>:oidc-provider/<issuer host and path>).
-    """
-    eks = cluster.eks_cluster
-    if eks is None:
-        return {}
-    vpc = eks.vpc_config
-    issuer = eks.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
-    account = (pulumi.Output.from_input(spec.cloud.account_id) if spec.cloud.account_id
-               else aws.get_caller_identity_output().account_id)
-    return {
-        "network": StoreNetwork(vpc_id=vpc.vpc_id, subnet_ids=vpc.subnet_ids,
-                                client_security_group_id=vpc.cluster_security_group_id),
-        "oidc_issuer": issuer,
-        "oidc_provider_arn": pulumi.Output.all(account, issuer).apply(
-            lambda parts: f"arn:aws:iam::{parts[0]}:oidc-provider/{parts[1].removeprefix('https://')}"),
-    }
+    def _compute(self, name: str, spec: Spec, ownership: Ownership, on_cluster: pulumi.ResourceOptions) -> None:
+        """GPU pools with what makes them usable (autoscaler, device plugin, metrics) and team namespaces."""
+        versions = spec.versions
+        cluster_name, region = spec.cluster.name, spec.cloud.region
+        self.teams = Teams(f"{name}-teams", TeamsArgs(spec.teams, ownership), on_cluster) if spec.teams else None
+        self.karpenter = None
+        if any(pool.provisioner == "karpenter" for pool in spec.node_pools):
+            self.karpenter = Karpenter(
+                f"{name}-karpenter",
+                KarpenterArgs(cluster_name, region, versions["karpenter"], self.cluster, ownership), on_cluster)
+        self.cluster_autoscaler = None
+        if any(pool.provisioner == "managed" for pool in spec.node_pools):
+            self.cluster_autoscaler = ClusterAutoscaler(
+                f"{name}-cluster-autoscaler",
+                ClusterAutoscalerArgs(cluster_name, region, versions["clusterAutoscaler"], versions["kubernetes"],
+                                      self.cluster, ownership), on_cluster)
+        self.gpu_node_pools = [
+            GpuNodePool(f"{name}-pool-{pool.name}",
+                        GpuNodePoolArgs(pool, cluster_name, self.cluster, ownership, self.karpenter), on_cluster)
+            for pool in spec.node_pools
+        ]
+        self.gpu_software = None
+        if spec.node_pools:
+            self.gpu_software = GpuSoftware(f"{name}-gpu-software",
+                                            GpuSoftwareArgs(spec.node_pools, versions, ownership), on_cluster)

@@ -8,12 +8,15 @@ standard-library only so `stackyard validate` needs no heavy import.
 from __future__ import annotations
 
 import ast
+import difflib
+import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from environments.cron import cron_problem
+from environments import gpu_catalog
+from environments.cron import CronError, cron_problem, longest_gap
 from environments.errors import SpecProblem
-from environments.spec import SERVERLESS, Pipeline, Spec
+from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,6 +90,25 @@ def policy_references(spec: Spec) -> Iterator[SpecProblem]:
         if pool.provisioner == "karpenter" and pool.gpu_limit is None:
             yield _problem(("nodePools", index, "gpuLimit"),
                            "a Karpenter GPU pool needs gpuLimit (the most GPUs it may launch)")
+
+
+def policy_rule_ids(spec: Spec) -> Iterator[SpecProblem]:
+    """Rule ids in policy.rules and policy.exemptions must name rules that exist."""
+    import difflib
+
+    from policies.rules import RULES_BY_ID  # standard library only, like this module
+
+    def unknown(rule_id: str) -> str:
+        close = difflib.get_close_matches(rule_id, list(RULES_BY_ID), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else " (`stackyard audit` lists the rules)"
+        return f"unknown policy rule {rule_id!r}{hint}"
+
+    for rule_id in spec.policy.rules:
+        if rule_id not in RULES_BY_ID:
+            yield _problem(("policy", "rules", rule_id), unknown(rule_id))
+    for index, exemption in enumerate(spec.policy.exemptions):
+        if exemption.rule not in RULES_BY_ID:
+            yield _problem(("policy", "exemptions", index, "rule"), unknown(exemption.rule))
 
 
 def _pipeline_function(source: Path, function: str) -> tuple[Optional[ast.FunctionDef], Optional[str]]:
@@ -227,6 +249,199 @@ def feature_store_service(spec: Spec) -> Iterator[SpecProblem]:
         yield _problem(("versions",), "missing required field 'feast' (the feature server image version)")
 
 
+# EKS AMI release versions: AL2023 "<kubernetes x.y.z>-<yyyymmdd>", Bottlerocket "<bottlerocket x.y.z>-<commit>".
+_AL2023_RELEASE = re.compile(r"^(?P<kubernetes>[0-9]+\.[0-9]+)\.[0-9]+-[0-9]{8}$")
+_BOTTLEROCKET_RELEASE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+-[0-9a-f]{8}$")
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _pool_instances(pool: NodePool) -> list[gpu_catalog.GpuInstanceType]:
+    catalog = gpu_catalog.catalog()
+    return [catalog.get(name) for name in pool.instance_types if catalog.get(name) is not None]
+
+
+def gpu_pools(spec: Spec) -> Iterator[SpecProblem]:
+    """Every pool runs known NVIDIA GPU instances of one GPU model, on a pinned GPU AMI, on EKS."""
+    catalog = gpu_catalog.catalog()
+    for index, pool in enumerate(spec.node_pools):
+        if spec.cluster.type != "eks":
+            yield _problem(("nodePools", index),
+                           "GPU node pools need `cluster.type: eks`; an existing cluster brings its own nodes")
+        for position, name in enumerate(pool.instance_types):
+            if catalog.get(name) is None:
+                close = difflib.get_close_matches(name, list(catalog.instance_types), n=1, cutoff=0.8)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                yield _problem(("nodePools", index, "instanceTypes", position),
+                               f"expected an NVIDIA GPU instance type (families {', '.join(catalog.families())}), "
+                               f"found {name!r}{hint}")
+        instances = _pool_instances(pool)
+        models = sorted({instance.gpu_model for instance in instances})
+        if len(models) > 1:
+            found = ", ".join(f"{i.name} ({i.gpu_model})" for i in instances)
+            yield _problem(("nodePools", index, "instanceTypes"),
+                           f"expected one GPU model per pool (its nodes carry one accelerator label), found {found}")
+        elif pool.provisioner == "managed" and len({instance.gpus for instance in instances}) > 1:
+            found = ", ".join(f"{i.name} ({i.gpus})" for i in instances)
+            yield _problem(("nodePools", index, "instanceTypes"),
+                           "expected the same number of GPUs per node in a managed pool (cluster-autoscaler "
+                           f"scales it from zero from one node template), found {found}")
+        if pool.provisioner == "karpenter" and pool.gpu_limit is not None and instances:
+            smallest = min(instance.gpus for instance in instances)
+            if pool.gpu_limit < smallest:
+                yield _problem(("nodePools", index, "gpuLimit"),
+                               f"expected gpuLimit >= {smallest} (the fewest GPUs one node of this pool has), "
+                               f"found {pool.gpu_limit}: the pool could never launch a node")
+        yield from _pinned_ami(spec, index, pool)
+
+
+def _pinned_ami(spec: Spec, index: int, pool: NodePool) -> Iterator[SpecProblem]:
+    if pool.ami is None:
+        yield _problem(("nodePools", index),
+                       "missing required field 'ami': a GPU pool needs a GPU AMI type and a pinned releaseVersion")
+        return
+    release = pool.ami.release_version
+    if pool.ami.is_bottlerocket:
+        if not _BOTTLEROCKET_RELEASE.match(release):
+            yield _problem(("nodePools", index, "ami", "releaseVersion"),
+                           f"expected a Bottlerocket release like '1.39.1-5c1bc5f2', found {release!r}")
+        return
+    match = _AL2023_RELEASE.match(release)
+    if not match:
+        yield _problem(("nodePools", index, "ami", "releaseVersion"),
+                       f"expected an EKS AL2023 AMI release like '1.33.0-20250519', found {release!r}")
+    elif "kubernetes" in spec.versions and match["kubernetes"] != _minor(spec.versions["kubernetes"]):
+        yield _problem(("nodePools", index, "ami", "releaseVersion"),
+                       f"expected an AMI release for Kubernetes {_minor(spec.versions['kubernetes'])} "
+                       f"(versions.kubernetes), found {release!r}")
+
+
+def workload_pool_references(spec: Spec) -> Iterator[SpecProblem]:
+    """Endpoints and pipelines ask for no more GPUs than one node of their pool holds."""
+    pools = {pool.name: pool for pool in spec.node_pools}
+    workloads = [("endpoints", index, item.gpu) for index, item in enumerate(spec.endpoints)]
+    workloads += [("pipelines", index, item.gpu) for index, item in enumerate(spec.pipelines)]
+    for section, index, gpu in workloads:
+        if gpu is None or gpu.pool not in pools:
+            continue  # an unknown pool is reported by endpoint_references / pipeline_references
+        most = max((instance.gpus for instance in _pool_instances(pools[gpu.pool])), default=None)
+        if most is not None and gpu.count > most:
+            yield _problem((section, index, "gpu", "count"),
+                           f"expected at most {most} GPUs (the most one node of pool {gpu.pool!r} has), "
+                           f"found {gpu.count}: the pod could never be scheduled")
+
+
+def cluster_network(spec: Spec) -> Iterator[SpecProblem]:
+    vpc = spec.cluster.vpc
+    if spec.cluster.type != "eks" or spec.cloud.provider != "aws":
+        return  # cluster_matches_cloud reports an EKS cluster without AWS
+    if vpc is None or (vpc.subnet_ids is None and not vpc.availability_zones):
+        yield _problem(("cluster", "vpc") if vpc else ("cluster",),
+                       "an EKS cluster needs `vpc.subnetIds` (existing private subnets) or "
+                       "`vpc.availabilityZones` (a VPC Stackyard creates)")
+
+
+_PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def team_namespaces(spec: Spec) -> Iterator[SpecProblem]:
+    """Each team gets a namespace named after it; it must not be one the platform already uses."""
+    taken = {name: "a Kubernetes system namespace" for name in _PLATFORM_NAMESPACES}
+    taken[spec.serving.namespace] = "the serving namespace"
+    if spec.kubeflow.enabled:
+        taken[spec.kubeflow.namespace] = "the Kubeflow Pipelines namespace"
+    if spec.feature_store.enabled:
+        taken[spec.feature_store.namespace] = "the feature store namespace"
+    if spec.monitoring.enabled:
+        taken[spec.monitoring.namespace] = "the monitoring namespace"
+    for index, team in enumerate(spec.teams):
+        if team.name in taken:
+            yield _problem(("teams", index, "name"),
+                           f"team namespace {team.name!r} is {taken[team.name]}; choose another team name")
+
+
+def component_versions(spec: Spec) -> Iterator[SpecProblem]:
+    """Every component the spec asks for has its version pinned in `versions`."""
+    if spec.cluster.type != "eks":
+        return  # nothing is installed on an existing cluster's behalf (GPU pools there are rejected)
+    needed = {key: "the EKS cluster installs it as a managed add-on"
+              for key in ("vpcCni", "coredns", "kubeProxy", "awsEbsCsiDriver")}
+    if any(pool.provisioner == "managed" for pool in spec.node_pools):
+        needed["clusterAutoscaler"] = "managed GPU node groups scale with cluster-autoscaler"
+    if any(pool.provisioner == "karpenter" for pool in spec.node_pools):
+        needed["karpenter"] = "a Karpenter pool installs the Karpenter controller"
+    if any(pool.ami is not None and not pool.ami.ships_device_plugin for pool in spec.node_pools):
+        needed["nvidiaDevicePlugin"] = "GPU pools on AL2023 need the NVIDIA device plugin"
+    if spec.node_pools:
+        needed["dcgmExporter"] = "GPU pools export GPU metrics with the DCGM exporter"
+    for key, why in needed.items():
+        if key not in spec.versions:
+            yield _problem(("versions",), f"missing required field {key!r}: {why}")
+
+
+# Receiver types and what their `secret` holds; email receivers hold an optional SMTP password.
+_RECEIVER_SECRETS = {"slack": "Slack webhook URL", "pagerduty": "PagerDuty routing key",
+                     "webhook": "webhook URL"}
+_EMAIL_FIELDS = ("to", "smarthost", "sender")
+DISCARD_RECEIVER = "stackyard-discard"  # the Alertmanager receiver that drops unrouted alerts
+
+
+def monitoring_settings(spec: Spec) -> Iterator[SpecProblem]:
+    monitoring = spec.monitoring
+    if monitoring.enabled and monitoring.grafana_admin_password is None:
+        yield _problem(("monitoring",), "enabled monitoring needs grafanaAdminPassword, a secret reference for "
+                                        "Grafana's admin login (e.g. {config: grafanaAdminPassword})")
+    refs: list[tuple[tuple, SecretRef]] = []
+    if monitoring.grafana_admin_password:
+        refs.append((("monitoring", "grafanaAdminPassword"), monitoring.grafana_admin_password))
+    seen: set[str] = set()
+    for index, receiver in enumerate(monitoring.receivers):
+        path = ("monitoring", "receivers", index)
+        if receiver.name in seen or receiver.name == DISCARD_RECEIVER:
+            yield _problem(path + ("name",), f"receiver name {receiver.name!r} is "
+                                             f"{'used twice' if receiver.name in seen else 'reserved'}")
+        seen.add(receiver.name)
+        if receiver.type == "email":
+            missing = [name for name in _EMAIL_FIELDS if getattr(receiver, name) is None]
+            if missing:
+                yield _problem(path, f"an email receiver needs {', '.join(_EMAIL_FIELDS)}; missing {', '.join(missing)}")
+        else:
+            if receiver.secret is None:
+                yield _problem(path, f"a {receiver.type} receiver needs `secret`, a reference to its "
+                                     f"{_RECEIVER_SECRETS[receiver.type]}")
+            extra = [name for name in _EMAIL_FIELDS if getattr(receiver, name) is not None]
+            if extra:
+                yield _problem(path + (extra[0],), f"only email receivers take {', '.join(_EMAIL_FIELDS)}; "
+                                                   f"found {extra[0]!r} on a {receiver.type} receiver")
+        if receiver.secret:
+            refs.append((path + ("secret",), receiver.secret))
+    if spec.cloud.provider != "aws":
+        for path, ref in refs:
+            if ref.arn:
+                yield _problem(path + ("arn",), "a Secrets Manager reference needs `cloud.provider: aws`; "
+                                                "use {config: NAME} (a Pulumi config secret) instead")
+
+
+def drift_settings(spec: Spec) -> Iterator[SpecProblem]:
+    for index, endpoint in enumerate(spec.endpoints):
+        if not endpoint.drift.enabled:
+            continue
+        path = ("endpoints", index, "drift")
+        if not spec.monitoring.enabled:
+            yield _problem(path + ("enabled",), "drift detection runs in monitoring: set monitoring.enabled: true "
+                                                "or drift.enabled: false")
+        if not endpoint.payload_logging:
+            yield _problem(("endpoints", index, "payloadLogging"),
+                           "drift detection reads the endpoint's logged payloads: expected payloadLogging: true "
+                           "when drift.enabled is true, found false")
+        try:
+            longest_gap(endpoint.drift.schedule)
+        except CronError as error:
+            yield _problem(path + ("schedule",), str(error))
+
+
 # The KServe Helm chart installs its own ClusterServingRuntimes, all named
 # `kserve-*`; a runtime of the spec with such a name would be owned twice.
 KSERVE_CHART_RUNTIME_PREFIX = "kserve-"
@@ -286,9 +501,17 @@ CHECKS: tuple[Check, ...] = (
     pool_sizes,
     endpoint_references,
     policy_references,
+    policy_rule_ids,
     pipeline_references,
     feature_store_storage,
     feature_store_service,
+    gpu_pools,
+    workload_pool_references,
+    cluster_network,
+    team_namespaces,
+    component_versions,
+    monitoring_settings,
+    drift_settings,
     serving_modes,
     serving_requirements,
 )

@@ -3,7 +3,10 @@
 Pipeline schedules, drift checks and feature materialization all take the
 classic five fields (minute hour day-of-month month day-of-week), the form the
 Kubernetes CronJob and most schedulers accept. `cron_problem` says what is
-wrong with an expression, or returns None when it is valid. Standard library
+wrong with an expression, or returns None when it is valid. `longest_gap`
+says how long a valid schedule may go between two runs: freshness alerts on
+feature materialization and drift checks derive their thresholds from it, so
+a schedule change in the spec moves the alert with it. Standard library
 only, so `stackyard validate` stays fast.
 
 Accepted per field: `*`, a value, a range `a-b`, a step on either (`*/15`,
@@ -15,6 +18,7 @@ the spec keeps one form, and each consumer converts it for its scheduler.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Optional
 
@@ -91,3 +95,54 @@ def cron_problem(expr: str) -> Optional[str]:
         if problem:
             return problem
     return None
+
+
+class CronError(ValueError):
+    """A schedule that is invalid, or that never runs twice."""
+
+
+def _expand(text: str, field: _Field) -> set[int]:
+    """The values a valid field matches."""
+    values: set[int] = set()
+    for item in text.split(","):
+        base, slash, step = item.partition("/")
+        if base == "*":
+            first, last = field.low, field.high
+        else:
+            start, dash, end = base.partition("-")
+            first = _value(start, field)
+            last = _value(end, field) if dash else (field.high if slash else first)
+        values.update(range(first, last + 1, int(step) if slash else 1))
+    return values
+
+
+# Long enough to hold every weekday/leap-year combination a schedule's longest gap
+# can depend on (a "29 February" schedule runs every four years).
+_HORIZON_START = datetime.date(2024, 1, 1)
+_HORIZON_YEARS = 8
+
+
+def longest_gap(expr: str) -> datetime.timedelta:
+    """The longest time between two consecutive runs of the schedule; CronError if it has none."""
+    problem = cron_problem(expr)
+    if problem:
+        raise CronError(problem)
+    texts = expr.split()
+    minutes, hours, days, months, weekdays = (_expand(text, field) for text, field in zip(texts, _FIELDS))
+    weekdays = {day % 7 for day in weekdays}  # 7 is Sunday too
+    # Cron's rule: when both day fields are restricted, a day matches if either does.
+    either_day = not texts[2].startswith("*") and not texts[4].startswith("*")
+
+    def runs_on(day: datetime.date) -> bool:
+        in_month, in_week = day.day in days, day.isoweekday() % 7 in weekdays
+        return day.month in months and ((in_month or in_week) if either_day else (in_month and in_week))
+
+    times = sorted(hour * 60 + minute for hour in hours for minute in minutes)
+    gap = max((later - earlier for earlier, later in zip(times, times[1:])), default=0)
+    run_days = [offset for offset in range(_HORIZON_YEARS * 366)
+                if runs_on(_HORIZON_START + datetime.timedelta(days=offset))]
+    if len(run_days) < 2:
+        raise CronError(f"{expr!r} never runs twice in {_HORIZON_YEARS} years (check its day and month fields)")
+    for first, second in zip(run_days, run_days[1:]):
+        gap = max(gap, (second - first) * 1440 + times[0] - times[-1])
+    return datetime.timedelta(minutes=gap)

@@ -104,6 +104,15 @@ class GpuAmi:
     type: str  # EKS AMI type, e.g. AL2023_x86_64_NVIDIA
     release_version: str  # pinned EKS AMI release, never "latest"
 
+    @property
+    def is_bottlerocket(self) -> bool:
+        return self.type.startswith("BOTTLEROCKET")
+
+    @property
+    def ships_device_plugin(self) -> bool:
+        """Bottlerocket's NVIDIA variants run the NVIDIA device plugin themselves; AL2023 NVIDIA AMIs do not."""
+        return self.is_bottlerocket
+
 
 @dataclass(frozen=True)
 class Disruption:
@@ -360,6 +369,8 @@ class Receiver:
     type: str  # slack | pagerduty | email | webhook
     secret: Optional[SecretRef] = None  # webhook URL, routing key or password
     to: Optional[str] = None  # email address, for email receivers
+    smarthost: Optional[str] = None  # SMTP server host:port, for email receivers
+    sender: Optional[str] = None  # From address, for email receivers
 
 
 @dataclass(frozen=True)
@@ -371,6 +382,11 @@ class Monitoring:
     receivers: tuple[Receiver, ...] = ()
     grafana_admin_password: Optional[SecretRef] = None
     runbook_base_url: str = "https://runbooks.stackyard.dev"
+    # Image with python3 that runs the payload logger sink and the drift checks
+    # (their code is standard-library only); default: KServe's sklearn server
+    # image at versions.kserve, already pulled by the cluster and allowed by policy.
+    job_image: Optional[str] = None
+    payload_storage_gib: int = 20
 
 
 @dataclass(frozen=True)
@@ -384,11 +400,16 @@ class Exemption:
 
 @dataclass(frozen=True)
 class Policy:
-    enforcement: str = "mandatory"  # default level of every rule: mandatory | advisory
+    # mandatory: every rule at its own default level; advisory: every rule only reports.
+    enforcement: str = "mandatory"
     rules: Mapping[str, str] = field(default_factory=dict)  # rule id -> mandatory | advisory | disabled
     max_gpus_per_pod: int = 8
     allowed_registries: tuple[str, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
+    production: Optional[bool] = None  # production-only rules apply; default: the environment is named prod
+
+    def is_production(self, environment: str) -> bool:
+        return self.production if self.production is not None else environment == "prod"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "build the offline plan: plan.json, manifests and a summary"),
     "preview": ("deploy", "pulumi preview through the Automation API (needs the Pulumi CLI)"),
     "up": ("deploy", "pulumi up through the Automation API (needs the Pulumi CLI)"),
+    "audit": ("audit", "check an environment's plan, or Kubernetes manifests, against the policy rules"),
+    "policy-config": ("policy_config", "write the CrossGuard policy pack configuration of an environment"),
     "parity": ("parity", "compare two environments against the parity contract (environments/parity.yaml)"),
     "promote": ("promote", "carry the source environment's pinned model and pipeline versions into the target"),
 }

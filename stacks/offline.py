@@ -24,6 +24,8 @@ STACK_PROGRAM = Path(__file__).resolve().parent / "__main__.py"
 PROJECT = "stackyard"
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
+# The value every secret (config secret or Secrets Manager secret) has in an offline plan.
+SECRET_PLACEHOLDER = "offline-plan-placeholder"
 
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -96,6 +98,25 @@ def _computed_outputs(type_: str, name: str, inputs: dict) -> dict:
             "vpcConfig": {**inputs.get("vpcConfig", {}), "vpcId": f"vpc-{name}",
                           "clusterSecurityGroupId": f"sg-{name}-cluster"},
         })
+    # Compute (components/cluster.py, gpu_node_pool.py, karpenter.py).
+    if type_ == "aws:eks/cluster:Cluster":
+        outputs["vpcConfig"] = {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{name}"}
+    if type_ == "aws:iam/role:Role":
+        role_name = inputs.get("name") or name
+        outputs.update({"name": role_name, "arn": f"arn:aws:iam::000000000000:role/{role_name}"})
+    if type_ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        host_path = str(inputs.get("url", name)).removeprefix("https://")
+        outputs["arn"] = f"arn:aws:iam::000000000000:oidc-provider/{host_path}"
+    if type_ == "aws:kms/key:Key":
+        outputs.update({"arn": f"arn:aws:kms:us-east-1:000000000000:key/{name}", "keyId": name})
+    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
+        outputs["latestVersion"] = 1
+    if type_ == "aws:eks/nodeGroup:NodeGroup":
+        outputs["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
+    if type_ == "aws:sqs/queue:Queue":
+        queue = inputs.get("name") or name
+        outputs.update({"name": queue, "arn": f"arn:aws:sqs:us-east-1:000000000000:{queue}",
+                        "url": f"https://sqs.us-east-1.amazonaws.com/000000000000/{queue}"})
     if type_ == "aws:s3/bucketV2:BucketV2" or type_ == "aws:s3/bucket:Bucket":
         bucket = inputs.get("bucket") or name
         outputs.update({"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"})
@@ -113,8 +134,7 @@ _INVOKE_RESULTS: dict[str, dict] = {
         "accountId": "000000000000", "arn": "arn:aws:iam::000000000000:user/mock", "userId": "mock"},
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": {"name": "us-east-1", "region": "us-east-1"},
-    "aws:secretsmanager/getSecretVersion:getSecretVersion": {
-        "secretString": "offline-placeholder", "versionId": "mock", "versionStages": ["AWSCURRENT"]},
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": {"secretString": SECRET_PLACEHOLDER},
 }
 
 
@@ -135,9 +155,19 @@ def _make_mocks():
 
 def _make_monitor(mocks, recorded: list[RecordedResource]):
     from google.protobuf import json_format
+    from pulumi.runtime import settings
     from pulumi.runtime.mocks import MockMonitor
 
     class RecordingMonitor(MockMonitor):
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            # The engine's URN rule, which the SDK's mock shortens: a child's type is prefixed
+            # with its parent's whole type chain, except under the root Stack. Plans then name
+            # resources exactly as `pulumi preview` and policy packs do.
+            qualified = parent.split("::")[2] if parent else ""
+            if qualified and qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+            return f"urn:pulumi:{settings.get_stack()}::{settings.get_project()}::{type_}::{name}"
+
         def RegisterResource(self, request):
             response = super().RegisterResource(request)
             if request.type != "pulumi:pulumi:Stack":

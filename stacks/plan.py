@@ -23,26 +23,22 @@ _NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
 _SECRET_KINDS = {"Secret"}
 
 
-def config_secret_names(value: Any) -> list[str]:
-    """Every Pulumi config secret a spec refers to ({config: name}), sorted."""
+def config_secret_names(value: Any) -> set[str]:
+    """Every Pulumi config secret a spec refers to (`secret: {config: NAME}` anywhere in it)."""
     if isinstance(value, SecretRef):
-        return [value.config] if value.config else []
+        return {value.config} if value.config else set()
     if dataclasses.is_dataclass(value):
-        children: Iterable[Any] = (getattr(value, f.name) for f in dataclasses.fields(value))
-    elif isinstance(value, (tuple, list)):
-        children = value
-    elif isinstance(value, Mapping):
-        children = value.values()
-    else:
-        return []
-    return sorted({name for child in children for name in config_secret_names(child)})
+        return set().union(*(config_secret_names(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    if isinstance(value, (tuple, list)):
+        return set().union(*(config_secret_names(item) for item in value))
+    return set()
 
 
 def build(spec: Spec, spec_file: Path) -> dict:
     """Run the stack program for `spec` offline and return the plan document.
 
-    The offline run has no stack configuration: every config secret the spec
-    refers to gets a placeholder (shown as "[secret]" like any secret).
+    The plan needs no real secrets: every config secret the spec refers to gets a
+    placeholder marked secret, so it shows as "[secret]" like a real one would.
 
     The program refuses input it cannot build (a pipeline that does not
     compile, a stale registry lock, a field KServe does not have) with a
@@ -50,9 +46,9 @@ def build(spec: Spec, spec_file: Path) -> dict:
     """
     import pulumi
 
-    secrets = config_secret_names(spec)
+    secrets = sorted(config_secret_names(spec))
     config = {"environment": spec.name, "specFile": str(spec_file),
-              **{name: "offline-placeholder" for name in secrets}}
+              **{name: offline.SECRET_PLACEHOLDER for name in secrets}}
     try:
         resources = offline.record(spec.name, config, secret_keys=tuple(secrets))
     except pulumi.RunError as error:

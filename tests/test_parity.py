@@ -14,7 +14,7 @@ from environments import loader
 from environments.parity_contract import load_contract
 from policies import parity
 from conftest import plan_for, run_cli
-from tests.test_parity_contract import contract_line
+from test_parity_contract import contract_line
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     from stacks import plan as offline_plan
+    from stacks.cost import render_cost
 
     spec, spec_file = load_spec(args.environment)
     check_registry_lock(spec, spec_file)
@@ -22,6 +23,8 @@ def run(args) -> int:
     if args.out is not None:
         offline_plan.write(plan, args.out)
     print(offline_plan.render_summary(plan))
+    print()
+    print(render_cost(spec))
     if args.out is not None:
         print(f"wrote {args.out / 'plan.json'} and {args.out / 'manifests'}/")
     return 0

@@ -1,0 +1,139 @@
+"""Kubernetes objects for drift detection: the payload logger sink and one drift-check CronJob per endpoint.
+
+The sink (`payload-logger` in the serving namespace) is where every
+InferenceService with payload logging sends its CloudEvents; the drift checks
+(CronJob `drift-<endpoint>` in the monitoring namespace, on the endpoint's
+`drift.schedule`) read rows from it and push `stackyard_model_drift_score`
+to the Pushgateway, which Prometheus scrapes. The programs are in
+drift_runtime/ and ship in ConfigMaps, so the image only needs python3.
+
+Pure functions returning Kubernetes bodies in wire form; no Pulumi.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from components.alert_rules import drift_check_cronjob
+from components.drift_runtime import DRIFT_CHECK, PAYLOAD_SINK, source
+from components.scrape_targets import PUSHGATEWAY_NAME, PUSHGATEWAY_PORT
+from components.watchlist import PAYLOAD_LOGGER_NAME, EndpointWatch
+
+SINK_PORT = 8080
+CODE_DIR = "/opt/stackyard"
+DATA_DIR = "/var/lib/payloads"
+RUN_AS_USER = 1000
+
+
+def payload_logger_url(serving_namespace: str) -> str:
+    """What an InferenceService's `spec.predictor.logger.url` points at."""
+    return f"http://{PAYLOAD_LOGGER_NAME}.{serving_namespace}.svc.cluster.local"
+
+
+def pushgateway_url(monitoring_namespace: str) -> str:
+    """Where batch jobs (the drift checks, the drift pipeline) push their metrics."""
+    return f"http://{PUSHGATEWAY_NAME}.{monitoring_namespace}.svc.cluster.local:{PUSHGATEWAY_PORT}"
+
+
+def default_job_image(versions: Mapping[str, str]) -> str:
+    return f"docker.io/kserve/sklearnserver:{versions['kserve']}"
+
+
+def _container_security() -> dict:
+    return {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _pod_security() -> dict:
+    return {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _code_volume(config_map: str) -> dict:
+    return {"name": "code", "configMap": {"name": config_map}}
+
+
+def payload_sink_objects(namespace: str, image: str, storage_gib: int, labels: Mapping[str, str]) -> dict[str, dict]:
+    """ConfigMap, PersistentVolumeClaim, Deployment and Service of the sink, by kind."""
+    name = PAYLOAD_LOGGER_NAME
+    selector = {"app.kubernetes.io/name": name}
+    all_labels = {**labels, **selector}
+    metadata = {"name": name, "namespace": namespace, "labels": all_labels}
+    probe = {"httpGet": {"path": "/healthz", "port": SINK_PORT}, "periodSeconds": 10}
+    container = {
+        "name": "sink",
+        "image": image,
+        "command": ["python", f"{CODE_DIR}/{PAYLOAD_SINK}"],
+        "args": ["--port", str(SINK_PORT), "--data", DATA_DIR],
+        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+        "ports": [{"name": "http", "containerPort": SINK_PORT}],
+        "readinessProbe": probe,
+        "livenessProbe": {**probe, "initialDelaySeconds": 10},
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": _container_security(),
+        "volumeMounts": [{"name": "code", "mountPath": CODE_DIR, "readOnly": True},
+                         {"name": "payloads", "mountPath": DATA_DIR}],
+    }
+    return {
+        "ConfigMap": {"metadata": {**metadata, "name": f"{name}-code"}, "data": {PAYLOAD_SINK: source(PAYLOAD_SINK)}},
+        "PersistentVolumeClaim": {"metadata": metadata, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{storage_gib}Gi"}}}},
+        "Deployment": {"metadata": metadata, "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},  # one writer on a ReadWriteOnce volume
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": all_labels}, "spec": {
+                "securityContext": _pod_security(),
+                "containers": [container],
+                "volumes": [_code_volume(f"{name}-code"),
+                            {"name": "payloads", "persistentVolumeClaim": {"claimName": name}}],
+            }},
+        }},
+        "Service": {"metadata": metadata, "spec": {
+            "selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": SINK_PORT}]}},
+    }
+
+
+DRIFT_CHECK_CODE = "drift-check-code"
+
+
+def drift_check_code_config_map(monitoring_namespace: str, labels: Mapping[str, str]) -> dict:
+    return {"metadata": {"name": DRIFT_CHECK_CODE, "namespace": monitoring_namespace, "labels": dict(labels)},
+            "data": {DRIFT_CHECK: source(DRIFT_CHECK)}}
+
+
+def drift_check_cronjob_body(endpoint: EndpointWatch, monitoring_namespace: str, image: str,
+                             labels: Mapping[str, str]) -> dict:
+    name = drift_check_cronjob(endpoint.name)
+    all_labels = {**labels, "app.kubernetes.io/name": "drift-check", "stackyard.dev/endpoint": endpoint.name}
+    container = {
+        "name": "drift-check",
+        "image": image,
+        "command": ["python", f"{CODE_DIR}/{DRIFT_CHECK}"],
+        "args": ["--endpoint", endpoint.name, "--sink", payload_logger_url(endpoint.namespace),
+                 "--pushgateway", pushgateway_url(monitoring_namespace)],
+        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": _container_security(),
+        "volumeMounts": [{"name": "code", "mountPath": CODE_DIR, "readOnly": True}],
+    }
+    return {
+        "metadata": {"name": name, "namespace": monitoring_namespace, "labels": all_labels},
+        "spec": {
+            "schedule": endpoint.drift.schedule,
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": {
+                "backoffLimit": 1,
+                "activeDeadlineSeconds": 900,
+                "template": {"metadata": {"labels": all_labels}, "spec": {
+                    "restartPolicy": "Never",
+                    "securityContext": _pod_security(),
+                    "containers": [container],
+                    "volumes": [_code_volume(DRIFT_CHECK_CODE)],
+                }},
+            }},
+        },
+    }

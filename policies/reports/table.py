@@ -1,0 +1,53 @@
+"""The terminal report: findings first (what to fix), then the exemptions, then one verdict line."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from policies.audit import AuditReport
+from policies.reports.summary import finding_order, status_counts, title, verdict
+
+MESSAGE_WIDTH = 100
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    rows = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in [list(headers), *rows]) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+             for row in [list(headers), ["-" * w for w in widths], *rows]]
+    return "\n".join(lines)
+
+
+def _short(text: str, width: int = MESSAGE_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def render(report: AuditReport) -> str:
+    header = [title(report),
+              f"  target {report.target}"
+              + (f", spec {report.spec_digest[:12]}" if report.spec_digest else "")
+              + f", commit {report.commit[:12]}{'+uncommitted' if report.commit.endswith('+uncommitted') else ''}"
+              + f", as of {report.as_of}"]
+    sections = ["\n".join(header)]
+    findings = sorted(report.evaluation.findings, key=finding_order)
+    if findings:
+        rows = []
+        for finding in findings:
+            state = "EXEMPT" if finding.exemption else ("FAIL" if finding.blocking else "WARN")
+            location = report.location(finding.subject)
+            rows.append([state, finding.rule.id, finding.level, finding.rule.severity,
+                         _short(report.display(finding.subject), 48), _short(finding.message),
+                         str(location) if location else ""])
+        sections.append(_table(["", "rule", "level", "severity", "subject", "message", "where"], rows))
+    if report.exemptions:
+        sections.append("Exemptions\n" + _table(
+            ["rule", "resource", "owner", "expires", "status", "covers"],
+            [[e.exemption.rule, e.exemption.resource, e.exemption.owner, e.exemption.expires, e.status,
+              str(e.covers)] for e in report.exemptions]))
+    if report.skipped:
+        sections.append("Skipped documents\n" + "\n".join(f"  {line}" for line in report.skipped))
+    counts = status_counts(report)
+    sections.append(f"{len(report.evaluation.controls)} rules: "
+                    + ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+                    + f"\nVerdict: {verdict(report)}")
+    return "\n\n".join(sections) + "\n"

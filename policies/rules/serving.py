@@ -1,0 +1,199 @@
+"""Serving and ML rules: endpoints that stay up, roll out safely, serve what was reviewed, and are watched.
+
+An endpoint is a KServe InferenceService. Its pods carry the labels of the
+InferenceService plus `serving.kserve.io/inferenceservice: <name>` and
+`component: predictor`; disruption budgets and monitors find them by those.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Optional, Sequence
+
+from policies.rules.kube import (DEPLOYMENT_MODE_ANNOTATION, INFERENCE_SERVICE, PodTemplate, pod_templates,
+                                 quantity, selector_matches)
+from policies.rules.model import STACK_SCOPE, Context, Frameworks, Resource, Rule, as_list, as_map, dig
+
+MIN_PRODUCTION_REPLICAS = 2
+MONITOR_KINDS = ("ServiceMonitor", "PodMonitor")
+# Words that make an alert an SLO alert (its name, labels or annotations).
+_SLO_WORDS = ("slo", "burn", "availability", "latency", "errorbudget", "error_budget", "error-budget")
+
+
+def is_inference_service(resource: Resource) -> bool:
+    return resource.is_kubernetes_object and resource.kind == INFERENCE_SERVICE
+
+
+def _predictor(resource: Resource) -> Optional[PodTemplate]:
+    return next((t for t in pod_templates(resource) if t.component == "predictor"), None)
+
+
+def _of_kind(resources: Sequence[Resource], *kinds: str) -> list[Resource]:
+    return [r for r in resources if r.is_kubernetes_object and r.kind in kinds]
+
+
+def deployment_mode(resource: Resource, context: Context) -> str:
+    annotations = as_map(resource.metadata.get("annotations"))
+    return str(annotations.get(DEPLOYMENT_MODE_ANNOTATION) or context.default_deployment_mode)
+
+
+def production_endpoints_replicated(resource: Resource, context: Context) -> Optional[list[str]]:
+    if not (context.production and is_inference_service(resource)):
+        return None
+    predictor = _predictor(resource)
+    if predictor is None:
+        return [f"InferenceService {resource.object_name!r} has no predictor"]
+    replicas = quantity(predictor.spec.get("minReplicas"))
+    replicas = 1 if replicas is None else replicas
+    if replicas < MIN_PRODUCTION_REPLICAS:
+        return [f"production endpoint {resource.object_name!r} runs minReplicas {replicas:g}; one node drain "
+                f"or crash takes it down (expected at least {MIN_PRODUCTION_REPLICAS})"]
+    return []
+
+
+def production_endpoints_have_disruption_budgets(resources: Sequence[Resource], context: Context
+                                                 ) -> dict[str, list[str]]:
+    if not context.production:
+        return {}
+    budgets = _of_kind(resources, "PodDisruptionBudget")
+    results: dict[str, list[str]] = {}
+    for service in filter(is_inference_service, resources):
+        predictor = _predictor(service)
+        covered = predictor is not None and any(
+            budget.namespace == service.namespace
+            and selector_matches(as_map(dig(budget.inputs, "spec", "selector")), predictor.labels)
+            for budget in budgets)
+        results[service.urn] = [] if covered else [
+            f"production endpoint {service.object_name!r} has no PodDisruptionBudget selecting its predictor "
+            f"pods in namespace {service.namespace!r}; a node upgrade can evict every replica at once"]
+    return results
+
+
+def canary_only_in_serverless(resource: Resource, context: Context) -> Optional[list[str]]:
+    if not is_inference_service(resource):
+        return None
+    predictor = as_map(dig(resource.inputs, "spec", "predictor"))
+    if "canaryTrafficPercent" not in predictor:
+        return None
+    percent = predictor["canaryTrafficPercent"]
+    problems = []
+    mode = deployment_mode(resource, context)
+    if mode != "Serverless":
+        problems.append(f"endpoint {resource.object_name!r} sets canaryTrafficPercent in {mode} mode; KServe "
+                        "splits traffic only in Serverless mode, so the canary would take all traffic")
+    value = quantity(percent)
+    if value is None or not 0 <= value <= 100 or value != int(value):
+        problems.append(f"endpoint {resource.object_name!r} sets canaryTrafficPercent {percent!r}; expected a whole "
+                        "number from 0 to 100")
+    return problems
+
+
+def production_models_locked_with_model_card(resource: Resource, context: Context) -> Optional[list[str]]:
+    if not (context.production and is_inference_service(resource)):
+        return None
+    name = resource.object_name
+    locked = context.models.get(name)
+    if locked is None:
+        where = f" in {context.lock_file}" if context.lock_file else " (no registry lock)"
+        return [f"production endpoint {name!r} serves a model that is not registry-locked{where}; run "
+                f"`stackyard lock {context.environment or '<env>'}`"]
+    problems = []
+    if locked.version is None:
+        problems.append(f"the lock holds no resolved model version for endpoint {name!r}")
+    if not locked.model_card:
+        problems.append(f"model {locked.model!r} version {locked.version} of endpoint {name!r} has no model card "
+                        "link (a registry tag such as model_card_url)")
+    storage = dig(resource.inputs, "spec", "predictor", "model", "storageUri")
+    if locked.source and isinstance(storage, str) and storage != locked.source:
+        problems.append(f"endpoint {name!r} serves {storage!r} but the lock resolved {locked.model!r} "
+                        f"version {locked.version} to {locked.source!r}")
+    return problems
+
+
+def _monitor_covers(monitor: Resource, namespace: str, labels: dict) -> bool:
+    spec = as_map(monitor.inputs.get("spec"))
+    namespaces = as_map(spec.get("namespaceSelector"))
+    if namespaces.get("any") is not True:
+        names = [str(n) for n in as_list(namespaces.get("matchNames"))] or [monitor.namespace]
+        if namespace not in names:
+            return False
+    return selector_matches(as_map(spec.get("selector")), labels)
+
+
+def endpoints_scraped(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
+    monitors = _of_kind(resources, *MONITOR_KINDS)
+    results: dict[str, list[str]] = {}
+    for service in filter(is_inference_service, resources):
+        predictor = _predictor(service)
+        labels = dict(predictor.labels) if predictor else {}
+        scraped = any(_monitor_covers(monitor, service.namespace, labels) for monitor in monitors)
+        results[service.urn] = [] if scraped else [
+            f"endpoint {service.object_name!r} has no ServiceMonitor or PodMonitor selecting its pods; its "
+            "traffic, latency and errors go unrecorded"]
+    return results
+
+
+def _alerts(resources: Sequence[Resource]) -> list[dict]:
+    alerts = []
+    for rule_set in _of_kind(resources, "PrometheusRule"):
+        for group in as_list(dig(rule_set.inputs, "spec", "groups")):
+            alerts += [dict(as_map(r)) for r in as_list(as_map(group).get("rules")) if as_map(r).get("alert")]
+    return alerts
+
+
+def _names_endpoint(alert: dict, endpoint: str) -> bool:
+    text = " ".join([str(alert.get("expr", "")), *map(str, as_map(alert.get("labels")).values())])
+    return re.search(rf"(?<![\w-]){re.escape(endpoint)}(?!\w)", text) is not None
+
+
+def _is_slo_alert(alert: dict) -> bool:
+    text = json.dumps([alert.get("alert"), alert.get("labels"), alert.get("annotations")]).lower()
+    return any(word in text for word in _SLO_WORDS)
+
+
+def endpoints_have_slo_alerts(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
+    alerts = [alert for alert in _alerts(resources) if _is_slo_alert(alert)]
+    results: dict[str, list[str]] = {}
+    for service in filter(is_inference_service, resources):
+        covered = any(_names_endpoint(alert, service.object_name) for alert in alerts)
+        results[service.urn] = [] if covered else [
+            f"endpoint {service.object_name!r} has no SLO alert (a PrometheusRule alert on its availability, "
+            "latency or error budget that names it); it can fail silently"]
+    return results
+
+
+RULES = (
+    Rule("SY-SRV-001", "Production endpoints run at least 2 replicas", "high", "mandatory",
+         "A single replica makes every node drain, crash or rollout an outage of the endpoint.",
+         "Set endpoints[].replicas.min to 2 or more in production.",
+         Frameworks(nist_ai_rmf=("MEASURE 2.7",)), production_endpoints_replicated),
+    Rule("SY-SRV-002", "Production endpoints have a PodDisruptionBudget", "high", "mandatory",
+         "Without a disruption budget a node-group upgrade or Karpenter consolidation may evict all replicas "
+         "of an endpoint at the same time.",
+         "Create a PodDisruptionBudget in the endpoint's namespace selecting "
+         "serving.kserve.io/inferenceservice: <endpoint> (minAvailable 1 or maxUnavailable 1).",
+         Frameworks(nist_ai_rmf=("MEASURE 2.7",)), production_endpoints_have_disruption_budgets, STACK_SCOPE),
+    Rule("SY-SRV-003", "Canary traffic only in Serverless mode, between 0 and 100 percent", "high", "mandatory",
+         "KServe splits traffic between revisions only in Serverless mode; in RawDeployment the new model "
+         "silently takes all traffic. Percentages outside 0-100 are rejected at admission.",
+         "Use deploymentMode Serverless for endpoints with canary.trafficPercent, and a whole percentage.",
+         Frameworks(nist_ai_rmf=("MANAGE 2.4",)), canary_only_in_serverless),
+    Rule("SY-SRV-004", "Production endpoints serve registry-locked model versions with a model card", "high",
+         "mandatory",
+         "What production serves must be the reviewed model version, reproducible from the lock, with its "
+         "intended use and limits documented.",
+         "Run `stackyard lock <env>` and commit the lock; tag the model version in the registry with its model "
+         "card link (model_card_url).",
+         Frameworks(nist_ai_rmf=("MEASURE 2.9", "GOVERN 1.6")), production_models_locked_with_model_card),
+    Rule("SY-SRV-005", "Every endpoint is scraped by a ServiceMonitor or PodMonitor", "medium", "mandatory",
+         "Models fail silently: without metrics there is no latency, error or drift signal to act on.",
+         "Create a ServiceMonitor or PodMonitor whose selector and namespaceSelector cover the endpoint's pods.",
+         Frameworks(nist_ai_rmf=("MEASURE 2.4", "MANAGE 4.1")), endpoints_scraped, STACK_SCOPE),
+    Rule("SY-SRV-006", "Every endpoint has SLO alerts", "medium", "mandatory",
+         "Metrics nobody is paged on are not monitoring; each endpoint needs alerts on its availability and "
+         "latency objectives.",
+         "Create PrometheusRule alerts (burn rate on availability, p99 latency) naming the endpoint, from "
+         "endpoints[].slo.",
+         Frameworks(nist_ai_rmf=("MEASURE 2.4", "MANAGE 4.1")), endpoints_have_slo_alerts, STACK_SCOPE),
+)

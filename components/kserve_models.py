@@ -118,15 +118,18 @@ def from_wire(type_name: str, value: Any, path: tuple[PathPart, ...] = ()) -> An
     return make(cls, path, **fields_from_wire(cls, value, path))
 
 
-def make(cls: type, path: tuple[PathPart, ...] = (), **fields: Any) -> Any:
-    """`cls(**fields)`, with unknown fields and the SDK's own value checks reported at `path`."""
+def make(cls: type, where: tuple[PathPart, ...] = (), /, **fields: Any) -> Any:
+    """`cls(**fields)`, with unknown fields and the SDK's own value checks reported at `where`.
+
+    `where` is positional-only: models have fields called `path` (V1HTTPGetAction) and the like.
+    """
     for attribute in fields:
         if attribute not in cls.openapi_types:
-            raise _unknown_field(cls, attribute, cls.openapi_types, path + (attribute,))
+            raise _unknown_field(cls, attribute, cls.openapi_types, where + (attribute,))
     try:
         return cls(**fields)
     except (TypeError, ValueError) as error:
-        raise KServeFieldError(path, f"invalid {cls.__name__}: {error}") from None
+        raise KServeFieldError(where, f"invalid {cls.__name__}: {error}") from None
 
 
 def to_wire(model: Any) -> Any:

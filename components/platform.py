@@ -68,11 +68,10 @@ class Platform(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
         self._compute(name, spec, ownership, on_cluster)
 
-        oidc_provider_arn, oidc_issuer = _oidc_provider(self.cluster, spec)
         self.serving = Serving(f"{name}-serving", ServingArgs(
             spec.serving, versions, ownership, endpoints=spec.endpoints, models=dict(models or {}),
             teams=spec.teams, region=spec.cloud.region,
-            oidc_provider_arn=oidc_provider_arn, oidc_issuer=oidc_issuer), on_cluster)
+            oidc_provider_arn=self.cluster.oidc_provider_arn, oidc_issuer=self.cluster.oidc_issuer), on_cluster)
         self.feature_store = None
         if spec.feature_store.enabled:
             self.feature_store = FeatureStore(

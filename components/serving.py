@@ -22,10 +22,11 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kserve_models import make, to_wire
+from components.kserve_models import from_wire, make, to_wire
 from components.kube import namespace
 from components.ownership import Ownership
-from components.serving_endpoint import PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs
+from components.serving_endpoint import (PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs,
+                                        restricted_security_context)
 from environments import spec as env
 
 CERT_MANAGER_REPOSITORY = "https://charts.jetstack.io"
@@ -59,6 +60,8 @@ _SERVER_ARGS = {
                      "--allow-grpc=true", "--allow-http=true"),
 }
 _METRICS_PORTS = {"tritonserver": "8002"}
+# Images whose default user is root: run them as the user KServe's own runtimes use.
+_RUN_AS_USER = {"tritonserver": 1000}
 # What a runtime's container asks for unless the InferenceService says otherwise.
 _RUNTIME_DEFAULT_RESOURCES = {"cpu": "1", "memory": "2Gi"}
 
@@ -142,11 +145,15 @@ def cluster_serving_runtime(runtime: env.ServingRuntime, labels: Mapping[str, st
 
     family = _server_family(runtime.image)
     path = ("spec",)
+    security = restricted_security_context()
+    if family in _RUN_AS_USER:
+        security["runAsUser"] = _RUN_AS_USER[family]
     container = make(
         V1Container, path + ("containers", 0),
         name=PREDICTOR_CONTAINER,
         image=runtime.image,
         args=list(_SERVER_ARGS.get(family, ())) or None,
+        security_context=from_wire("V1SecurityContext", security, path + ("containers", 0, "securityContext")),
         resources=make(V1ResourceRequirements, path + ("containers", 0, "resources"),
                        requests=dict(_RUNTIME_DEFAULT_RESOURCES), limits=dict(_RUNTIME_DEFAULT_RESOURCES)),
     )

@@ -24,15 +24,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+# The payload logger sink (monitoring runs it in the serving namespace): every endpoint with
+# payloadLogging sends its requests and responses there as CloudEvents, for drift detection.
+from components.drift import payload_logger_url
 from components.gpu_scheduling import gpu_scheduling
 from components.kserve_models import KServeFieldError, fields_from_wire, from_wire, make, to_wire
 from components.ownership import Ownership, label_value
 from environments import spec as env
-
-# The payload logger sink in the serving namespace: every endpoint with
-# payloadLogging sends its requests and responses there (CloudEvents), and
-# the monitoring component consumes them for drift detection.
-PAYLOAD_LOGGER_SERVICE = "payload-logger"
 
 INFERENCE_SERVICE_API_VERSION = "serving.kserve.io/v1beta1"
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
@@ -44,8 +42,12 @@ ENDPOINT_LABEL = "stackyard.dev/endpoint"
 MODEL_REF_ANNOTATION = "stackyard.dev/model-ref"
 MODEL_RUN_ANNOTATION = "stackyard.dev/model-run-id"
 MODEL_CARD_ANNOTATION = "stackyard.dev/model-card"
-# KServe runs the model server in the predictor container of this name.
+# KServe runs the model server in the predictor container of this name, serving HTTP on this port.
 PREDICTOR_CONTAINER = "kserve-container"
+PREDICTOR_PORT = 8080
+# The labels KServe puts on the predictor pods of an InferenceService.
+ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"
+COMPONENT_POD_LABEL = "component"
 
 # Predictor fields Stackyard sets from the spec -> the spec field to change instead.
 MANAGED_PREDICTOR_FIELDS = {
@@ -70,10 +72,6 @@ class EndpointFieldError(ValueError):
         self.path = path
         self.message = message
         super().__init__(f"endpoint {endpoint!r}: {'.'.join(map(str, path))}: {message}")
-
-
-def payload_logger_url(namespace: str) -> str:
-    return f"http://{PAYLOAD_LOGGER_SERVICE}.{namespace}.svc.cluster.local"
 
 
 def service_account_name(endpoint: str) -> str:
@@ -152,6 +150,34 @@ def storage_annotations(region: str) -> dict[str, str]:
     }
 
 
+def restricted_security_context() -> dict:
+    """The restricted Pod Security Standard for a model server container, in wire form."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def readiness_path(protocol: Optional[str], model_name: str) -> str:
+    """Where a KServe model server says it is ready: the v2 health endpoint, or the v1 model endpoint."""
+    return f"/v1/models/{model_name}" if protocol == "v1" else "/v2/health/ready"
+
+
+def disruption_budget(endpoint: env.Endpoint, namespace: str, labels: Mapping[str, str]) -> Optional[dict]:
+    """A PodDisruptionBudget keeping all but one predictor pod through node drains.
+
+    Only for endpoints with at least two replicas: with one, a budget either
+    blocks every drain or protects nothing.
+    """
+    if endpoint.replicas.min < 2:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": f"{endpoint.name}-predictor", "namespace": namespace, "labels": dict(labels)},
+        "spec": {"maxUnavailable": 1,
+                 "selector": {"matchLabels": {ISVC_POD_LABEL: endpoint.name, COMPONENT_POD_LABEL: "predictor"}}},
+    }
+
+
 def endpoint_labels(ownership: Ownership, endpoint: env.Endpoint, model: env.ResolvedModel) -> dict[str, str]:
     return ownership.labels("serving", team=endpoint.team, extra={
         ENDPOINT_LABEL: endpoint.name,
@@ -193,14 +219,20 @@ def inference_service(endpoint: env.Endpoint, model: env.ResolvedModel, *, names
         predictor["node_selector"] = gpu.node_selector
     resources = make(V1ResourceRequirements, predictor_path + ("model", "resources"),
                      requests=dict(endpoint.resources.requests) or None, limits=limits or None)
+    model_path = predictor_path + ("model",)
     predictor["model"] = make(
-        V1beta1ModelSpec, predictor_path + ("model",),
+        V1beta1ModelSpec, model_path,
         name=PREDICTOR_CONTAINER,
-        model_format=make(V1beta1ModelFormat, predictor_path + ("model", "modelFormat"), name=endpoint.format),
+        model_format=make(V1beta1ModelFormat, model_path + ("modelFormat",), name=endpoint.format),
         runtime=endpoint.runtime,
         protocol_version=protocol,
         storage_uri=model.source,
         resources=resources,
+        security_context=from_wire("V1SecurityContext", restricted_security_context(),
+                                   model_path + ("securityContext",)),
+        readiness_probe=from_wire("V1Probe", {
+            "httpGet": {"path": readiness_path(protocol, endpoint.name), "port": PREDICTOR_PORT},
+            "periodSeconds": 10, "failureThreshold": 3}, model_path + ("readinessProbe",)),
     )
     metric, target = endpoint.autoscaling.resolved(deployment_mode)
     predictor.update(
@@ -283,6 +315,9 @@ class ServingEndpoint(pulumi.ComponentResource):
                                                 annotations=annotations or None),
             opts=child,
         )
+        budget = disruption_budget(endpoint, args.namespace, labels)
+        self.disruption_budget = None if budget is None else k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb", metadata=budget["metadata"], spec=budget["spec"], opts=child)
         self.inference_service = k8s.apiextensions.CustomResource(
             f"{name}-isvc",
             api_version=body["apiVersion"],

@@ -66,3 +66,34 @@ def require_tool(name: str, package: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def lock_beside(spec_file: Path, shipped_environment: str) -> None:
+    """Write the registry lock a spec copy needs to plan: the shipped environment's entries, plus an
+    entry for each endpoint the copy adds, as a test registry would resolve it. Invalid copies get none."""
+    import dataclasses
+
+    from environments import loader
+    from environments.errors import SpecError
+    from environments.spec import MODEL_CARD_TAG, ResolvedModel
+    from stacks import registry_lock
+
+    try:
+        spec = loader.load(str(spec_file))
+    except SpecError:
+        return
+    if not spec.endpoints or spec.serving.registry is None:
+        return
+    shipped = registry_lock.read(registry_lock.lock_path(loader.spec_path(shipped_environment)), "stackyard lock")
+    entries = []
+    for endpoint in spec.endpoints:
+        entry = shipped.entry(endpoint.name)
+        if entry is None or entry.ref != endpoint.model:
+            version = endpoint.model.version or 1
+            entry = registry_lock.LockEntry(endpoint.name, endpoint.model, ResolvedModel(
+                name=endpoint.model.name, version=version, run_id="0" * 32, resolved_at="2026-01-01T00:00:00Z",
+                source=f"s3://stackyard-test-models/{endpoint.model.name}/{version}/artifacts",
+                tags={MODEL_CARD_TAG: f"https://cards.example.com/{endpoint.model.name}/{version}"}))
+        entries.append(entry)
+    lock = registry_lock.RegistryLock(spec.name, spec.serving.registry.tracking_uri, tuple(entries))
+    registry_lock.lock_path(spec_file).write_text(registry_lock.to_yaml(lock, "stackyard lock"))

@@ -9,7 +9,7 @@ from typing import Callable
 
 import yaml
 
-from conftest import REPO, resources
+from conftest import REPO, lock_beside, resources
 
 MONITORING_API = "kubernetes:monitoring.coreos.com/v1:"
 
@@ -55,4 +55,5 @@ def spec_variant(tmp_path: Path, environment: str, change: Callable[[dict], None
     change(document)
     path = tmp_path / f"{environment}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+    lock_beside(path, environment)
     return path

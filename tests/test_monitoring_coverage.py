@@ -81,7 +81,7 @@ def test_coverage_check_reports_what_is_missing():
 def test_a_new_endpoint_in_a_spec_is_watched_without_writing_a_rule(tmp_path):
     new_endpoint = {
         "name": "churn-predictor", "team": "recsys", "model": {"name": "churn", "version": 1},
-        "format": "xgboost", "runtime": "kserve-xgbserver",
+        "format": "xgboost", "runtime": "xgbserver",
         "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
         "replicas": {"min": 2, "max": 4}, "slo": {"availability": 99.0, "latencyP99Ms": 250},
         "drift": {"enabled": True, "threshold": 0.3, "schedule": "0 */6 * * *"},

@@ -75,29 +75,61 @@ def test_prod_gpu_endpoints_get_the_limit_toleration_and_node_selector_of_their_
             assert "tolerations" not in predictor and "nodeSelector" not in predictor
 
 
-def test_prod_canary_endpoint_is_serverless_with_its_traffic_share():
+def test_prod_endpoints_run_in_raw_deployment_scaled_by_an_hpa():
     services = services_by_name(plan_for("prod"))
-    ranker = services["recsys-ranker"]
-    assert ranker["spec"]["predictor"]["canaryTrafficPercent"] == 10
-    assert ranker["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
-    assert (ranker["spec"]["predictor"]["scaleMetric"], ranker["spec"]["predictor"]["scaleTarget"]) == ("rps", 200)
-    fraud = services["fraud-scorer"]
-    assert "canaryTrafficPercent" not in fraud["spec"]["predictor"]
-    assert fraud["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
-    assert fraud["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "hpa"
-    assert (fraud["spec"]["predictor"]["scaleMetric"], fraud["spec"]["predictor"]["scaleTarget"]) == ("cpu", 80)
+    for name, target in (("recsys-ranker", 70), ("fraud-scorer", 80)):  # fraud-scorer: the HPA's default
+        annotations = services[name]["metadata"]["annotations"]
+        assert annotations["serving.kserve.io/deploymentMode"] == "RawDeployment"
+        assert annotations["serving.kserve.io/autoscalerClass"] == "hpa"
+        predictor = services[name]["spec"]["predictor"]
+        assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("cpu", target)
+        assert "canaryTrafficPercent" not in predictor
 
 
-def test_prod_installs_kserve_and_knative_at_the_pinned_versions():
+def test_prod_installs_kserve_at_the_pinned_versions():
     spec = loader.load("prod")
     releases = {r["inputs"]["name"]: r["inputs"] for r in resources(plan_for("prod"), RELEASE)}
     assert releases["cert-manager"]["version"] == spec.versions["certManager"]
     assert releases["kserve-crd"]["chart"] == "oci://ghcr.io/kserve/charts/kserve-crd"
     assert releases["kserve-crd"]["version"] == releases["kserve"]["version"] == spec.versions["kserve"]
-    assert spec.versions["knative"] in releases["knative-operator"]["chart"]
+    assert "knative-operator" not in releases  # no endpoint needs Serverless
     controller = releases["kserve"]["values"]["kserve"]
     assert controller["controller"]["deploymentMode"] == "RawDeployment"
     assert all(runtime["disabled"] for runtime in controller["servingruntime"].values())
+
+
+def test_prod_predictors_run_restricted_with_a_readiness_probe_and_a_disruption_budget():
+    plan = plan_for("prod")
+    budgets = {r["inputs"]["metadata"]["name"]: r["inputs"]
+               for r in resources(plan, "kubernetes:policy/v1:PodDisruptionBudget")}
+    for name, service in services_by_name(plan).items():
+        model = service["spec"]["predictor"]["model"]
+        assert model["securityContext"] == serving_endpoint.restricted_security_context()
+        assert model["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+        assert budgets[f"{name}-predictor"]["spec"] == {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {"serving.kserve.io/inferenceservice": name, "component": "predictor"}}}
+
+
+def test_a_canary_endpoint_is_serverless_and_brings_knative(tmp_path):
+    from stacks import plan as offline_plan
+
+    spec_file = local_spec(tmp_path, (("  kserve: v0.15.2\n", "  kserve: v0.15.2\n  knative: v1.16.0\n"),),
+                           "    deploymentMode: Serverless\n    canary: {trafficPercent: 10}\n")
+    plan = offline_plan.build(loader.load(str(spec_file)), spec_file)
+    service = services_by_name(plan)["recsys-ranker"]
+    assert service["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    assert service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    assert "serving.kserve.io/autoscalerClass" not in service["metadata"]["annotations"]
+    # Knative's autoscaler, on its default metric and target
+    assert (service["spec"]["predictor"]["scaleMetric"], service["spec"]["predictor"]["scaleTarget"]) == (
+        "concurrency", 100)
+    releases = {r["inputs"]["name"]: r["inputs"] for r in resources(plan, RELEASE)}
+    assert "knative-v1.16.0/knative-operator-v1.16.0.tgz" in releases["knative-operator"]["chart"]
+    assert releases["kserve"]["values"]["kserve"]["controller"]["gateway"]["disableIstioVirtualHost"] is True
+    (knative,) = resources(plan, "kubernetes:operator.knative.dev/v1beta1:KnativeServing")
+    assert knative["inputs"]["spec"]["version"] == "1.16"
+    assert knative["inputs"]["spec"]["config"]["features"]["kubernetes.podspec-tolerations"] == "enabled"
 
 
 def test_prod_runtimes_are_pinned_cluster_serving_runtimes():

@@ -288,7 +288,7 @@ class ServingEndpointArgs:
 
 
 class ServingEndpoint(pulumi.ComponentResource):
-    """The InferenceService of one spec endpoint, its service account and (on EKS) its IAM role."""
+    """The InferenceService of one spec endpoint, its service account, disruption budget and (on EKS) IAM role."""
 
     def __init__(self, name: str, args: ServingEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("stackyard:serving:ServingEndpoint", name, None, opts)

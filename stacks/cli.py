@@ -21,6 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("deploy", "pulumi up through the Automation API (needs the Pulumi CLI)"),
     "parity": ("parity", "compare two environments against the parity contract (environments/parity.yaml)"),
     "promote": ("promote", "carry the source environment's pinned model and pipeline versions into the target"),
+    "diff": ("diff", "what a change does: offline plans of the base commit and the working tree, compared"),
+    "report-preview": ("report_preview", "the change report for the JSON of `pulumi preview --json`"),
+    "ci": ("ci", "write CI workflows: `stackyard ci init github`"),
 }
 
 

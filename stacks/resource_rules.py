@@ -16,6 +16,9 @@ from stacks.property_paths import ParseError, Part, format_path, parse_path, val
 
 TABLE_FILE = Path(__file__).resolve().parent / "resource_types.yaml"
 _KUBERNETES = "kubernetes:"
+# Kubernetes provider types that are not API objects, so have no metadata (Helm releases, YAML and
+# Kustomize groups): their own entry is the whole rule.
+_NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class RuleTable:
 
     def rules(self, type_: str) -> TypeRules:
         rules = self.types.get(type_, TypeRules())
-        if type_.startswith(_KUBERNETES):
+        if type_.startswith(_KUBERNETES) and not type_.startswith(_NOT_OBJECTS):
             rules = TypeRules(self.kubernetes_common + rules.replace_on_changes, rules.replace_when_removed,
                               rules.stateful, rules.source)
         return rules

@@ -106,10 +106,11 @@ def checkout(repository: Path, commit: str) -> Iterator[Path]:
             str(worktree), commit)
         yield worktree
     finally:
-        if worktree.exists():
-            git(repository, "worktree", "remove", "--force", str(worktree), check=False)
+        removed = git(repository, "worktree", "remove", "--force", str(worktree), check=False).returncode == 0
         shutil.rmtree(scratch, ignore_errors=True)
-        git(repository, "worktree", "prune", check=False)
+        if not removed and (Path(repository) / ".git").is_dir():
+            # Only when git could not remove our worktree: drop its now dangling record.
+            git(repository, "worktree", "prune", check=False)
 
 
 def plan_with_own_code(project: Path, environment: str, label: str) -> dict:

@@ -127,10 +127,7 @@ def diff_plans(base: Mapping[str, Any], head: Mapping[str, Any], rules: RuleTabl
         old, new = old_by_urn[urn], new_by_urn[urn]
         reasons = rules.replacement_reasons(old["type"], old["inputs"], new["inputs"])
         if old.get("provider") != new.get("provider"):
-            if old.get("provider") in replaced_providers:
-                reasons.append(f"its provider {replaced_providers[old['provider']]} is replaced")
-            else:
-                reasons.append(f"its provider changes from {_name(old.get('provider'))} to {_name(new.get('provider'))}")
+            reasons.append(f"its provider changes from {_name(old.get('provider'))} to {_name(new.get('provider'))}")
         elif new.get("provider") in replaced_providers:
             reasons.append(f"its provider {replaced_providers[new['provider']]} is replaced")
         if reasons:
@@ -248,7 +245,8 @@ def data_loss_verdict(changes: Iterable[ResourceChange], acknowledgements: Seque
     return Verdict(risks=tuple(risks), carried_over=stale)
 
 
-def spec_acknowledgements(head: Sequence[Any], base: Sequence[Any], source: str) -> tuple[list[Acknowledgement], list[Acknowledgement]]:
+def spec_acknowledgements(head: Sequence[Any], base: Sequence[Any],
+                          source: str) -> tuple[list[Acknowledgement], list[Acknowledgement]]:
     """(applicable, carried over): an acknowledgement applies only to the change that adds it.
 
     One that is also in the base spec was written for an earlier change; it

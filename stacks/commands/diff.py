@@ -9,16 +9,12 @@ acknowledgement.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from stacks.commands.change_common import (add_report_options, command_line_acknowledgements, emit, exit_code,
                                            raw_acknowledgements)
 from stacks.commands.common import add_environment_argument, load_spec
 from stacks.errors import ExitCode, StackyardError
-
-_ENV_NAME = re.compile(r"^[a-z0-9][-a-z0-9]*$")
-
 
 def configure(parser) -> None:
     add_environment_argument(parser)
@@ -65,8 +61,7 @@ def run(args) -> int:
         base_project = worktree / project.relative_to(repository)
         base_spec_file = worktree / relative_spec
         if base_spec_file.is_file():
-            planned_as = args.environment if _ENV_NAME.match(args.environment) else str(base_spec_file)
-            base_plan = git_base.plan_with_own_code(base_project, planned_as, base_label)
+            base_plan = git_base.plan_with_own_code(base_project, str(base_spec_file), base_label)
             base_spec = _spec_or_none(base_spec_file)
             if base_spec:
                 base_review = review_side(base_spec, base_plan, base_spec.name, base_project / "environments")

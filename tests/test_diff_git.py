@@ -108,7 +108,7 @@ def _acknowledge(spec: Path, glob: str, reason: str) -> None:
 
 def test_a_spec_acknowledgement_applies_only_to_the_change_that_adds_it(repo):
     spec = repo / "environments" / "pr.yaml"
-    _acknowledge(spec, "pr-*-ns", "namespaces move; Kubeflow runs are archived")
+    _acknowledge(spec, "pr-*", "namespaces move; Kubeflow runs are archived")
     result, report = diff(repo, "pr", "--base", "main")
     assert result.returncode == 0
     assert report["dataLoss"]["status"] == "acknowledged"
@@ -119,13 +119,13 @@ def test_a_spec_acknowledgement_applies_only_to_the_change_that_adds_it(repo):
     # The same acknowledgement already in the base spec was for an earlier change: it does not apply again.
     git(repo, "stash", "-q")
     git(repo, "checkout", "-q", "-b", "acknowledged-earlier", "main")
-    _acknowledge(spec, "pr-*-ns", "namespaces move; Kubeflow runs are archived")
+    _acknowledge(spec, "pr-*", "namespaces move; Kubeflow runs are archived")
     git(repo, "commit", "-q", "-am", "an earlier acknowledgement")
     shutil.copy(FIXTURES / "diff" / "pr-head.yaml", spec)
-    _acknowledge(spec, "pr-*-ns", "namespaces move; Kubeflow runs are archived")
+    _acknowledge(spec, "pr-*", "namespaces move; Kubeflow runs are archived")
     result, report = diff(repo, "pr", "--base", "HEAD")
     assert result.returncode == 4
-    assert [a["resource"] for a in report["dataLoss"]["carriedOver"]] == ["pr-*-ns"]
+    assert [a["resource"] for a in report["dataLoss"]["carriedOver"]] == ["pr-*"]
 
 
 def test_replacing_the_prod_cluster_is_blocked_until_acknowledged(repo):
@@ -172,8 +172,9 @@ def test_deleting_the_prod_feature_store_offline_bucket_is_blocked_until_acknowl
     document["acknowledgements"] = [{"resource": b["name"], "reason": "offline features move to the data lake",
                                      "by": "ana@example.com"} for b in buckets]
     prod.write_text(yaml.safe_dump(document, sort_keys=False))
-    result, report = diff(repo, "prod", "--base", "HEAD", "--allow-data-loss", "*-ns",
-                          "--reason", "namespaces are not touched by this change")
+    # The spec's acknowledgement comes first; the command line covers whatever else the change touches.
+    result, report = diff(repo, "prod", "--base", "HEAD", "--allow-data-loss", "*",
+                          "--reason", "everything else this change deletes is rebuilt")
     assert result.returncode == 0, report["dataLoss"]
     named = {r["urn"]: r["acknowledgement"] for r in report["dataLoss"]["risks"]}
     assert all(named[b["urn"]]["reason"] == "offline features move to the data lake" for b in buckets)

@@ -220,3 +220,13 @@ def test_report_preview_command(tmp_path):
     (tmp_path / "bad.json").write_text("{\n  \"steps\": [,]\n}")
     bad = run_cli("report-preview", str(tmp_path / "bad.json"))
     assert bad.returncode == 2 and "bad.json:2:13: not JSON" in bad.stderr
+
+
+def test_secrets_stay_masked_and_unchanged_secrets_are_no_change():
+    urn = "urn:pulumi:t::stackyard::stackyard:x:X$kubernetes:core/v1:Secret::s"
+    base = {"resources": [_resource(urn, "kubernetes:core/v1:Secret", {"data": {"token": "[secret]"}, "type": "Opaque"})]}
+    same = {"resources": [_resource(urn, "kubernetes:core/v1:Secret", {"data": {"token": "[secret]"}, "type": "Opaque"})]}
+    assert diff_plans(base, same, table()).changes == ()
+    retyped = {"resources": [_resource(urn, "kubernetes:core/v1:Secret", {"data": {"token": "[secret]"}, "type": "tls"})]}
+    change = diff_plans(base, retyped, table()).changes[0]
+    assert change.op == "replace" and [p.path for p in change.properties] == ["type"]

@@ -204,3 +204,15 @@ def test_bad_revisions_and_missing_repositories_are_reported(repo, tmp_path):
     outside = run_cli("diff", "pr", cwd=repo, env=env)
     assert outside.returncode == 2 and "not inside a git repository" in outside.stderr
     assert os.listdir(tmp_path) == ["repo"]
+
+
+def test_the_base_worktree_is_removed_even_when_planning_fails(repo):
+    from stacks import git_base
+
+    before = snapshot(repo)
+    with pytest.raises(RuntimeError):
+        with git_base.checkout(repo, git(repo, "rev-parse", "main").strip()) as worktree:
+            assert (worktree / "environments" / "pr.yaml").read_text() == (FIXTURES / "diff" / "pr-base.yaml").read_text()
+            raise RuntimeError("the base plan failed")
+    assert not worktree.exists()
+    assert snapshot(repo) == before

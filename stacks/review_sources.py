@@ -9,9 +9,9 @@ The contracts these seams expect:
 - policies.audit.audit_plan(spec, plan) -> iterable of findings, each a
   mapping or object with a rule id (`rule_id` or `rule`), the resource
   (`urn` or `resource`), `message`, and optionally `level` (mandatory | advisory).
-- policies.parity.environment_parity(environment, environments_dir) -> iterable
-  of differences for every parity pair the environment is part of, each with
-  `path`, `verdict` (allowed | bounded | forbidden), `message`, optionally `pair`.
+- policies.parity.compare(pair, contract, source_document, target_document) with
+  environments/parity_contract.load_contract (issue 9, merged): the spec
+  differences of every contract pair the environment is in.
 - stacks.cost.max_hourly_cost(spec) -> {pool name: maximum hourly USD}.
 """
 
@@ -80,11 +80,38 @@ def policy_findings(spec: Any, plan: dict) -> Union[list[Finding], Unavailable]:
 
 
 def parity_differences(environment: str, environments_dir: Path) -> Union[list[ParityDifference], Unavailable]:
-    parity = _function("policies.parity", "environment_parity")
-    if isinstance(parity, Unavailable):
-        return parity
-    return sorted((ParityDifference(_field(d, "path"), _field(d, "verdict"), _field(d, "message"), _field(d, "pair"))
-                   for d in parity(environment, environments_dir)), key=lambda d: (d.pair, d.path))
+    """Every spec difference of each contract pair the environment is in, judged by that side's contract.
+
+    Spec paths only: `stackyard parity`, which the pull-request workflow runs,
+    also compares the two environments' plans.
+    """
+    compare = _function("policies.parity", "compare")
+    if isinstance(compare, Unavailable):
+        return compare
+    from environments import loader
+    from environments.errors import SpecError
+    from environments.parity_contract import load_contract
+    from policies.parity import compact
+
+    contract_file = environments_dir / "parity.yaml"
+    if not contract_file.is_file():
+        return []
+    differences = []
+    try:
+        contract = load_contract(contract_file)
+        for pair in contract.pairs:
+            if environment not in (pair.source, pair.target):
+                continue
+            documents = [loader.load_document(str(environments_dir / f"{name}.yaml"))[0]
+                         for name in (pair.source, pair.target)]
+            for difference in compare(pair, contract.file, *documents).differences:
+                differences.append(ParityDifference(
+                    difference.path_text, difference.verdict,
+                    f"{compact(difference.source_value)} → {compact(difference.target_value)}: {difference.reason}",
+                    f"{pair.source}:{pair.target}"))
+    except SpecError as error:
+        return Unavailable(f"parity cannot be judged: {error.problems[0]}")
+    return sorted(differences, key=lambda d: (d.pair, d.path))
 
 
 def gpu_cost(spec: Any) -> Union[dict[str, float], Unavailable]:

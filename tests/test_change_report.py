@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -230,3 +231,17 @@ def test_secrets_stay_masked_and_unchanged_secrets_are_no_change():
     retyped = {"resources": [_resource(urn, "kubernetes:core/v1:Secret", {"data": {"token": "[secret]"}, "type": "tls"})]}
     change = diff_plans(base, retyped, table()).changes[0]
     assert change.op == "replace" and [p.path for p in change.properties] == ["type"]
+
+
+def test_parity_changes_come_from_the_parity_contract(tmp_path):
+    from stacks.review_sources import new_and_fixed, parity_differences
+    from tests.conftest import REPO
+
+    before = parity_differences("prod", REPO / "environments")
+    assert not isinstance(before, Unavailable), before
+    changed = tmp_path / "environments"
+    shutil.copytree(REPO / "environments", changed)
+    (changed / "prod.yaml").write_text((changed / "prod.yaml").read_text() + "\nversions:\n  kserve: v0.15.3\n")
+    new, fixed = new_and_fixed(before, parity_differences("prod", changed))
+    assert [(d.pair, d.path, d.verdict) for d in new] == [("staging:prod", "versions.kserve", "forbidden")]
+    assert "v0.15.2 → v0.15.3" in new[0].message and fixed == []

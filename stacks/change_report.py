@@ -21,6 +21,7 @@ from stacks.review_sources import SideReview, Unavailable, new_and_fixed
 # GitHub refuses comments over 65536 characters; keep room for the other environments' sections.
 MARKDOWN_BUDGET = 60000
 VALUE_WIDTH = 80
+LIST_OPEN_UP_TO = 25  # longer lists of resource changes are folded
 _OP_WORDS = {"create": "to create", "update": "to update", "replace": "to replace", "delete": "to delete"}
 _OP_SIGNS = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 
@@ -188,11 +189,13 @@ def _changes_section(changes: list[dict], unpredictable: Sequence[str]) -> list[
     lines = ["#### Resource changes", ""]
     if not changes:
         return lines + ["Nothing to change.", ""]
-    for change in changes:
-        lines.append(f"- `{_OP_SIGNS[change['op']]}` **{change['op']}** `{change['type']}` {_cell(change['name'])}"
-                     + (f" ({change['component']})" if change["component"] else "")
-                     + (f" — replaced: {'; '.join(_reason(r) for r in change['replaceReasons'])}"
-                        if change["op"] == "replace" and change["replaceReasons"] else ""))
+    items = [f"- `{_OP_SIGNS[change['op']]}` **{change['op']}** `{change['type']}` {_cell(change['name'])}"
+             + (f" ({change['component']})" if change["component"] else "")
+             + (f" — replaced: {'; '.join(_reason(r) for r in change['replaceReasons'])}"
+                if change["op"] == "replace" and change["replaceReasons"] else "") for change in changes]
+    if len(items) > LIST_OPEN_UP_TO:
+        items = [f"<details><summary>{len(items)} resources</summary>", "", *items, "", "</details>"]
+    lines += items
     if unpredictable:
         lines += ["", "Replacement is not predicted for " + ", ".join(f"`{t}`" for t in unpredictable)
                   + ": not in stacks/resource_types.yaml."]

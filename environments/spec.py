@@ -413,6 +413,19 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class Acknowledgement:
+    """A person accepting that a change deletes or replaces a stateful resource.
+
+    `resource` is a glob over resource URNs or logical names. It applies only to
+    the change that adds it: one already in the base spec acknowledges nothing.
+    """
+
+    resource: str
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True)
 class Spec:
     """One resolved environment. `source` is the file it was loaded from."""
 
@@ -432,6 +445,7 @@ class Spec:
     feature_store: FeatureStore = field(default_factory=FeatureStore)
     monitoring: Monitoring = field(default_factory=Monitoring)
     policy: Policy = field(default_factory=Policy)
+    acknowledgements: tuple[Acknowledgement, ...] = ()
     source: str = ""
     digest: str = ""
 

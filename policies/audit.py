@@ -81,7 +81,9 @@ def repository_commit(root: Path) -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True,
+        # --no-optional-locks: reading the state must not rewrite the index of the user's checkout.
+        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain"], cwd=root,
+                               capture_output=True, text=True,
                                timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy-config": ("policy_config", "write the CrossGuard policy pack configuration of an environment"),
     "parity": ("parity", "compare two environments against the parity contract (environments/parity.yaml)"),
     "promote": ("promote", "carry the source environment's pinned model and pipeline versions into the target"),
+    "diff": ("diff", "what a change does: offline plans of the base commit and the working tree, compared"),
+    "report-preview": ("report_preview", "the change report for the JSON of `pulumi preview --json`"),
+    "ci": ("ci", "write CI workflows: `stackyard ci init github`"),
 }
 
 
@@ -45,11 +48,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    # Parse the command name first, then let only that command's module add its arguments.
-    known, _rest = parser.parse_known_args(argv) if argv and argv[0] in COMMANDS else (None, None)
-    if known is not None:
-        module = importlib.import_module(f"stacks.commands.{known._module}")
-        module.configure(parser._subparsers._group_actions[0].choices[known.command])
+    # Only the named command's module adds its arguments (before parsing, so `COMMAND --help` lists them).
+    command = next((arg for arg in argv if not arg.startswith("-")), None)  # after global options like --debug
+    if command in COMMANDS:
+        module = importlib.import_module(f"stacks.commands.{COMMANDS[command][0]}")
+        module.configure(parser._subparsers._group_actions[0].choices[command])
     args = parser.parse_args(argv)
     module = importlib.import_module(f"stacks.commands.{args._module}")
     try:

@@ -1,0 +1,100 @@
+"""`stackyard diff ENV [--base REF]`: what merging the working tree would change, before anyone deploys.
+
+The head side is the working tree, planned in-process by the current code;
+the base side (default: the merge base with the default branch) is planned
+by the base commit's own code in a temporary worktree (stacks/git_base.py).
+Exit 4 when a stateful resource would be deleted or replaced without an
+acknowledgement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stacks.commands.change_common import (add_report_options, command_line_acknowledgements, emit, exit_code,
+                                           raw_acknowledgements)
+from stacks.commands.common import add_environment_argument, load_spec
+from stacks.errors import ExitCode, StackyardError
+
+def configure(parser) -> None:
+    add_environment_argument(parser)
+    parser.add_argument("--base", default=None, metavar="REF",
+                        help="the git revision to compare with (default: the merge base of HEAD and the default "
+                             "branch: origin/HEAD, else main or master)")
+    add_report_options(parser)
+
+
+def _empty_plan(environment: str) -> dict:
+    return {"environment": environment, "specDigest": None, "resources": []}
+
+
+def run(args) -> int:
+    from environments import loader
+    from stacks import change_report, git_base
+    from stacks import plan as offline_plan
+    from stacks.diff import data_loss_verdict, diff_plans, spec_acknowledgements
+    from stacks.resource_rules import table
+    from stacks.review_sources import EMPTY_SIDE, review_side, unavailable_side
+
+    cli_acknowledgements = command_line_acknowledgements(args)
+    project = loader.repository_root()
+    spec_file = loader.spec_path(args.environment).resolve()
+    repository = git_base.toplevel(project)
+    try:
+        relative_spec = spec_file.relative_to(repository)
+    except ValueError:
+        raise StackyardError(f"{spec_file} is outside the git repository {repository}; `stackyard diff` compares "
+                             "commits of that repository", ExitCode.INVALID_INPUT) from None
+    base_ref = git_base.resolve_base(repository, args.base)
+    base_label = f"{base_ref.label} ({base_ref.commit[:12]})"
+
+    # The head first: a broken working tree fails fast, before the slower base plan.
+    head_spec = None
+    if spec_file.is_file():
+        head_spec, _ = load_spec(args.environment)
+        head_plan = offline_plan.build(head_spec, spec_file)
+        head_review = review_side(head_spec, head_plan, head_spec.name, loader.ENVIRONMENTS_DIR)
+    else:
+        head_plan, head_review = _empty_plan(args.environment), EMPTY_SIDE
+
+    with git_base.checkout(repository, base_ref.commit) as worktree:
+        base_project = worktree / project.relative_to(repository)
+        base_spec_file = worktree / relative_spec
+        if base_spec_file.is_file():
+            base_plan = git_base.plan_with_own_code(base_project, str(base_spec_file), base_label)
+            base_spec = _spec_or_none(base_spec_file)
+            if base_spec:
+                base_review = review_side(base_spec, base_plan, base_spec.name, base_project / "environments")
+                earlier_acknowledgements = list(base_spec.acknowledgements)
+            else:
+                base_review = unavailable_side("the current code cannot read the base spec")
+                earlier_acknowledgements = raw_acknowledgements(base_spec_file.read_text(encoding="utf-8"))
+        elif head_spec is None:
+            raise StackyardError(f"no environment {args.environment!r}: {loader.display(spec_file)} exists neither "
+                                 f"in the working tree nor at {base_label}", ExitCode.INVALID_INPUT)
+        else:
+            base_plan, base_review, earlier_acknowledgements = _empty_plan(args.environment), EMPTY_SIDE, []
+
+    environment = head_spec.name if head_spec else base_plan.get("environment", args.environment)
+    diff = diff_plans(base_plan, head_plan, table())
+    applicable, carried_over = spec_acknowledgements(
+        head_spec.acknowledgements if head_spec else (), earlier_acknowledgements, loader.display(spec_file))
+    verdict = data_loss_verdict(diff.changes, [*applicable, *cli_acknowledgements], carried_over)
+    report = change_report.build(
+        environment=environment, source="offline plan",
+        base={"label": base_label, "commit": base_ref.commit, "specDigest": base_plan.get("specDigest")},
+        head={"label": git_base.head_label(repository), "specDigest": head_plan.get("specDigest")},
+        diff=diff, verdict=verdict, base_review=base_review, head_review=head_review)
+    emit(report, args)
+    return exit_code(report)
+
+
+def _spec_or_none(spec_file: Path):
+    """The base spec as the current code reads it, or None where it no longer can."""
+    from environments import loader
+    from environments.errors import SpecError
+
+    try:
+        return loader.load(str(spec_file))
+    except SpecError:
+        return None

@@ -1,0 +1,152 @@
+"""Seams to the policy audit, the parity check and the GPU cost model, for the change report.
+
+Each source is another part of Stackyard, imported only when a report asks
+for it. Where a part is not there (or does not offer the function named
+below), the source answers `Unavailable(reason)` and the report says so in
+one line; it never invents findings or prices.
+
+The contracts these seams expect:
+- policies.audit.audit_plan(spec, document, plan) -> a report whose evaluation
+  holds the findings (rule, subject, message, level, exemption).
+- policies.parity.compare(pair, contract, source_document, target_document) with
+  environments/parity_contract.load_contract (issue 9, merged): the spec
+  differences of every contract pair the environment is in.
+- stacks.cost.max_hourly_cost(spec) -> {pool name: maximum hourly USD}.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Union
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    resource: str
+    message: str
+    level: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.rule, self.resource)
+
+
+@dataclass(frozen=True)
+class ParityDifference:
+    path: str
+    verdict: str
+    message: str
+    pair: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.pair, self.path)
+
+
+def _function(module: str, name: str) -> Union[Callable, Unavailable]:
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except ImportError:
+        return Unavailable(f"{module} is not part of this checkout")
+    except AttributeError:
+        return Unavailable(f"{module} has no {name}()")
+    return found
+
+
+def _field(item: Any, *names: str) -> str:
+    for name in names:
+        value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+        if value is not None:
+            return str(getattr(value, "value", value))
+    return ""
+
+
+def policy_findings(spec: Any, plan: dict) -> list[Finding]:
+    """Every unexempted finding of the policy audit over one side's plan."""
+    from policies.audit import audit_plan
+
+    report = audit_plan(spec, {}, plan)  # no located document: the report needs no spec lines
+    return sorted((Finding(finding.rule.id, finding.subject, finding.message, finding.level)
+                   for finding in report.evaluation.findings if finding.exemption is None),
+                  key=lambda f: (f.rule, f.resource, f.message))
+
+
+def parity_differences(environment: str, environments_dir: Path) -> Union[list[ParityDifference], Unavailable]:
+    """Every spec difference of each contract pair the environment is in, judged by that side's contract.
+
+    Spec paths only: `stackyard parity`, which the pull-request workflow runs,
+    also compares the two environments' plans.
+    """
+    compare = _function("policies.parity", "compare")
+    if isinstance(compare, Unavailable):
+        return compare
+    from environments import loader
+    from environments.errors import SpecError
+    from environments.parity_contract import load_contract
+    from policies.parity import compact
+
+    contract_file = environments_dir / "parity.yaml"
+    if not contract_file.is_file():
+        return []
+    differences = []
+    try:
+        contract = load_contract(contract_file)
+        for pair in contract.pairs:
+            if environment not in (pair.source, pair.target):
+                continue
+            documents = [loader.load_document(str(environments_dir / f"{name}.yaml"))[0]
+                         for name in (pair.source, pair.target)]
+            for difference in compare(pair, contract.file, *documents).differences:
+                differences.append(ParityDifference(
+                    difference.path_text, difference.verdict,
+                    f"{compact(difference.source_value)} → {compact(difference.target_value)}: {difference.reason}",
+                    f"{pair.source}:{pair.target}"))
+    except SpecError as error:
+        return Unavailable(f"parity cannot be judged: {error.problems[0]}")
+    return sorted(differences, key=lambda d: (d.pair, d.path))
+
+
+def gpu_cost(spec: Any) -> Union[dict[str, float], Unavailable]:
+    cost = _function("stacks.cost", "max_hourly_cost")
+    if isinstance(cost, Unavailable):
+        return cost
+    return {str(pool): float(usd) for pool, usd in sorted(cost(spec).items())}
+
+
+@dataclass(frozen=True)
+class SideReview:
+    """What the sources say about one side (base or head) of a change."""
+
+    policy: Union[list[Finding], Unavailable]
+    parity: Union[list[ParityDifference], Unavailable]
+    cost: Union[dict[str, float], Unavailable]
+
+
+EMPTY_SIDE = SideReview(policy=[], parity=[], cost={})  # an environment that does not exist on that side
+
+
+def unavailable_side(reason: str) -> SideReview:
+    return SideReview(policy=Unavailable(reason), parity=Unavailable(reason), cost=Unavailable(reason))
+
+
+def review_side(spec: Any, plan: dict, environment: str, environments_dir: Path) -> SideReview:
+    """Ask every source about one side of the change."""
+    return SideReview(policy=policy_findings(spec, plan),
+                      parity=parity_differences(environment, environments_dir),
+                      cost=gpu_cost(spec))
+
+
+def new_and_fixed(base: Iterable[Any], head: Iterable[Any]) -> tuple[list[Any], list[Any]]:
+    """(in head but not base, in base but not head), by each item's key."""
+    base_keys = {item.key for item in base}
+    head_keys = {item.key for item in head}
+    return ([item for item in head if item.key not in base_keys],
+            [item for item in base if item.key not in head_keys])

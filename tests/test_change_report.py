@@ -1,0 +1,247 @@
+"""Diffing plans, the data-loss guard, the change report, and reading `pulumi preview --json`.
+
+The fixture change (tests/fixtures/change_report/) is the one the git tests
+make with tests/fixtures/diff/pr-*.yaml: base-plan.json and head-plan.json
+are the offline plans of both sides, preview.json the same change as
+`pulumi preview --json` prints it (real URNs carry the whole parent chain).
+expected.md is the Markdown report of the offline pair; regenerate it with
+STACKYARD_REGENERATE=1 and read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from stacks import change_report, preview_json
+from stacks.diff import Acknowledgement, data_loss_verdict, diff_plans, spec_acknowledgements
+from stacks.errors import StackyardError
+from stacks.resource_rules import table
+from stacks.review_sources import Finding, ParityDifference, SideReview, Unavailable
+from tests.conftest import FIXTURES, run_cli
+
+REPORTS = FIXTURES / "change_report"
+CLUSTER = "urn:pulumi:t::stackyard::stackyard:compute:Cluster"
+
+
+def _plan(name: str) -> dict:
+    return json.loads((REPORTS / name).read_text())
+
+
+def _resource(urn: str, type_: str, inputs: dict, provider: str = "", protect: bool = False) -> dict:
+    return {"urn": urn, "type": type_, "name": urn.rsplit("::", 1)[-1], "parent": "", "provider": provider,
+            "dependencies": [], "protect": protect, "inputs": inputs}
+
+
+# --- diffing plans -----------------------------------------------------------
+
+def test_fixture_change_has_one_of_each_kind():
+    diff = diff_plans(_plan("base-plan.json"), _plan("head-plan.json"), table())
+    by_name = {change.name: change for change in diff.changes}
+    assert by_name["pr-monitoring-ns"].op == "create"
+    assert by_name["pr-cluster-eks"].op == "update"
+    assert [p.path for p in by_name["pr-cluster-eks"].properties] == [
+        "enabledClusterLogTypes[2]", "enabledClusterLogTypes[3]", "enabledClusterLogTypes[4]"]
+    assert by_name["pr-serving-ns"].op == "replace"
+    assert by_name["pr-serving-ns"].replace_reasons == ("metadata.name",)
+    assert [(p.path, p.old, p.new, p.replaces) for p in by_name["pr-serving-ns"].properties] == [
+        ("metadata.name", "serving", "inference", True)]
+    assert by_name["pr-pipelines-ns"].op == "delete"
+    assert diff.unchanged == 5
+
+
+def test_replacing_a_provider_replaces_what_it_manages():
+    provider = f"{CLUSTER}$pulumi:providers:kubernetes::k8s"
+    namespace = "urn:pulumi:t::stackyard::stackyard:serving:Serving$kubernetes:core/v1:Namespace::ns"
+    base = {"resources": [_resource(provider, "pulumi:providers:kubernetes", {"kubeconfig": "one"}),
+                          _resource(namespace, "kubernetes:core/v1:Namespace", {"metadata": {"name": "s"}}, provider)]}
+    head = json.loads(json.dumps(base))
+    head["resources"][0]["inputs"]["kubeconfig"] = "two"
+    changes = {c.name: c for c in diff_plans(base, head, table()).changes}
+    assert changes["k8s"].op == "replace" and changes["k8s"].replace_reasons == ("kubeconfig",)
+    assert changes["ns"].op == "replace"
+    assert changes["ns"].replace_reasons == ("its provider k8s is replaced",)
+    assert changes["ns"].properties == ()
+
+
+def test_a_delete_with_the_same_inputs_created_elsewhere_is_a_rename_hint():
+    old = _resource("urn:pulumi:t::stackyard::stackyard:features:FeatureStore$aws:s3/bucket:Bucket::offline",
+                    "aws:s3/bucket:Bucket", {"bucket": "b"})
+    new = _resource("urn:pulumi:t::stackyard::stackyard:features:Store$aws:s3/bucket:Bucket::offline",
+                    "aws:s3/bucket:Bucket", {"bucket": "b"})
+    diff = diff_plans({"resources": [old]}, {"resources": [new]}, table())
+    deleted = next(c for c in diff.changes if c.op == "delete")
+    assert deleted.rename_of == new["urn"]
+    assert "every object in the bucket" in deleted.stateful
+
+
+def test_protected_resources_are_stateful_and_unknown_types_are_reported():
+    urn = "urn:pulumi:t::stackyard::stackyard:x:X$aws:mq/broker:Broker::q"  # a type the table lacks
+    base = {"resources": [_resource(urn, "aws:mq/broker:Broker", {"name": "a"}, protect=True)]}
+    head = {"resources": [_resource(urn, "aws:mq/broker:Broker", {"name": "b"})]}
+    diff = diff_plans(base, head, table())
+    assert diff.unpredictable_types == ("aws:mq/broker:Broker",)
+    assert diff_plans(base, {"resources": []}, table()).changes[0].stateful.startswith("protected")
+
+
+# --- the data-loss guard -----------------------------------------------------
+
+def test_acknowledgements_match_urn_or_name_globs():
+    diff = diff_plans(_plan("base-plan.json"), _plan("head-plan.json"), table())
+    assert data_loss_verdict(diff.changes, []).status == "blocked"
+    by_name = Acknowledgement("pr-*-ns", "the namespaces move, their data is backed up", "ana", "command line")
+    verdict = data_loss_verdict(diff.changes, [by_name])
+    assert verdict.status == "acknowledged"
+    assert {risk.change.name for risk in verdict.risks} == {"pr-serving-ns", "pr-pipelines-ns"}
+    by_urn = Acknowledgement("*Serving$kubernetes:core/v1:Namespace::*", "moving the namespace", "ana", "spec")
+    assert [r.change.name for r in data_loss_verdict(diff.changes, [by_urn]).blocked] == ["pr-pipelines-ns"]
+
+
+def test_an_acknowledgement_already_in_the_base_spec_does_not_apply_again():
+    class Entry:
+        def __init__(self, resource):
+            self.resource, self.reason, self.by = resource, "an old migration, done", "ana"
+
+    applicable, carried = spec_acknowledgements([Entry("pr-*-ns"), Entry("new-*")], [Entry("pr-*-ns")], "pr.yaml")
+    assert [a.resource for a in applicable] == ["new-*"] and [a.resource for a in carried] == ["pr-*-ns"]
+    diff = diff_plans(_plan("base-plan.json"), _plan("head-plan.json"), table())
+    verdict = data_loss_verdict(diff.changes, applicable, carried)
+    assert verdict.status == "blocked" and [a.resource for a in verdict.carried_over] == ["pr-*-ns"]
+
+
+# --- the report --------------------------------------------------------------
+
+def _fixture_report(review: bool = True) -> dict:
+    diff = diff_plans(_plan("base-plan.json"), _plan("head-plan.json"), table())
+    acknowledgement = Acknowledgement("pr-pipelines-ns", "Kubeflow moves to the shared cluster; runs archived",
+                                      "ana@example.com", "environments/pr.yaml")
+    verdict = data_loss_verdict(diff.changes, [acknowledgement])
+    # Sample answers of the sources, to show how the report renders them (not real findings).
+    base_side = SideReview(
+        policy=[Finding("SY-WL-003", "pr-pipelines-ns", "namespace has no owner label", "mandatory")],
+        parity=[], cost={"t4-dev": 1.05})
+    head_side = SideReview(
+        policy=[Finding("SY-MON-001", "pr-monitoring-ns", "no retention set | default used", "advisory")],
+        parity=[ParityDifference("serving.namespace", "allowed", "may differ freely", "staging:prod")],
+        cost={"t4-dev": 1.05, "l4-batch": 3.2})
+    return change_report.build(
+        environment="pr", source="offline plan",
+        base={"label": "merge base with main (1442561e0f7c)", "commit": "1442561e0f7c", "specDigest": None},
+        head={"label": "working tree (HEAD ab423c17e4fd)", "specDigest": None},
+        diff=diff, verdict=verdict, base_review=base_side if review else None,
+        head_review=head_side if review else None, unavailable_reason="not asked for")
+
+
+def test_markdown_report_of_the_fixture_change_matches_the_expected_file():
+    markdown = change_report.render_markdown(_fixture_report())
+    expected = REPORTS / "expected.md"
+    if os.environ.get("STACKYARD_REGENERATE"):
+        expected.write_text(markdown)
+    assert markdown == expected.read_text()
+
+
+def test_json_report_is_the_same_document_markdown_is_rendered_from():
+    report = _fixture_report()
+    assert json.loads(change_report.to_json(report)) == report
+    assert report["summary"] == {"create": 2, "update": 1, "replace": 1, "delete": 2, "unchanged": 5}
+    assert report["dataLoss"]["status"] == "blocked"
+    assert report["gpuCost"] == {"available": True, "before": 1.05, "after": 4.25, "change": 3.2, "pools": [
+        {"pool": "l4-batch", "before": None, "after": 3.2}, {"pool": "t4-dev", "before": 1.05, "after": 1.05}]}
+    assert [f["rule"] for f in report["policy"]["new"]] == ["SY-MON-001"]
+    assert [f["rule"] for f in report["policy"]["fixed"]] == ["SY-WL-003"]
+
+
+def test_unavailable_sources_are_said_in_one_line_each():
+    markdown = change_report.render_markdown(_fixture_report(review=False))
+    assert markdown.count("_Not available: not asked for._") == 3
+    side = SideReview(policy=Unavailable("policies.audit is not part of this checkout"), parity=[], cost={})
+    report = change_report.build(environment="pr", source="offline plan", base={"label": "b"}, head={"label": "h"},
+                                 diff=diff_plans({}, {}, table()), verdict=data_loss_verdict([], []),
+                                 base_review=side, head_review=side)
+    assert report["policy"] == {"available": False, "reason": "policies.audit is not part of this checkout (head)"}
+
+
+def _structure(markdown: str) -> list[str]:
+    """Headings and table headers: what a reader navigates by."""
+    lines = markdown.splitlines()
+    return [line for i, line in enumerate(lines)
+            if line.startswith("#") or (line.startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|---"))]
+
+
+def test_a_real_preview_renders_like_the_offline_diff():
+    diff, stack = preview_json.read(json.loads((REPORTS / "preview.json").read_text()), table())
+    assert stack == "pr"
+    acknowledgement = Acknowledgement("pr-pipelines-ns", "Kubeflow moves to the shared cluster; runs archived",
+                                      "ana@example.com", "environments/pr.yaml")
+    from_preview = change_report.build(
+        environment="pr", source="pulumi preview", base={"label": "deployed"}, head={"label": "preview"},
+        diff=diff, verdict=data_loss_verdict(diff.changes, [acknowledgement]), base_review=None, head_review=None,
+        unavailable_reason="a Pulumi preview carries no spec")
+    offline = _fixture_report(review=False)  # the sources are unavailable for both, as for any preview
+    assert _structure(change_report.render_markdown(from_preview)) == _structure(change_report.render_markdown(offline))
+    assert from_preview["summary"] == offline["summary"]
+    assert from_preview["components"] == offline["components"]
+
+    def risks(report):
+        return [(r["name"], r["op"], r["data"], r["acknowledgement"]) for r in report["dataLoss"]["risks"]]
+
+    def changes(report):
+        return [(c["name"], c["op"], c["component"], c["uses"], [(p["path"], p["old"], p["new"], p["replaces"])
+                                                              for p in c["properties"]]) for c in report["changes"]]
+
+    assert risks(from_preview) == risks(offline)
+    assert changes(from_preview) == changes(offline)
+
+
+@pytest.mark.parametrize("document, message", [
+    ([], "no `steps` list"),
+    ({"steps": [{"op": "create"}]}, r"steps\[0\] needs a string `op` and `urn`"),
+])
+def test_preview_documents_of_the_wrong_shape_are_refused(document, message):
+    with pytest.raises(StackyardError, match=message) as error:
+        preview_json.read(document, table())
+    assert error.value.code == 2
+
+
+def test_report_preview_command(tmp_path):
+    preview = REPORTS / "preview.json"
+    blocked = run_cli("report-preview", str(preview), "--json", str(tmp_path / "r.json"))
+    assert blocked.returncode == 4, blocked.stderr
+    assert "data-loss guard: 2 unacknowledged" in blocked.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["source"] == "pulumi preview"
+    allowed = run_cli("report-preview", str(preview), "--allow-data-loss", "pr-*-ns", "--reason",
+                      "namespaces are recreated empty on purpose", "--by", "ana")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "by ana (command line): namespaces are recreated empty on purpose" in allowed.stdout
+    no_reason = run_cli("report-preview", str(preview), "--allow-data-loss", "*")
+    assert no_reason.returncode == 2 and "needs --reason" in no_reason.stderr
+    (tmp_path / "bad.json").write_text("{\n  \"steps\": [,]\n}")
+    bad = run_cli("report-preview", str(tmp_path / "bad.json"))
+    assert bad.returncode == 2 and "bad.json:2:13: not JSON" in bad.stderr
+
+
+def test_secrets_stay_masked_and_unchanged_secrets_are_no_change():
+    urn = "urn:pulumi:t::stackyard::stackyard:x:X$kubernetes:core/v1:Secret::s"
+    base = {"resources": [_resource(urn, "kubernetes:core/v1:Secret", {"data": {"token": "[secret]"}, "type": "Opaque"})]}
+    same = {"resources": [_resource(urn, "kubernetes:core/v1:Secret", {"data": {"token": "[secret]"}, "type": "Opaque"})]}
+    assert diff_plans(base, same, table()).changes == ()
+    retyped = {"resources": [_resource(urn, "kubernetes:core/v1:Secret", {"data": {"token": "[secret]"}, "type": "tls"})]}
+    change = diff_plans(base, retyped, table()).changes[0]
+    assert change.op == "replace" and [p.path for p in change.properties] == ["type"]
+
+
+def test_parity_changes_come_from_the_parity_contract(tmp_path):
+    from stacks.review_sources import new_and_fixed, parity_differences
+    from tests.conftest import REPO
+
+    before = parity_differences("prod", REPO / "environments")
+    assert not isinstance(before, Unavailable), before
+    changed = tmp_path / "environments"
+    shutil.copytree(REPO / "environments", changed)
+    (changed / "prod.yaml").write_text((changed / "prod.yaml").read_text() + "\nversions:\n  kserve: v0.15.3\n")
+    new, fixed = new_and_fixed(before, parity_differences("prod", changed))
+    assert [(d.pair, d.path, d.verdict) for d in new] == [("staging:prod", "versions.kserve", "forbidden")]
+    assert "v0.15.2 → v0.15.3" in new[0].message and fixed == []

@@ -35,6 +35,7 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.irsa import irsa_trust_policy
 from components.kube import namespace
 from components.ownership import Ownership
 from environments import spec as env
@@ -234,24 +235,6 @@ def offline_bucket_lifecycle_rules(retention_days: int) -> list[dict]:
         {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
          "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}},
     ]
-
-
-def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, service_namespace: str,
-                      service_account: str) -> str:
-    """Let exactly one Kubernetes service account assume the role through the cluster's OIDC provider."""
-    issuer = oidc_issuer.removeprefix("https://")
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                f"{issuer}:sub": f"system:serviceaccount:{service_namespace}:{service_account}",
-                f"{issuer}:aud": "sts.amazonaws.com",
-            }},
-        }],
-    }, sort_keys=True)
 
 
 def store_access_policy(bucket_arn: Optional[str], table_arn_prefix: Optional[str], kms_key_arn: str) -> str:

@@ -8,6 +8,7 @@ an `Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer).apply(...)`.
 from __future__ import annotations
 
 import json
+from typing import Sequence, Union
 
 STS_AUDIENCE = "sts.amazonaws.com"
 
@@ -24,9 +25,12 @@ def service_account_subject(namespace: str, service_account: str) -> str:
     return f"system:serviceaccount:{namespace}:{service_account}"
 
 
-def irsa_trust_policy(oidc_provider_arn: str, issuer: str, namespace: str, service_account: str) -> str:
-    """The assume-role policy for exactly `namespace/service_account`, and only with the STS audience."""
+def irsa_trust_policy(oidc_provider_arn: str, issuer: str, namespace: str,
+                      service_account: Union[str, Sequence[str]]) -> str:
+    """The assume-role policy for exactly these service accounts of `namespace`, only with the STS audience."""
     host_path = issuer_host_path(issuer)
+    accounts = [service_account] if isinstance(service_account, str) else list(service_account)
+    subjects = [service_account_subject(namespace, account) for account in accounts]
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{
@@ -35,7 +39,7 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer: str, namespace: str, servi
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringEquals": {
                 f"{host_path}:aud": STS_AUDIENCE,
-                f"{host_path}:sub": service_account_subject(namespace, service_account),
+                f"{host_path}:sub": subjects[0] if len(subjects) == 1 else subjects,
             }},
         }],
     }, sort_keys=True)

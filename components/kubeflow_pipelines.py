@@ -47,6 +47,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import kfp_install, kfp_registration, kfp_sync
+from components.irsa import irsa_trust_policy
 from components.kube import namespace
 from components.ownership import Ownership
 from environments import spec as env
@@ -71,24 +72,6 @@ class KubeflowPipelinesArgs:
 
 
 # --- pure builders ---------------------------------------------------------------
-
-def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace_name: str,
-                      service_accounts: Sequence[str]) -> str:
-    """Let exactly these Kubernetes service accounts assume the role through the cluster's OIDC provider."""
-    issuer = oidc_issuer.removeprefix("https://")
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                f"{issuer}:aud": "sts.amazonaws.com",
-                f"{issuer}:sub": [f"system:serviceaccount:{namespace_name}:{sa}" for sa in service_accounts],
-            }},
-        }],
-    }, sort_keys=True)
-
 
 def artifact_access_policy(bucket_arn: str, key_arn: str) -> str:
     """Read, write and list the artifact bucket, and use its KMS key; nothing else."""

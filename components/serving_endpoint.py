@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 # payloadLogging sends its requests and responses there as CloudEvents, for drift detection.
 from components.drift import payload_logger_url
 from components.gpu_scheduling import gpu_scheduling
+from components.irsa import irsa_trust_policy
 from components.kserve_models import KServeFieldError, fields_from_wire, from_wire, make, to_wire
 from components.ownership import Ownership, label_value
 from environments import spec as env
@@ -111,23 +112,6 @@ def artifact_read_policy(location: S3Prefix) -> str:
              "Resource": location.objects_arn},
             list_statement,
         ],
-    }, sort_keys=True)
-
-
-def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> str:
-    """The trust policy letting exactly one Kubernetes service account assume a role (EKS IRSA)."""
-    issuer = oidc_issuer.removeprefix("https://")
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                f"{issuer}:aud": "sts.amazonaws.com",
-            }},
-        }],
     }, sort_keys=True)
 
 

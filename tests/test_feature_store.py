@@ -379,12 +379,6 @@ def test_disruption_budget_never_blocks_drains_of_a_single_server(minimum, budge
     assert {k: v for k, v in spec.items() if k != "selector"} == budget
 
 
-def test_trust_policy_names_the_issuer_without_scheme():
-    policy = json.loads(fs.irsa_trust_policy("arn:aws:iam::1:oidc-provider/oidc.x/id/A", "https://oidc.x/id/A",
-                                             "feast", "feast"))
-    assert set(policy["Statement"][0]["Condition"]["StringEquals"]) == {"oidc.x/id/A:sub", "oidc.x/id/A:aud"}
-
-
 def test_access_policy_without_bucket_or_tables_names_only_the_key():
     policy = json.loads(fs.store_access_policy(None, None, "arn:aws:kms:us-east-1:1:key/k"))
     assert [s["Resource"] for s in policy["Statement"]] == [["arn:aws:kms:us-east-1:1:key/k"]]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from components.kubeflow_pipelines import artifact_access_policy, irsa_trust_policy
+from components.irsa import irsa_trust_policy
+from components.kubeflow_pipelines import artifact_access_policy
 from conftest import descendants, plan_for, resources
 from environments import loader
 from pipelines.compile import compile_spec_pipelines

@@ -19,6 +19,7 @@ the spec keeps one form, and each consumer converts it for its scheduler.
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -122,6 +123,9 @@ _HORIZON_START = datetime.date(2024, 1, 1)
 _HORIZON_YEARS = 8
 
 
+# Cached: it walks eight years of days, and the spec checks and every drift alert ask it
+# again for the same few schedules (a large environment shares them across endpoints).
+@functools.lru_cache(maxsize=1024)
 def longest_gap(expr: str) -> datetime.timedelta:
     """The longest time between two consecutive runs of the schedule; CronError if it has none."""
     problem = cron_problem(expr)

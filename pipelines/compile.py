@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import sys
@@ -143,14 +144,21 @@ def compile_spec_pipelines(spec, root: Path) -> tuple[CompiledPipeline, ...]:
     if not spec.kubeflow.enabled:
         return ()
     compiled = []
+    # The IR depends only on the file, the function and the GPU placement, not on the
+    # pipeline's name: many pipelines of one environment share a source, so each
+    # distinct (source, function, pool, count) is compiled once per plan.
+    by_source: dict[tuple, CompiledPipeline] = {}
     for index, pipeline in enumerate(spec.pipelines):
+        gpu_pool = pipeline.gpu.pool if pipeline.gpu else None
+        gpu_count = pipeline.gpu.count if pipeline.gpu else 1
+        key = (pipeline.source, pipeline.function, gpu_pool, gpu_count)
         try:
-            compiled.append(compile_pipeline(
-                root / pipeline.source, pipeline.function, name=pipeline.name,
-                gpu_pool=pipeline.gpu.pool if pipeline.gpu else None,
-                gpu_count=pipeline.gpu.count if pipeline.gpu else 1, display=pipeline.source))
+            if key not in by_source:
+                by_source[key] = compile_pipeline(root / pipeline.source, pipeline.function, gpu_pool=gpu_pool,
+                                                  gpu_count=gpu_count, display=pipeline.source)
         except PipelineCompileError as error:
             raise PipelineCompileError(f"{error} (pipelines[{index}] {pipeline.name!r} of {spec.source})") from None
+        compiled.append(dataclasses.replace(by_source[key], name=pipeline.name))
     return tuple(compiled)
 
 

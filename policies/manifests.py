@@ -135,14 +135,29 @@ def _item_lines(node: Any, offset: int) -> list[int]:
     return []
 
 
+def _parse_yaml(chunk: str, loader_class) -> tuple[Any, Any]:
+    """(node, value) of one YAML document; node None for an empty one."""
+    loader = loader_class(chunk)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
 def _read_yaml(reader: _Reader, text: str) -> None:
     import yaml
 
+    # libyaml's parser where PyYAML has it: the pure-Python one was nine tenths of
+    # auditing a large folder. A document libyaml refuses is parsed again by the
+    # pure-Python parser, whose messages are the ones users see (and tests pin).
+    fast_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for number, (first_line, chunk) in enumerate(_yaml_chunks(text)):
-        loader = yaml.SafeLoader(chunk)
         try:
-            node = loader.get_single_node()
-            body = loader.construct_document(node) if node is not None else None
+            try:
+                node, body = _parse_yaml(chunk, fast_loader)
+            except yaml.YAMLError:
+                node, body = _parse_yaml(chunk, yaml.SafeLoader)
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line = first_line + (mark.line if mark else 0)
@@ -152,8 +167,6 @@ def _read_yaml(reader: _Reader, text: str) -> None:
         except yaml.YAMLError as error:
             reader.unreadable(str(number), first_line, 1, f"YAML error: {error}")
             continue
-        finally:
-            loader.dispose()
         start = first_line + (node.start_mark.line if node is not None else 0)
         reader.document(str(number), body, start, _item_lines(node, first_line))
 

@@ -145,7 +145,8 @@ def parse(text: str) -> RegistryLock:
     import yaml
 
     try:
-        document = yaml.safe_load(text)
+        # libyaml's loader where PyYAML has it: a lock of a thousand endpoints is read on every plan.
+        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as error:
         raise ValueError(f"not YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(document, dict):

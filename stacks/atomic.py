@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from stacks.errors import ExitCode, StackyardError
 
@@ -18,6 +20,17 @@ def _fail(path: Path, error: OSError) -> StackyardError:
 
 def write_text(path: Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, fsync it, then rename over `path`."""
+    with staged_text(path, text):
+        pass
+
+
+@contextlib.contextmanager
+def staged_text(path: Path, text: str) -> Iterator[None]:
+    """Write and fsync `text` beside `path` now (so a full disk shows before anything is replaced);
+    rename it over `path` when the block ends without an error, else remove it.
+
+    For outputs of several parts: stage the file, replace the other parts inside the block, and
+    the file is replaced only if they were."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,6 +45,7 @@ def write_text(path: Path, text: str) -> None:
         if path.exists():
             # mkstemp creates 0600; a rewritten file (a spec under review) keeps its own mode.
             os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        yield
         os.replace(temporary, path)
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)

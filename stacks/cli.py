@@ -5,9 +5,12 @@ imported only when that command runs, and heavy libraries only inside `run`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 from typing import Optional, Sequence
 
 from stacks import __version__
@@ -45,8 +48,63 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# 128 + the signal number, as shells report a command a signal ended.
+INTERRUPTED = 128 + 2
+STDOUT_CLOSED = 128 + 13
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run one command; its exit code. Ctrl-C anywhere (imports, parsing, the Pulumi mock runtime's
+    event loop) ends with 130 and one line, and a reader that closes standard output early
+    (`stackyard plan prod | head`) ends it quietly with 141, the shell's code for SIGPIPE."""
+    try:
+        with _noting_interrupts():
+            return _run(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        print("stackyard: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        _discard_stdout()
+        return STDOUT_CLOSED
+
+
+
+# Set by Ctrl-C. Libraries do not all let KeyboardInterrupt through: pulumi_aws's lazy submodule
+# import turns one into "module has no attribute", so any error after Ctrl-C counts as the interrupt.
+_interrupted = threading.Event()
+
+
+@contextlib.contextmanager
+def _noting_interrupts():
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # SIGINT ignored (a background job) or handled by an embedding program: leave it be
+        return
+
+    def interrupt(signum, frame):
+        _interrupted.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _discard_stdout() -> None:
+    # Python flushes stdout again at exit; pointing the descriptor at /dev/null keeps that flush
+    # from raising a second BrokenPipeError (the recipe in the `signal` module's documentation).
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (captured in-process): nothing to flush at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+
+def _run(argv: list[str]) -> int:
     parser = _parser()
     # Only the named command's module adds its arguments (before parsing, so `COMMAND --help` lists them).
     command = next((arg for arg in argv if not arg.startswith("-")), None)  # after global options like --debug
@@ -58,12 +116,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(module.run(args))
     except StackyardError as error:
+        if _interrupted.is_set():
+            raise KeyboardInterrupt from None
         print(f"stackyard: {error}", file=sys.stderr)
         return int(error.code)
-    except KeyboardInterrupt:
-        print("stackyard: interrupted", file=sys.stderr)
-        return 130
+    except BrokenPipeError:
+        raise  # not a bug: the reader went away (main ends quietly)
     except Exception as error:  # noqa: BLE001 - the one place that turns bugs into exit 1
+        if _interrupted.is_set():
+            raise KeyboardInterrupt from None
         if args.debug or os.environ.get("STACKYARD_DEBUG"):
             raise
         print(f"stackyard: internal error: {type(error).__name__}: {error} "

@@ -211,6 +211,11 @@ def record(stack: str, config: dict[str, str], secret_keys: tuple[str, ...] = ()
                                       [f"{PROJECT}:{k}" if ":" not in k else k for k in secret_keys])
         run = program or (lambda: runpy.run_path(str(STACK_PROGRAM), run_name="__main__"))
         _sync_await(run_pulumi_func(run))
+    except KeyboardInterrupt:
+        # Ctrl-C abandons the program's tasks mid-flight; when they are collected asyncio would log
+        # each one's traceback ("Task exception was never retrieved"). The CLI says "interrupted".
+        loop.set_exception_handler(lambda _loop, _context: None)
+        raise
     finally:
         settings.ROOT.set(None)
         asyncio.set_event_loop(None)

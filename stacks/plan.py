@@ -108,9 +108,11 @@ def manifests(plan: dict) -> dict[str, str]:
 
 
 def write(plan: dict, out: Path) -> None:
-    """Write manifests/ then plan.json, each atomically; plan.json last marks a complete plan."""
-    atomic.replace_directory(out / "manifests", manifests(plan))
-    atomic.write_text(out / "plan.json", to_json(plan))
+    """Write plan.json and manifests/ so that a failure anywhere (a full disk) leaves the previous
+    pair as it was: plan.json is staged first, manifests/ replaced whole, then plan.json renamed
+    into place, last, marking a complete plan."""
+    with atomic.staged_text(out / "plan.json", to_json(plan)):
+        atomic.replace_directory(out / "manifests", manifests(plan))
 
 
 def component_of(resource: dict, by_urn: dict[str, dict]) -> str:

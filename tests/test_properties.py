@@ -29,9 +29,11 @@ from conftest import SHIPPED_ENVIRONMENTS
 from environments import loader
 from stacks.cli import main
 
-settings.register_profile("ci", max_examples=2500, deadline=None,
+# CI: 5,000 examples for each of the two validate tests (10,000 in all), plus the smaller
+# every-command and valid-plan tests below, which scale with the profile.
+settings.register_profile("ci", max_examples=5000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("thorough", max_examples=25000, deadline=None,
+settings.register_profile("thorough", max_examples=50000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(PROFILE)
@@ -172,3 +174,80 @@ def test_resolved_seed_round_trips(name, tmp_path):
     path.write_text(yaml.safe_dump(SEEDS[name], sort_keys=False))
     code, stdout, stderr = run("validate", str(path))
     assert code == 0, stderr
+
+
+# --- every command shares the loader: invalid specs fail the same way through each ---------
+
+ONE_LINE_COMMANDS = {
+    "plan": lambda spec: ["plan", spec],
+    "audit": lambda spec: ["audit", spec, "--format", "json"],
+    "parity": lambda spec: ["parity", "staging", spec],
+}
+EVERY_COMMAND_EXAMPLES = max(10, settings.get_profile(PROFILE).max_examples // 25)
+
+
+def assert_clean_failure(code: int, stdout: str, stderr: str) -> None:
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    assert code == 2, (code, stderr)
+    lines = stderr.splitlines()
+    assert lines and (SUMMARY_LINE.match(lines[-1]) or len(lines) == 1), stderr
+    for line in lines[:-1]:
+        assert LOCATED_LINE.match(line), line
+
+
+@settings(parent=settings.get_profile(PROFILE), max_examples=EVERY_COMMAND_EXAMPLES)
+@given(structural_mutation())
+def test_invalid_specs_fail_cleanly_through_every_command(document):
+    """Mutations that validate rejects end plan, audit and parity with exit 2 and the same located lines."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "self.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        code, stdout, stderr = run("validate", str(path))
+        assert_clean_outcome(code, stdout, stderr)
+        if code == 0:
+            return  # a valid mutation: the valid-spec test below plans those
+        for command, argv in ONE_LINE_COMMANDS.items():
+            assert_clean_failure(*run(*argv(str(path))))
+
+
+# --- valid generated specs plan, and plan identically twice -----------------------------------
+
+@st.composite
+def valid_mutation(draw):
+    """Changes that keep a spec valid: replica counts within bounds, an endpoint renamed, one copied."""
+    document = copy.deepcopy(SEEDS["dev"])
+    endpoints = document.get("endpoints") or []
+    kind = draw(st.sampled_from(["replicas", "rename", "copy"] if endpoints else ["replicas"]))
+    if kind == "replicas":
+        for endpoint in endpoints:
+            replicas = endpoint.get("replicas")
+            if isinstance(replicas, dict) and "min" in replicas and "max" in replicas:
+                low = draw(st.integers(1, 3))
+                replicas.update({"min": low, "max": low + draw(st.integers(0, 3))})
+    elif kind == "rename":
+        endpoint = draw(st.sampled_from(endpoints))
+        endpoint["name"] = draw(st.from_regex(r"\Aep-[a-z][a-z0-9]{0,8}\Z"))
+    else:
+        copied = copy.deepcopy(draw(st.sampled_from(endpoints)))
+        copied["name"] = draw(st.from_regex(r"\Acopy-[a-z][a-z0-9]{0,8}\Z"))
+        endpoints.append(copied)
+    return document
+
+
+@settings(parent=settings.get_profile(PROFILE), max_examples=max(3, settings.get_profile(PROFILE).max_examples // 500))
+@given(valid_mutation())
+def test_valid_specs_plan_byte_identically_twice(document):
+    from conftest import lock_beside
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "dev.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        lock_beside(path, "dev")
+        outputs = []
+        for attempt in ("first", "second"):
+            out = Path(folder) / attempt
+            code, stdout, stderr = run("plan", str(path), "--out", str(out))
+            assert code == 0, stderr
+            outputs.append({str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+        assert outputs[0] == outputs[1]
+        assert "plan.json" in outputs[0]

@@ -194,14 +194,17 @@ def median_seconds(action: Callable[[], object], runs: int) -> float:
 
 def peak_rss_mib(command: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MiB) of `command` run as a child process."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {child.stderr.read().decode()}")
-    child.stderr.close()
+    # stderr goes to a file, not a pipe: nobody reads a pipe while wait4 waits, and a full one would block.
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                 stdout=subprocess.DEVNULL, stderr=errors)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if child.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{' '.join(command)} failed: {errors.read().decode()[-2000:]}")
     return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import SHIPPED_ENVIRONMENTS
+from conftest import REPO, SHIPPED_ENVIRONMENTS
 from environments import loader
 from stacks.cli import main
 
@@ -182,6 +182,7 @@ ONE_LINE_COMMANDS = {
     "plan": lambda spec: ["plan", spec],
     "audit": lambda spec: ["audit", spec, "--format", "json"],
     "parity": lambda spec: ["parity", "staging", spec],
+    "diff": lambda spec: ["diff", spec, "--base", "HEAD"],
 }
 EVERY_COMMAND_EXAMPLES = max(10, settings.get_profile(PROFILE).max_examples // 25)
 
@@ -198,8 +199,11 @@ def assert_clean_failure(code: int, stdout: str, stderr: str) -> None:
 @settings(parent=settings.get_profile(PROFILE), max_examples=EVERY_COMMAND_EXAMPLES)
 @given(structural_mutation())
 def test_invalid_specs_fail_cleanly_through_every_command(document):
-    """Mutations that validate rejects end plan, audit and parity with exit 2 and the same located lines."""
-    with tempfile.TemporaryDirectory() as folder:
+    """Mutations that validate rejects end plan, audit, parity and diff with exit 2 and located lines.
+
+    The file lives inside the repository (in a hidden temporary folder) because `diff` compares
+    commits of the repository and refuses a spec outside it before reading it."""
+    with tempfile.TemporaryDirectory(dir=REPO / "tests", prefix=".property-spec-") as folder:
         path = Path(folder) / "self.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False))
         code, stdout, stderr = run("validate", str(path))

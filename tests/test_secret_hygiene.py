@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import http.server
 import json
+import shutil
+import socketserver
+import threading
 from pathlib import Path
 
 import pytest
 
 from stacks import offline
 from stacks import plan as offline_plan
+from conftest import REPO
 from stacks.cli import main
 
 SECRETS = {
@@ -69,17 +74,21 @@ def every_output(folder: Path) -> dict[str, str]:
         **{f"audit-{fmt}": ["audit", "prod", "--format", fmt, "--output", str(folder / f"audit.{fmt}")]
            for fmt in ("table", "json", "sarif", "junit", "html")},
         "audit-stdout": ["audit", "prod", "--format", "json"],
+        # The base side plans in a subprocess that inherits the seeded environment.
+        "diff": ["diff", "prod", "--base", "HEAD", "--markdown", str(folder / "diff.md"),
+                 "--json", str(folder / "diff.json")],
     }
     for name, argv in commands.items():
         code, text = run(*argv)
-        assert code in (0, 3), (name, text)
+        assert code in (0, 3), (name, text)  # 3: prod's audit may report advisory-turned-mandatory findings
         console[f"console of {name}"] = text
     return {**written_files(folder), **console}
 
 
 def test_no_seeded_secret_appears_in_any_output(seeded, tmp_path):
     outputs = every_output(tmp_path)
-    assert {"plan/plan.json", "policy-config.json", "audit.sarif", "audit.html", "audit.junit"} <= set(outputs)
+    assert {"plan/plan.json", "policy-config.json", "audit.sarif", "audit.html", "audit.junit", "diff.md",
+            "diff.json"} <= set(outputs)
     assert any(name.startswith("plan/manifests/") for name in outputs)
     assert leaks(outputs) == []
     # The plan shows the secrets exist, masked.
@@ -114,3 +123,51 @@ def test_a_leaking_writer_is_caught(seeded, tmp_path, monkeypatch):
     code, _ = run("plan", "prod", "--out", str(tmp_path / "plan"))
     assert code == 0
     assert leaks(written_files(tmp_path)) == [("plan/plan.json", "aws secret key")]
+
+
+class _Registry(http.server.BaseHTTPRequestHandler):
+    """Just enough of MLflow's REST API for `stackyard lock`: every model resolves to version 3."""
+
+    authorizations: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - the http.server hook
+        from urllib.parse import parse_qs, urlparse
+
+        type(self).authorizations.append(self.headers.get("Authorization", ""))
+        url = urlparse(self.path)
+        query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        name = query.get("name", "model")
+        if url.path.endswith("/get-download-uri"):
+            body = {"artifact_uri": f"s3://models/{name}/3"}
+        else:
+            body = {"model_version": {"name": name, "version": "3", "run_id": "f" * 32,
+                                      "source": f"s3://models/{name}/3", "tags": []}}
+        payload = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_registry_token_is_not_in_the_lock(seeded, tmp_path):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Registry)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        shutil.copy(REPO / "environments" / "base.yaml", tmp_path / "base.yaml")
+        spec = tmp_path / "prod.yaml"
+        spec.write_text((REPO / "environments" / "prod.yaml").read_text().replace(
+            "https://mlflow.example.com", f"http://127.0.0.1:{server.server_address[1]}"))
+        code, text = run("lock", str(spec))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, text
+    assert f"Bearer {SECRETS['registry token']}" in _Registry.authorizations  # the token did reach the registry
+    outputs = {**written_files(tmp_path), "console of lock": text}
+    assert "prod.lock.yaml" in outputs
+    assert leaks(outputs) == []

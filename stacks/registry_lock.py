@@ -144,9 +144,10 @@ def parse(text: str) -> RegistryLock:
     """A lock from its text; ValueError says what is wrong."""
     import yaml
 
+    # libyaml's safe loader where PyYAML has it: a lock of a thousand endpoints is read on every plan.
+    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        # libyaml's loader where PyYAML has it: a lock of a thousand endpoints is read on every plan.
-        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        document = yaml.load(text, Loader=_SafeLoader)
     except yaml.YAMLError as error:
         raise ValueError(f"not YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(document, dict):

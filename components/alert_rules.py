@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Mapping, Optional, Sequence
 
+from components import rollout_gate
 from components.metrics_catalog import RequestSource
 from components.watchlist import (DCGM_EXPORTER_NAME, FEATURE_SERVER_NAME, KFP_API_SERVER, WORKFLOW_CONTROLLER,
                                   EndpointWatch, FeatureStoreWatch, GpuPoolWatch, PipelinesWatch, Watchlist)
@@ -148,14 +149,15 @@ def _availability_error_ratio(endpoint: EndpointWatch, window: str) -> str:
 
 
 def good_latency_rate(source: RequestSource, matchers: Mapping[str, str], threshold_seconds: float,
-                      window: str) -> str:
+                      window: str, regex: Optional[Mapping[str, str]] = None) -> str:
     """Requests per second faster than the threshold, interpolated linearly within its bucket."""
     latency = source.latency
     bounds = latency.buckets
     threshold = threshold_seconds / latency.unit_seconds
 
     def bucket(bound: float) -> str:
-        return f"sum(rate({selector(latency.histogram + '_bucket', {**matchers, 'le': le_value(bound)})}[{window}]))"
+        bucket_matchers = {**matchers, 'le': le_value(bound)}
+        return f"sum(rate({selector(latency.histogram + '_bucket', bucket_matchers, regex)}[{window}]))"
 
     index = bisect.bisect_left(bounds, threshold)
     if index < len(bounds) and bounds[index] == threshold:
@@ -293,6 +295,12 @@ def endpoint_rules(endpoint: EndpointWatch, runbook_base_url: str, monitoring_na
     if endpoint.drift.enabled:
         groups.append({"name": f"endpoint-{endpoint.name}-drift",
                        "rules": drift_rules(endpoint, runbook_base_url, monitoring_namespace)})
+    if endpoint.rollout is not None:
+        rollout_context = _Context(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team,
+                                                      "component": "rollout"})
+        groups += [{"name": f"endpoint-{endpoint.name}-rollout-gate", "rules": rollout_gate.recording_rules(endpoint)},
+                   {"name": f"endpoint-{endpoint.name}-rollout-alerts",
+                    "rules": rollout_gate.alerts(endpoint, rollout_context)}]
     return RuleSet(f"stackyard-endpoint-{endpoint.name}", {"stackyard.dev/endpoint": endpoint.name},
                    tuple(groups))
 

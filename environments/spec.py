@@ -207,6 +207,45 @@ class Canary:
     traffic_percent: int
 
 
+# Rollout strategies (endpoint `rollout.strategy`), run by Flagger on the endpoint's predictor
+# Deployment through a Gateway API HTTPRoute (docs/rollouts.md).
+CANARY = "canary"
+BLUE_GREEN = "blueGreen"
+SHADOW = "shadow"
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How a new model version of an endpoint reaches its traffic, judged against the endpoint's SLO.
+
+    canary: live traffic moves to the candidate in `step_weights` percent steps;
+    blueGreen: the candidate runs beside the stable version for `iterations`
+    checks, then takes all traffic in one switch; shadow: the candidate gets a
+    mirrored copy of live traffic for `iterations` checks, its answers recorded
+    and compared, never returned. Each check lasts `interval_minutes`;
+    `failure_limit` failed checks roll the traffic back to the stable version.
+    """
+
+    strategy: str
+    step_weights: tuple[int, ...] = ()
+    iterations: Optional[int] = None
+    interval_minutes: int = 5
+    failure_limit: int = 2
+    max_disagreement: Optional[float] = None  # shadow: share of answers that may differ
+
+    DEFAULT_ITERATIONS = 6
+    DEFAULT_MAX_DISAGREEMENT = 0.05
+
+    @property
+    def checks(self) -> int:
+        """How many checks a successful rollout passes before it is promoted."""
+        return len(self.step_weights) if self.strategy == CANARY else (self.iterations or self.DEFAULT_ITERATIONS)
+
+    @property
+    def disagreement_limit(self) -> float:
+        return self.max_disagreement if self.max_disagreement is not None else self.DEFAULT_MAX_DISAGREEMENT
+
+
 @dataclass(frozen=True)
 class Slo:
     availability: float = 99.5  # percent of successful requests
@@ -234,6 +273,7 @@ class Endpoint:
     autoscaling: Autoscaling = field(default_factory=Autoscaling)
     deployment_mode: Optional[str] = None  # defaults to serving.deploymentMode
     canary: Optional[Canary] = None
+    rollout: Optional[Rollout] = None
     slo: Slo = field(default_factory=Slo)
     drift: Drift = field(default_factory=Drift)
     payload_logging: bool = True
@@ -282,8 +322,17 @@ class ServingRuntime:
 
 
 @dataclass(frozen=True)
+class GatewayRef:
+    """A Gateway API Gateway that the rollouts' HTTPRoutes attach to (installed outside Stackyard)."""
+
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True)
 class Serving:
     registry: Optional[ModelRegistry] = None
+    gateway: Optional[GatewayRef] = None
     deployment_mode: str = RAW_DEPLOYMENT  # or SERVERLESS
     namespace: str = "serving"
     domain: Optional[str] = None

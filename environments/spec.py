@@ -301,9 +301,20 @@ class ResolvedModel:
     def model_card(self) -> Optional[str]:
         return self.tags.get(MODEL_CARD_TAG)
 
+    @property
+    def approved(self) -> bool:
+        """Whether the registry holds a complete approval for this version (who, when, evidence)."""
+        return all(self.tags.get(tag) for tag in APPROVAL_TAGS)
+
 
 # The model-version tag that links a version to its model card.
 MODEL_CARD_TAG = "stackyard.model_card"
+# The model-version tags of an approval (`stackyard approve`): who, when (ISO 8601, UTC) and the
+# link to the evidence (evaluation report, model card review). Production serves approved versions only.
+APPROVED_BY_TAG = "stackyard.approval.by"
+APPROVED_AT_TAG = "stackyard.approval.at"
+APPROVAL_EVIDENCE_TAG = "stackyard.approval.evidence"
+APPROVAL_TAGS = (APPROVED_BY_TAG, APPROVED_AT_TAG, APPROVAL_EVIDENCE_TAG)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from stacks.errors import ExitCode, StackyardError
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "check an environment spec (schema and cross-references), fast"),
     "lock": ("lock", "resolve the endpoints' models in the MLflow registry into ENV.lock.yaml"),
+    "approve": ("approve", "approve a model version in the MLflow registry (who, when, evidence) for production"),
     "plan": ("plan", "build the offline plan: plan.json, manifests and a summary"),
     "preview": ("deploy", "pulumi preview through the Automation API (needs the Pulumi CLI)"),
     "up": ("deploy", "pulumi up through the Automation API (needs the Pulumi CLI)"),
@@ -30,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("diff", "what a change does: offline plans of the base commit and the working tree, compared"),
     "report-preview": ("report_preview", "the change report for the JSON of `pulumi preview --json`"),
     "ci": ("ci", "write CI workflows: `stackyard ci init github`"),
+    "rollout": ("rollout", "where each endpoint's rollout stands: `stackyard rollout status ENV [ENDPOINT]`"),
 }
 
 

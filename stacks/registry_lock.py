@@ -363,6 +363,24 @@ class _Registry:
         return location
 
 
+def tag_model_version(registry: ModelRegistry, ref: ModelRef, tags: Mapping[str, str]) -> ResolvedModel:
+    """Set `tags` on the registry's version `ref` (e.g. an approval); RegistryError if it does not exist.
+
+    Returns the version as the registry holds it afterwards.
+    """
+    with _registry_http_settings(registry.timeout_seconds):
+        client = _Registry(registry)
+        version = client.model_version(ref)  # a missing model or version fails here, with the ones that exist
+        for key, value in tags.items():
+            _, error = client._call(f"tagging {ref_key(ref)}", client.client.set_model_version_tag,
+                                    ref.name, str(version.version), key, value)
+            if error is not None:
+                raise client._refused(f"tagging {ref_key(ref)} with {key}", error)
+        version = client.model_version(ref)
+    return ResolvedModel(name=ref.name, version=int(version.version), source=version.source or "",
+                         run_id=version.run_id or "", resolved_at=_now(), tags=dict(version.tags or {}))
+
+
 def _check_source(ref: ModelRef, version: int, source: str, uri: str) -> None:
     scheme = source.split(":", 1)[0] if ":" in source else ""
     if not scheme or scheme in _REGISTRY_ONLY_SCHEMES:

@@ -47,6 +47,8 @@ def run(args) -> int:
     except registry_lock.RegistryError as error:
         unchanged = f" ({display(path)} is unchanged)" if path.exists() else ""
         raise StackyardError(f"{error}{unchanged}", ExitCode.INVALID_INPUT) from None
+    if spec.policy.is_production(spec.name):
+        _require_approvals(lock, args.environment, f" ({display(path)} is unchanged)" if path.exists() else "")
     atomic.write_text(path, registry_lock.to_yaml(lock, command))
 
     rows = [(entry.endpoint, f"{entry.ref.name} {entry.ref.selector}", entry.resolved.version,
@@ -54,3 +56,17 @@ def run(args) -> int:
     print(table(["endpoint", "model", "version", "source"], rows))
     print(f"wrote {display(path)} from {lock.tracking_uri}")
     return 0
+
+
+def _require_approvals(lock, environment: str, unchanged: str) -> None:
+    """Production serves approved versions only: refuse (exit 3) to lock one without an approval."""
+    missing = [entry for entry in lock.entries if not entry.resolved.approved]
+    if not missing:
+        return
+    first = missing[0]
+    others = f" (and {len(missing) - 1} more endpoint{'s' if len(missing) > 2 else ''})" if len(missing) > 1 else ""
+    raise StackyardError(
+        f"production endpoint {first.endpoint!r} would serve model {first.resolved.name!r} version "
+        f"{first.resolved.version}, which has no approval in the registry{others}: approve it with "
+        f"`stackyard approve {environment} {first.endpoint} --version {first.resolved.version} --by WHO "
+        f"--evidence URL`, then lock again{unchanged}", ExitCode.POLICY_VIOLATION)

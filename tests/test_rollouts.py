@@ -325,3 +325,15 @@ def test_the_payload_sink_counts_shadow_disagreements(tmp_path):
         server.server_close()
     assert 'stackyard_shadow_comparisons_total{endpoint="image-tagger"} 2' in text
     assert 'stackyard_shadow_disagreements_total{endpoint="image-tagger"} 1' in text
+
+
+def test_rollout_status_shows_strategy_steps_gate_and_locked_version(tmp_path, capsys):
+    from stacks.cli import main
+
+    path = spec_variant(tmp_path, "prod", with_rollouts)
+    assert main(["rollout", "status", str(path), "recsys-ranker"]) == 0
+    out = capsys.readouterr().out
+    assert "canary every 5m, rollback after 2 failed" in out and "5% -> 25% -> 50% -> 100%" in out
+    assert "error-ratio <= 0.001, latency-slow-ratio <= 0.01" in out and "recsys-ranker v7" in out
+    assert "kubectl get canaries -n serving recsys-ranker" in out and "fraud-scorer" not in out
+    assert main(["rollout", "status", str(path), "nope"]) == 2

@@ -17,7 +17,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import alert_rules, alertmanager_config, dashboards, drift, scrape_targets, watchlist
+from components import alert_rules, alertmanager_config, dashboards, drift, kfp_install, scrape_targets, watchlist
 from components.kube import namespace
 from components.ownership import Ownership
 from components.secret_refs import secret_value
@@ -40,6 +40,7 @@ class MonitoringArgs:
     node_pools: tuple[env.NodePool, ...] = ()
     feature_store: env.FeatureStore = field(default_factory=env.FeatureStore)
     kubeflow: env.KubeflowPipelines = field(default_factory=env.KubeflowPipelines)
+    pipelines: tuple[env.Pipeline, ...] = ()  # the pipelines that retrain drifting endpoints' models
     # Pool name -> USD per GPU-hour, for the cost panels and idle-GPU alerts; pools
     # without a price show GPU counts instead.
     gpu_hourly_prices: Mapping[str, float] = field(default_factory=dict)
@@ -95,7 +96,11 @@ class Monitoring(pulumi.ComponentResource):
         self.namespace = namespace(f"{name}-ns", ns, labels, pulumi.ResourceOptions(parent=self))
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
 
-        secrets = self._secrets(name, spec, ns, labels, in_namespace)
+        # Drift alerts of endpoints whose model a pipeline trains start a retraining run in KFP.
+        self.retraining = (drift.retraining_targets(args.endpoints, args.pipelines)
+                           if args.kubeflow.enabled else {})
+        retrain_url = drift.retrain_receiver_url(ns) if self.retraining else None
+        secrets = self._secrets(name, spec, ns, labels, in_namespace, retrain_url)
         stack = k8s.helm.v3.Release(
             f"{name}-stack", name=STACK_RELEASE, chart="kube-prometheus-stack",
             version=args.versions["kubePrometheusStack"], namespace=ns,
@@ -133,7 +138,7 @@ class Monitoring(pulumi.ComponentResource):
                                "payloadLoggerUrl": self.payload_logger_url})
 
     def _secrets(self, name: str, spec: env.Monitoring, ns: str, labels: Mapping[str, str],
-                 opts: pulumi.ResourceOptions) -> list[k8s.core.v1.Secret]:
+                 opts: pulumi.ResourceOptions, retrain_url: Optional[str]) -> list[k8s.core.v1.Secret]:
         """Grafana's admin login and the Alertmanager configuration, from secret references only."""
         grafana = k8s.core.v1.Secret(
             f"{name}-grafana-admin", metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": ns, "labels": dict(labels)},
@@ -142,7 +147,8 @@ class Monitoring(pulumi.ComponentResource):
         with_secrets = [receiver for receiver in spec.receivers if receiver.secret]
         config = pulumi.Output.all(*(secret_value(receiver.secret) for receiver in with_secrets)).apply(
             lambda values: alertmanager_config.render(
-                spec.receivers, {receiver.name: value for receiver, value in zip(with_secrets, values)}))
+                spec.receivers, {receiver.name: value for receiver, value in zip(with_secrets, values)},
+                retrain_url))
         alertmanager = k8s.core.v1.Secret(
             f"{name}-alertmanager-config",
             metadata={"name": ALERTMANAGER_CONFIG_SECRET, "namespace": ns, "labels": dict(labels)},
@@ -163,6 +169,14 @@ class Monitoring(pulumi.ComponentResource):
                                               opts=in_serving)
             k8s.apps.v1.Deployment(f"{name}-payload-logger", **objects["Deployment"], opts=in_serving)
             k8s.core.v1.Service(f"{name}-payload-logger", **objects["Service"], opts=in_serving)
+        if self.retraining:
+            objects = drift.retrain_receiver_objects(args.monitoring.namespace, image, self.retraining,
+                                                     kfp_install.api_url(args.kubeflow.namespace), labels)
+            k8s.core.v1.ConfigMap(f"{name}-retrain-receiver-code", **objects["ConfigMap"], opts=in_namespace)
+            k8s.core.v1.PersistentVolumeClaim(f"{name}-retrain-receiver", **objects["PersistentVolumeClaim"],
+                                              opts=in_namespace)
+            k8s.apps.v1.Deployment(f"{name}-retrain-receiver", **objects["Deployment"], opts=in_namespace)
+            k8s.core.v1.Service(f"{name}-retrain-receiver", **objects["Service"], opts=in_namespace)
         if not self.watchlist.drift_endpoints:
             return
         k8s.core.v1.ConfigMap(f"{name}-drift-check-code",

@@ -96,7 +96,7 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-monitoring",
                 MonitoringArgs(spec.monitoring, versions, ownership, serving=spec.serving, endpoints=spec.endpoints,
                                node_pools=spec.node_pools, feature_store=spec.feature_store,
-                               kubeflow=spec.kubeflow, gpu_hourly_prices={}),
+                               kubeflow=spec.kubeflow, pipelines=spec.pipelines, gpu_hourly_prices={}),
                 pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
                                        depends_on=[self.serving]))
         self.rollouts = None

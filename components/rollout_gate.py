@@ -28,6 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# alert_rules builds the endpoint's PrometheusRule with these groups and imports this module; its
+# helpers are only used at call time, so the import cycle resolves.
+from components import alert_rules
 from components.watchlist import EndpointWatch
 from environments.spec import SHADOW
 
@@ -91,8 +94,7 @@ def _window(endpoint: EndpointWatch) -> str:
 
 
 def recording_rules(endpoint: EndpointWatch) -> list[dict]:
-    from components.alert_rules import good_latency_rate, number, selector
-
+    selector, number = alert_rules.selector, alert_rules.number
     window = _window(endpoint)
     source = endpoint.source
     candidate = {**endpoint.selector}
@@ -113,7 +115,7 @@ def recording_rules(endpoint: EndpointWatch) -> list[dict]:
     latency = source.latency
     if latency.histogram is not None:
         count = rate(latency.histogram + "_count")
-        good = good_latency_rate(source, candidate, endpoint.slo.latency_p99_ms / 1000, window, pods)
+        good = alert_rules.good_latency_rate(source, candidate, endpoint.slo.latency_p99_ms / 1000, window, pods)
         rules.append({"record": CANDIDATE_LATENCY_SLOW, "expr": f"1 - ({good}) / {count}", "labels": dict(labels)})
     else:
         p99 = selector(latency.summary, {**candidate, "quantile": "0.99"}, pods)
@@ -128,10 +130,9 @@ def recording_rules(endpoint: EndpointWatch) -> list[dict]:
     return rules
 
 
-def alerts(endpoint: EndpointWatch, context) -> list[dict]:
+def alerts(endpoint: EndpointWatch, context: "alert_rules._Context") -> list[dict]:
     """A failed check (warning) and a rollback (Flagger marked the rollout failed)."""
-    from components.alert_rules import CRITICAL, WARNING, number
-
+    number = alert_rules.number
     rollout = endpoint.rollout
     breach = "\n or ".join(f'{check.series}{{endpoint="{endpoint.name}"}} > {number(check.limit)}'
                            for check in checks(endpoint))
@@ -139,13 +140,13 @@ def alerts(endpoint: EndpointWatch, context) -> list[dict]:
     status = f'max({FLAGGER_STATUS}{{namespace="{endpoint.namespace}", name="{predictor_deployment(endpoint.name)}"}})'
     return [
         context.alert(
-            "RolloutGateBreached", breach, WARNING,
+            "RolloutGateBreached", breach, alert_rules.WARNING,
             f"The {rollout.strategy} candidate of {endpoint.name} fails its rollout gate",
             f"The candidate version of {endpoint.name} breaches its gate over the last {_window(endpoint)} "
             f"({described}); Flagger rolls back after {rollout.failure_limit} failed checks. "
             f"Value: {{{{ $value }}}}."),
         context.alert(
-            "RolloutRolledBack", f"{status} == {FLAGGER_FAILED}", CRITICAL,
+            "RolloutRolledBack", f"{status} == {FLAGGER_FAILED}", alert_rules.CRITICAL,
             f"The rollout of {endpoint.name} was rolled back",
             f"Flagger rolled the {rollout.strategy} rollout of {endpoint.name} back to the stable version after "
             f"{rollout.failure_limit} failed checks: the candidate model version stays out of traffic until a "

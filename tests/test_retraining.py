@@ -117,3 +117,23 @@ def test_amtool_routes_drift_alerts_to_the_receiver_and_to_the_people(tmp_path):
         alertmanager_config.RETRAIN_RECEIVER, "ml-platform-slack"}
     assert alertmanager_config.RETRAIN_RECEIVER not in routed("alertname=EndpointUnavailable", "severity=critical")
     assert yaml.safe_load(text)["receivers"][1]["webhook_configs"][0]["send_resolved"] is False
+
+
+def test_prod_runs_the_receiver_with_the_training_pipeline_of_each_drifting_endpoint():
+    """recsys-ranker (drift on) is trained by train-recsys's nightly schedule (model_name: recsys-ranker);
+    fraud-scorer has drift on but no pipeline trains fraud-xgb, so it is not retrained."""
+    from components.drift_runtime import RETRAIN_RECEIVER, source
+    from conftest import plan_for, resources
+
+    plan = plan_for("prod")
+    (config_map,) = [r["inputs"] for r in resources(plan, "kubernetes:core/v1:ConfigMap")
+                     if r["inputs"]["metadata"]["name"] == "retrain-receiver-code"]
+    assert json.loads(config_map["data"]["targets.json"]) == {
+        "recsys-ranker": {"pipeline": "train-recsys", "parameters": PARAMETERS}}
+    assert config_map["data"][RETRAIN_RECEIVER] == source(RETRAIN_RECEIVER)
+    (deployment,) = [r["inputs"] for r in resources(plan, "kubernetes:apps/v1:Deployment")
+                     if r["inputs"]["metadata"]["name"] == "retrain-receiver"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--kfp-api") + 1] == "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
+    assert not [r for r in resources(plan_for("dev"), "kubernetes:apps/v1:Deployment")
+                if r["inputs"]["metadata"]["name"] == "retrain-receiver"]

@@ -64,7 +64,8 @@ class KfpRuns:
         raise LookupError(f"no pipeline named {name!r} in Kubeflow Pipelines at {self.base_url}")
 
     def create_run(self, pipeline: str, display_name: str, description: str, parameters: dict) -> str:
-        # Without a pipeline_version_id the API server runs the pipeline's latest version.
+        # Without a pipeline_version_id the API server runs the pipeline's latest version (KFP 2.5.0,
+        # resource_manager.go): the one the last `stackyard up` registered.
         run = self._call("POST", "/runs", {
             "display_name": display_name, "description": description,
             "pipeline_version_reference": {"pipeline_id": self.pipeline_id(pipeline)},

@@ -48,7 +48,7 @@ def run(args) -> int:
     from environments.spec import ModelRef
     from stacks import registry_lock
 
-    spec, _spec_file = load_spec(args.environment)
+    spec, spec_file = load_spec(args.environment)
     endpoint = next((e for e in spec.endpoints if e.name == args.endpoint), None)
     if endpoint is None:
         names = ", ".join(e.name for e in spec.endpoints) or "none"
@@ -68,5 +68,5 @@ def run(args) -> int:
         raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     print(f"approved {ref.name} version {ref.version} for endpoint {endpoint.name} by {args.by} "
           f"({args.evidence}) in {spec.serving.registry.tracking_uri}")
-    print(f"next: `{registry_lock.lock_command(_spec_file)}` records it in the lock")
+    print(f"next: `{registry_lock.lock_command(spec_file)}` records it in the lock")
     return 0

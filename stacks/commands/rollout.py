@@ -20,8 +20,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from components import rollout_gate
-    from components.metrics_catalog import load as load_catalog
+    from components import rollout_gate, watchlist
     from environments import spec as env
     from stacks import registry_lock
     from stacks.plan import table
@@ -33,8 +32,10 @@ def run(args) -> int:
         raise StackyardError(f"environment {spec.name} has no endpoint {args.endpoint!r}; its endpoints: {names}")
     check_registry_lock(spec, spec_file)
     models = registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
-    catalog = load_catalog()
-    images = {runtime.name: runtime.image for runtime in spec.serving.runtimes}
+    # The same watch monitoring derives the gate from (request source of the endpoint's runtime).
+    watches = {watch.name: watch for watch in watchlist.build(
+        spec.monitoring, spec.serving, tuple(endpoints), (), env.FeatureStore(), env.KubeflowPipelines(), {}
+    ).endpoints}
     rows = []
     for endpoint in endpoints:
         model = models[endpoint.name]
@@ -45,12 +46,7 @@ def run(args) -> int:
         rollout = endpoint.rollout
         steps = (" -> ".join(f"{w}%" for w in rollout.step_weights) + " -> 100%" if rollout.strategy == env.CANARY
                  else f"{rollout.checks} checks, then 100%")
-        from components.watchlist import EndpointWatch
-
-        watch = EndpointWatch(endpoint.name, spec.serving.namespace, endpoint.team, endpoint.slo, endpoint.drift,
-                              endpoint.payload_logging, False,
-                              catalog.request_source(images.get(endpoint.runtime), False), rollout=rollout)
-        gate = ", ".join(f"{check.name} <= {check.limit:g}" for check in rollout_gate.checks(watch))
+        gate = ", ".join(f"{check.name} <= {check.limit:g}" for check in rollout_gate.checks(watches[endpoint.name]))
         rows.append((endpoint.name, f"{rollout.strategy} every {rollout.interval_minutes}m, rollback after "
                                     f"{rollout.failure_limit} failed", steps, gate, candidate))
     print(table(["endpoint", "rollout", "steps", "gate", "locked version"], rows))

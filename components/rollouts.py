@@ -58,6 +58,11 @@ def route_name(endpoint: str) -> str:
     return f"{endpoint}-rollout"
 
 
+def candidate_url(endpoint: EndpointWatch) -> str:
+    """Flagger's Service of the candidate alone (`<route>-canary`), for tests that must reach it."""
+    return f"http://{route_name(endpoint.name)}-canary.{endpoint.namespace}.svc.cluster.local"
+
+
 def flagger_values(monitoring_namespace: str, labels: Mapping[str, str]) -> dict:
     """Helm values of the Flagger chart: Gateway API routing, the stack's Prometheus, its ServiceMonitor."""
     return {
@@ -95,6 +100,11 @@ def canary(endpoint: EndpointWatch, gateway: env.GatewayRef, domain: Optional[st
         {"name": check.name, "templateRef": {"name": f"{endpoint.name}-{check.name}", "namespace": endpoint.namespace},
          "thresholdRange": {"max": check.limit}, "interval": interval}
         for check in rollout_gate.checks(endpoint)]
+    if rollout.test_webhook:
+        # Flagger calls `rollout` webhooks before every check; the body's metadata says what to test.
+        analysis["webhooks"] = [{"name": "tests", "type": "rollout", "url": rollout.test_webhook,
+                                 "timeout": "60s",
+                                 "metadata": {"endpoint": endpoint.name, "candidateUrl": candidate_url(endpoint)}}]
     deployment = rollout_gate.predictor_deployment(endpoint.name)
     service: dict = {
         "name": route_name(endpoint.name),

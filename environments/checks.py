@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator, Optional
 from environments import gpu_catalog
 from environments.cron import CronError, cron_problem, longest_gap
 from environments.errors import SpecProblem
-from environments.spec import CANARY, SERVERLESS, SHADOW, NodePool, Pipeline, SecretRef, Spec
+from environments.spec import BLUE_GREEN, CANARY, SERVERLESS, SHADOW, NodePool, Pipeline, SecretRef, Spec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
@@ -500,6 +500,11 @@ def rollout_settings(spec: Spec) -> Iterator[SpecProblem]:
             yield _problem(path + ("stepWeights",), f"stepWeights are for strategy canary, found strategy "
                                                     f"{rollout.strategy}: it moves all traffic in one switch "
                                                     "after `iterations` checks")
+        if rollout.strategy == BLUE_GREEN and rollout.test_webhook is None:
+            yield _problem(path + ("testWebhook",), "missing required field 'testWebhook' for strategy blueGreen: "
+                                                    "the candidate gets no live traffic before the switch, so "
+                                                    "the gate would judge no requests; name the tests (or load "
+                                                    "generator) that exercise it")
         if rollout.max_disagreement is not None and rollout.strategy != SHADOW:
             yield _problem(path + ("maxDisagreement",), f"maxDisagreement is for strategy shadow, found strategy "
                                                         f"{rollout.strategy}")

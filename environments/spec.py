@@ -232,6 +232,9 @@ class Rollout:
     interval_minutes: int = 5
     failure_limit: int = 2
     max_disagreement: Optional[float] = None  # shadow: share of answers that may differ
+    # Called before every check with the candidate's URL (tests, or load for a blue-green candidate,
+    # which gets no live traffic); a failed call fails the check.
+    test_webhook: Optional[str] = None
 
     DEFAULT_ITERATIONS = 6
     DEFAULT_MAX_DISAGREEMENT = 0.05

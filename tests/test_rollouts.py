@@ -31,7 +31,8 @@ def with_rollouts(document: dict) -> None:
     document["serving"]["gateway"] = {"name": "ml-gateway", "namespace": "gateway"}
     endpoints = {endpoint["name"]: endpoint for endpoint in document["endpoints"]}
     endpoints["recsys-ranker"]["rollout"] = {"strategy": "canary", "stepWeights": [5, 25, 50]}
-    endpoints["fraud-scorer"]["rollout"] = {"strategy": "blueGreen", "iterations": 4}
+    endpoints["fraud-scorer"]["rollout"] = {"strategy": "blueGreen", "iterations": 4,
+                                            "testWebhook": "http://acceptance.recsys.svc/fraud-scorer"}
     endpoints["image-tagger"]["rollout"] = {"strategy": "shadow", "maxDisagreement": 0.02, "failureLimit": 3}
 
 
@@ -100,6 +101,9 @@ def test_each_strategy_becomes_its_flagger_analysis(rollout_plan):
     assert canary["analysis"]["stepWeights"] == [5, 25, 50] and "iterations" not in canary["analysis"]
     blue_green = canaries["fraud-scorer"]["spec"]["analysis"]
     assert blue_green["iterations"] == 4 and "stepWeights" not in blue_green and "mirror" not in blue_green
+    (hook,) = blue_green["webhooks"]  # the candidate's tests, before every check
+    assert (hook["type"], hook["url"]) == ("rollout", "http://acceptance.recsys.svc/fraud-scorer")
+    assert hook["metadata"]["candidateUrl"] == "http://fraud-scorer-rollout-canary.serving.svc.cluster.local"
     shadow = canaries["image-tagger"]["spec"]["analysis"]
     assert shadow["mirror"] is True and shadow["threshold"] == 3
     assert {m["name"]: m["thresholdRange"]["max"] for m in shadow["metrics"]} == {
@@ -132,8 +136,10 @@ def test_rollout_endpoints_get_no_kserve_ingress_and_flagger_is_installed(rollou
      "missing required field 'stepWeights'"),
     (lambda e: e.update(rollout={"strategy": "canary", "stepWeights": [10, 50, 20]}),
      "endpoints[0].rollout.stepWeights[2]", "found 20 after 50"),
-    (lambda e: e.update(rollout={"strategy": "blueGreen", "stepWeights": [10]}),
+    (lambda e: e.update(rollout={"strategy": "blueGreen", "stepWeights": [10], "testWebhook": "http://t"}),
      "endpoints[0].rollout.stepWeights", "stepWeights are for strategy canary"),
+    (lambda e: e.update(rollout={"strategy": "blueGreen"}), "endpoints[0].rollout.testWebhook",
+     "missing required field 'testWebhook' for strategy blueGreen"),
     (lambda e: e.update(rollout={"strategy": "canary", "stepWeights": [10], "maxDisagreement": 0.1}),
      "endpoints[0].rollout.maxDisagreement", "maxDisagreement is for strategy shadow"),
     (lambda e: e.update(rollout={"strategy": "shadow"}, deploymentMode="Serverless"),

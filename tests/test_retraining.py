@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import urllib.error
 import urllib.request
 from http.server import ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -45,15 +47,18 @@ def receiver(tmp_path):
         threading.Thread(target=each.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
 
-    def fire(*alerts: dict) -> dict:
-        body = json.dumps({"version": "4", "status": "firing", "receiver": "stackyard-retrain",
-                           "alerts": list(alerts)}).encode()
+    def post(body: bytes) -> dict:
         request = urllib.request.Request(f"{url}/alerts", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
+    def fire(*alerts: dict) -> dict:
+        return post(json.dumps({"version": "4", "status": "firing", "receiver": "stackyard-retrain",
+                                "alerts": list(alerts)}).encode())
+
+
     try:
-        yield state, fire, clock, tmp_path / "episodes.json"
+        yield SimpleNamespace(kfp=state, fire=fire, post=post, clock=clock, state_file=tmp_path / "episodes.json")
     finally:
         for each in (server, kfp_server):
             each.shutdown()
@@ -61,7 +66,7 @@ def receiver(tmp_path):
 
 
 def test_an_alert_fired_twice_in_one_episode_starts_exactly_one_run(receiver):
-    state, fire, clock, state_file = receiver
+    state, fire, clock, state_file = receiver.kfp, receiver.fire, receiver.clock, receiver.state_file
     first = fire(drift_alert("2026-12-01T09:00:00Z"))
     clock["now"] += 4 * 3600  # Alertmanager's repeat notification, four hours on
     again = fire(drift_alert("2026-12-01T09:00:00Z"))
@@ -73,10 +78,15 @@ def test_an_alert_fired_twice_in_one_episode_starts_exactly_one_run(receiver):
     recorded = json.loads(state_file.read_text())["episodes"]
     assert [(e["fingerprint"], e["startsAt"], e["runId"]) for e in recorded.values()] == [
         ("4f1c2b7a9e0d3c15", "2026-12-01T09:00:00Z", run["run_id"])]
+    # A restarted receiver reads the episodes back: the next repeat starts nothing either.
+    restarted = Episodes({"recsys-ranker": {"pipeline": "train-recsys", "parameters": PARAMETERS}},
+                         KfpRuns("http://127.0.0.1:9", timeout=1), 6 * 3600, state_file, clock=lambda: clock["now"])
+    assert restarted.handle(drift_alert("2026-12-01T09:00:00Z"))["runId"] == run["run_id"]
+    assert len(state.one_off_runs) == 1
 
 
 def test_a_new_episode_is_rate_limited_then_retrains(receiver):
-    state, fire, clock, _ = receiver
+    state, fire, clock = receiver.kfp, receiver.fire, receiver.clock
     fire(drift_alert("2026-12-01T09:00:00Z"))
     clock["now"] += 3600
     limited = fire(drift_alert("2026-12-01T10:00:00Z"))  # resolved and fired again within the hour
@@ -86,8 +96,14 @@ def test_a_new_episode_is_rate_limited_then_retrains(receiver):
     assert len(state.one_off_runs) == 2
 
 
+def test_a_payload_that_is_not_alertmanagers_is_refused(receiver):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        receiver.post(b'{"alerts": "none"}')
+    assert refused.value.code == 400
+
+
 def test_resolved_other_and_unconfigured_alerts_start_nothing(receiver):
-    state, fire, _clock, _ = receiver
+    state, fire = receiver.kfp, receiver.fire
     other = drift_alert("2026-12-01T09:00:00Z")
     other["labels"]["endpoint"] = "fraud-scorer"
     resolved = {**drift_alert("2026-12-01T08:00:00Z"), "status": "resolved"}

@@ -140,15 +140,16 @@ def make_handler(episodes: Episodes):
                 return
             try:
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
-                alerts = payload["alerts"]
-                assert isinstance(alerts, list)
-            except (ValueError, KeyError, TypeError, AssertionError):
+            except ValueError:
+                payload = None
+            alerts = payload.get("alerts") if isinstance(payload, dict) else None
+            if not isinstance(alerts, list):
                 self._reply(400, {"error": "expected an Alertmanager webhook payload with `alerts`"})
                 return
             try:
                 records = [record for alert in alerts if isinstance(alert, dict)
                            for record in [episodes.handle(alert)] if record is not None]
-            except (OSError, LookupError, ValueError) as error:
+            except (OSError, LookupError, ValueError) as error:  # LookupError: no such pipeline, no run_id
                 # Alertmanager retries a failed webhook: the episode is not recorded, so the retry tries again.
                 self._reply(502, {"error": f"could not start the retraining run: {error}"})
                 return

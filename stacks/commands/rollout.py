@@ -9,7 +9,7 @@ that reads it rather than guessing.
 
 from __future__ import annotations
 
-from stacks.commands.common import add_environment_argument, check_registry_lock, load_spec
+from stacks.commands.common import add_environment_argument, load_spec
 from stacks.errors import StackyardError
 
 
@@ -30,8 +30,10 @@ def run(args) -> int:
     if args.endpoint and not endpoints:
         names = ", ".join(e.name for e in spec.endpoints) or "none"
         raise StackyardError(f"environment {spec.name} has no endpoint {args.endpoint!r}; its endpoints: {names}")
-    check_registry_lock(spec, spec_file)
-    models = registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
+    try:
+        models = registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
+    except registry_lock.LockError as error:
+        raise StackyardError(str(error)) from None
     # The same watch monitoring derives the gate from (request source of the endpoint's runtime).
     watches = {watch.name: watch for watch in watchlist.build(
         spec.monitoring, spec.serving, tuple(endpoints), (), env.FeatureStore(), env.KubeflowPipelines(), {}

@@ -183,7 +183,6 @@ ONE_LINE_COMMANDS = {
     "audit": lambda spec: ["audit", spec, "--format", "json"],
     "parity": lambda spec: ["parity", "staging", spec],
     "diff": lambda spec: ["diff", spec, "--base", "HEAD"],
-    "rollout": lambda spec: ["rollout", "status", spec],
 }
 EVERY_COMMAND_EXAMPLES = max(10, settings.get_profile(PROFILE).max_examples // 25)
 
@@ -200,8 +199,7 @@ def assert_clean_failure(code: int, stdout: str, stderr: str) -> None:
 @settings(parent=settings.get_profile(PROFILE), max_examples=EVERY_COMMAND_EXAMPLES)
 @given(structural_mutation())
 def test_invalid_specs_fail_cleanly_through_every_command(document):
-    """Mutations that validate rejects end plan, audit, parity, diff and rollout status with exit 2 and
-    located lines.
+    """Mutations that validate rejects end plan, audit, parity and diff with exit 2 and located lines.
 
     The file lives inside the repository (in a hidden temporary folder) because `diff` compares
     commits of the repository and refuses a spec outside it before reading it."""

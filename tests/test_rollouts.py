@@ -37,9 +37,13 @@ def with_rollouts(document: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def rollout_plan(tmp_path_factory) -> dict:
-    path = spec_variant(tmp_path_factory.mktemp("rollouts"), "prod", with_rollouts)
-    return plan_for(str(path))
+def rollout_spec(tmp_path_factory) -> Path:
+    return spec_variant(tmp_path_factory.mktemp("rollouts"), "prod", with_rollouts)
+
+
+@pytest.fixture(scope="module")
+def rollout_plan(rollout_spec) -> dict:
+    return plan_for(str(rollout_spec))
 
 
 def crd_schema(kind: str) -> dict:
@@ -127,6 +131,16 @@ def test_rollout_endpoints_get_no_kserve_ingress_and_flagger_is_installed(rollou
     assert release["version"] == "1.44.0" and release["values"]["meshProvider"] == "gatewayapi:v1"
     monitors = {target["metadata"]["name"] for target in scrape_targets(rollout_plan)}
     assert "payload-logger" in monitors  # the shadow disagreement counters are scraped
+
+
+def test_prod_with_rollouts_passes_every_mandatory_policy_rule(rollout_spec, rollout_plan):
+    from environments import loader
+    from policies.audit import audit_plan
+
+    spec = loader.load(str(rollout_spec))
+    document, _ = loader.load_document(str(rollout_spec))
+    report = audit_plan(spec, document, rollout_plan, spec_file=rollout_spec)
+    assert [(f.rule.id, report.display(f.subject), f.message) for f in report.evaluation.blocking] == []
 
 
 # --- the spec's checks: one located message per mistake ------------------------------

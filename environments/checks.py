@@ -505,6 +505,10 @@ def rollout_settings(spec: Spec) -> Iterator[SpecProblem]:
                                                     "the candidate gets no live traffic before the switch, so "
                                                     "the gate would judge no requests; name the tests (or load "
                                                     "generator) that exercise it")
+        if rollout.strategy == SHADOW and not endpoint.payload_logging:
+            yield _problem(("endpoints", index, "payloadLogging"),
+                           "a shadow rollout compares the answers the payload logger records: expected "
+                           "payloadLogging: true for strategy shadow, found false")
         if rollout.max_disagreement is not None and rollout.strategy != SHADOW:
             yield _problem(path + ("maxDisagreement",), f"maxDisagreement is for strategy shadow, found strategy "
                                                         f"{rollout.strategy}")

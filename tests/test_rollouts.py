@@ -156,6 +156,8 @@ def test_prod_with_rollouts_passes_every_mandatory_policy_rule(rollout_spec, rol
      "missing required field 'testWebhook' for strategy blueGreen"),
     (lambda e: e.update(rollout={"strategy": "canary", "stepWeights": [10], "maxDisagreement": 0.1}),
      "endpoints[0].rollout.maxDisagreement", "maxDisagreement is for strategy shadow"),
+    (lambda e: e.update(rollout={"strategy": "shadow"}, payloadLogging=False), "endpoints[0].payloadLogging",
+     "payloadLogging: true for strategy shadow"),
     (lambda e: e.update(rollout={"strategy": "shadow"}, deploymentMode="Serverless"),
      "endpoints[0].rollout", "needs deploymentMode RawDeployment"),
     (lambda e: e.update(rollout={"strategy": "shadow"}, canary={"trafficPercent": 10}),

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.gpu_node_pool import pool_taints
-from components.gpu_scheduling import POOL_LABEL
+from environments.gpu_scheduling import POOL_LABEL
 from components.ownership import Ownership
 from environments import spec as env
 

@@ -51,7 +51,7 @@ from components.irsa import irsa_trust_policy
 from components.kube import namespace
 from components.ownership import Ownership
 from environments import spec as env
-from pipelines.compile import CompiledPipeline
+from environments.compiled_pipeline import CompiledPipeline
 
 # The service accounts whose pods touch artifacts, and so may assume the IRSA role.
 ARTIFACT_SERVICE_ACCOUNTS = ("ml-pipeline", "ml-pipeline-ui", kfp_install.PIPELINE_RUNNER)

@@ -20,7 +20,7 @@ from components.serving import Serving, ServingArgs
 from components.teams import Teams, TeamsArgs
 from environments import gpu_catalog
 from environments.spec import ResolvedModel, Spec
-from pipelines.compile import CompiledPipeline
+from environments.compiled_pipeline import CompiledPipeline
 
 
 def pipeline_platform_env(spec: Spec) -> dict[str, str]:

@@ -27,7 +27,7 @@ import pulumi_kubernetes as k8s
 # The payload logger sink (monitoring runs it in the serving namespace): every endpoint with
 # payloadLogging sends its requests and responses there as CloudEvents, for drift detection.
 from components.drift import payload_logger_url
-from components.gpu_scheduling import gpu_scheduling
+from environments.gpu_scheduling import gpu_scheduling
 from components.irsa import irsa_trust_policy
 from components.kserve_models import KServeFieldError, fields_from_wire, from_wire, make, to_wire
 from components.ownership import Ownership, label_value

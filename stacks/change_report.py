@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any, Optional, Sequence
 
-from stacks import __version__
+from environments import __version__
 from stacks.diff import OPS, PlanDiff, ResourceChange, Verdict
 from stacks.property_paths import ParseError, parse_path
 from stacks.review_sources import SideReview, Unavailable, new_and_fixed

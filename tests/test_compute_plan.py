@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.gpu_scheduling import (ACCELERATOR_LABEL, GPU_PRESENT_LABEL, GPU_RESOURCE, POOL_LABEL,
+from environments.gpu_scheduling import (ACCELERATOR_LABEL, GPU_PRESENT_LABEL, GPU_RESOURCE, POOL_LABEL,
                                        gpu_scheduling, gpu_taint)
 from environments import loader
 from environments.gpu_catalog import catalog

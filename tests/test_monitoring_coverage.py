@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from components.gpu_scheduling import POOL_LABEL
+from environments.gpu_scheduling import POOL_LABEL
 from components.metrics_catalog import load as load_catalog
 from components.promql import metric_names
 from components.scrape_targets import meta_label

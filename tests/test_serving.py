@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from components import serving, serving_endpoint
-from components.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_toleration
+from environments.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_toleration
 from components.kserve_models import KServeFieldError, make
 from components.ownership import Ownership
 from environments import loader

@@ -81,12 +81,13 @@ def _check_candidate(spec_file: Path, text: str) -> None:
     """Load `text` as if it were `spec_file` (same folder, so `extends` resolves); exit 2 if invalid."""
     from environments import loader
     from environments.errors import SpecError
+    from stacks import spec_loading
 
     descriptor, temporary = tempfile.mkstemp(prefix=f".{spec_file.name}.", suffix=".promote", dir=spec_file.parent)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
-        loader.load(temporary)
+        spec_loading.load(temporary)
     except SpecError as error:
         for problem in error.problems:
             # Name the file the user will open, not the temporary copy that was checked.

@@ -406,10 +406,7 @@ class Policy:
     max_gpus_per_pod: int = 8
     allowed_registries: tuple[str, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
-    production: Optional[bool] = None  # production-only rules apply; default: the environment is named prod
-
-    def is_production(self, environment: str) -> bool:
-        return self.production if self.production is not None else environment == "prod"
+    production: Optional[bool] = None  # None: the environment is production when it is named prod (Spec.production)
 
 
 @dataclass(frozen=True)
@@ -452,6 +449,13 @@ class Spec:
     @property
     def name(self) -> str:
         return self.metadata.name
+
+    @property
+    def production(self) -> bool:
+        """Whether this is a production environment: `policy.production` where the spec says, else
+        whether it is named prod. The one definition: the production-only rules apply (policies/)
+        and stateful stores are protected from deletion (components/ownership.py)."""
+        return self.policy.production if self.policy.production is not None else self.name == "prod"
 
     def node_pool(self, name: str) -> NodePool:
         for pool in self.node_pools:

@@ -111,7 +111,7 @@ def context_from_spec(spec: Spec, spec_file: Optional[Path] = None, today: str =
         models = _models_by_endpoint(spec, read_lock(lock))
     return Context(
         environment=spec.name,
-        production=spec.policy.is_production(spec.name),
+        production=spec.production,
         max_gpus_per_pod=spec.policy.max_gpus_per_pod,
         allowed_registries=tuple(spec.policy.allowed_registries),
         system_namespaces=tuple(spec.cluster.system_namespaces),

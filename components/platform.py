@@ -88,14 +88,14 @@ class Platform(pulumi.ComponentResource):
                 on_cluster)
         self.monitoring = None
         if spec.monitoring.enabled:
-            # Watches what the components above create, from the same spec entries. GPU prices
-            # (pool -> USD per GPU-hour) come from the compute price catalog once it exists.
+            # Watches what the components above create, from the same spec entries; GPU prices
+            # (pool -> USD per GPU-hour) from the GPU catalog price the cost panels and idle alerts.
             # It waits for Serving because the payload logger sink lives in the serving namespace.
             self.monitoring = Monitoring(
                 f"{name}-monitoring",
                 MonitoringArgs(spec.monitoring, versions, ownership, serving=spec.serving, endpoints=spec.endpoints,
                                node_pools=spec.node_pools, feature_store=spec.feature_store,
-                               kubeflow=spec.kubeflow, gpu_hourly_prices={}),
+                               kubeflow=spec.kubeflow, gpu_hourly_prices=gpu_hourly_prices(spec)),
                 pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
                                        depends_on=[self.serving]))
         self.register_outputs({})

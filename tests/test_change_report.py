@@ -245,3 +245,22 @@ def test_parity_changes_come_from_the_parity_contract(tmp_path):
     new, fixed = new_and_fixed(before, parity_differences("prod", changed))
     assert [(d.pair, d.path, d.verdict) for d in new] == [("staging:prod", "versions.kserve", "forbidden")]
     assert "v0.15.2 → v0.15.3" in new[0].message and fixed == []
+
+
+def test_a_renamed_source_function_fails_the_import_instead_of_reading_as_unavailable(tmp_path):
+    """review_sources imports its sources directly: on a copy of the tree where policies.parity's
+    `compare` is renamed, importing it fails and names the function."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    for package in ("environments", "pipelines", "components", "policies", "stacks"):
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    parity = tmp_path / "policies" / "parity.py"
+    parity.write_text(parity.read_text().replace("def compare(", "def compare_specs("))
+    done = subprocess.run([sys.executable, "-c", "import stacks.review_sources"], cwd=tmp_path,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert "ImportError: cannot import name 'compare' from 'policies.parity'" in done.stderr

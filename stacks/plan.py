@@ -1,7 +1,7 @@
 """The offline plan: the resource graph of one environment as plan.json and manifests.
 
 `build(spec)` runs the real stack program under mocks (stacks/offline.py) and
-returns the plan document of DESIGN.md; `write(plan, out)` writes plan.json and
+returns the plan document of docs/architecture.md ("Plan format"); `write(plan, out)` writes plan.json and
 every Kubernetes object as YAML under manifests/. Both are pure functions of
 the spec and the code: sorted by URN, keys sorted, no timestamps.
 """

@@ -43,7 +43,7 @@ def source_audit(environment: str) -> tuple[int, str]:
     """The seam to the audit: run `stackyard audit ENV` in-process; (exit code, its output).
 
     Exit 0 means the environment passes its mandatory rules, 3 that it fails
-    them (DESIGN.md exit codes). Without the audit command there is no proof,
+    them (docs/architecture.md, "Exit codes"). Without the audit command there is no proof,
     so promotion stops with an error instead of assuming a pass.
     """
     try:

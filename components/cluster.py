@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.irsa import STS_AUDIENCE, irsa_trust_policy
+from components.irsa import STS_AUDIENCE, irsa_role
 from components.node_group import SYSTEM_NODE_SELECTOR, assume_role_policy, launch_template, node_role
 from components.ownership import Ownership
 from environments import spec as env
@@ -114,7 +114,7 @@ class Cluster(pulumi.ComponentResource):
     On EKS: `cluster_name` (the cluster name as an Output, so users of it wait for the
     cluster), `private_subnet_ids`, `security_group_id` (the cluster security
     group every node joins), and `oidc_provider_arn` / `oidc_issuer` for IRSA
-    trust policies (see `irsa_trust_policy`). For an existing cluster these are
+    roles (`components.irsa.irsa_role`). For an existing cluster these are
     None: Stackyard creates no cloud resources there.
     """
 
@@ -147,13 +147,6 @@ class Cluster(pulumi.ComponentResource):
             "oidcProviderArn": self.oidc_provider_arn,
             "oidcIssuer": self.oidc_issuer,
         })
-
-    def irsa_trust_policy(self, namespace: str, service_account: str) -> pulumi.Output:
-        """The assume-role policy for one service account of this cluster (EKS only)."""
-        if self.oidc_provider_arn is None:
-            raise ValueError("IAM roles for service accounts need an EKS cluster")
-        return pulumi.Output.all(self.oidc_provider_arn, self.oidc_issuer).apply(
-            lambda parts: irsa_trust_policy(parts[0], parts[1], namespace, service_account))
 
     # --- EKS -----------------------------------------------------------------
 
@@ -265,8 +258,8 @@ class Cluster(pulumi.ComponentResource):
         service_account_role_arn = None
         if addon == "aws-ebs-csi-driver":
             namespace, service_account = EBS_CSI_SERVICE_ACCOUNT
-            role = aws.iam.Role(f"{name}-ebs-csi", assume_role_policy=self.irsa_trust_policy(namespace, service_account),
-                                tags=args.ownership.tags(), opts=pulumi.ResourceOptions(parent=self))
+            role = irsa_role(f"{name}-ebs-csi", self.oidc_provider_arn, self.oidc_issuer, namespace, service_account,
+                             pulumi.ResourceOptions(parent=self), tags=args.ownership.tags())
             aws.iam.RolePolicyAttachmentsExclusive(f"{name}-ebs-csi-policies", role_name=role.name,
                                                    policy_arns=[EBS_CSI_POLICY_ARN],
                                                    opts=pulumi.ResourceOptions(parent=self))

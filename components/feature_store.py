@@ -35,9 +35,10 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.irsa import irsa_trust_policy
+from components.irsa import irsa_role
 from components.kube import namespace
 from components.ownership import Ownership
+from components.secret_refs import secret_value
 from environments import spec as env
 
 FEATURE_SERVER = "feast-feature-server"
@@ -469,9 +470,9 @@ class FeatureStore(pulumi.ComponentResource):
 
         secrets: dict[str, pulumi.Output[str]] = {}
         if store.online_store.auth_token is not None:
-            secrets[REDIS_PASSWORD_VARIABLE] = self._secret_value(store.online_store.auth_token)
+            secrets[REDIS_PASSWORD_VARIABLE] = secret_value(store.online_store.auth_token, parent=self)
         if store.registry.type == "sql":
-            secrets[REGISTRY_PASSWORD_VARIABLE] = self._secret_value(store.registry.password)
+            secrets[REGISTRY_PASSWORD_VARIABLE] = secret_value(store.registry.password, parent=self)
 
         self.bucket = self.kms_key = self.cache = self.registry_database = self.role = None
         table_arn_prefix = None
@@ -539,16 +540,6 @@ class FeatureStore(pulumi.ComponentResource):
         })
 
     # -- secrets and identity
-
-    def _secret_value(self, ref: env.SecretRef) -> pulumi.Output[str]:
-        """The value behind a reference: a Pulumi config secret of this stack, or a Secrets Manager secret."""
-        if ref.config:
-            return pulumi.Config().require_secret(ref.config)
-        import pulumi_aws as aws
-
-        version = aws.secretsmanager.get_secret_version_output(
-            secret_id=ref.arn, opts=pulumi.InvokeOutputOptions(parent=self))
-        return pulumi.Output.secret(version.secret_string)
 
     def _account_id(self) -> pulumi.Output[str]:
         if self._args.cloud.account_id:
@@ -704,15 +695,11 @@ class FeatureStore(pulumi.ComponentResource):
 
         args = self._args
         store = args.feature_store
-        role = aws.iam.Role(
-            f"{self._name}-role",
-            name=aws_name(args.ownership.environment, limit=64),
+        role = irsa_role(
+            f"{self._name}-role", args.oidc_provider_arn, args.oidc_issuer, store.namespace, SERVICE_ACCOUNT,
+            self._child, name=aws_name(args.ownership.environment, limit=64),
             description=f"Feast feature server and materialization of {args.ownership.environment} (IRSA)",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda oidc: irsa_trust_policy(oidc[0], oidc[1], store.namespace, SERVICE_ACCOUNT)),
-            tags=self._tags,
-            opts=self._child,
-        )
+            tags=self._tags)
         aws.iam.RolePolicy(
             f"{self._name}-role-policy",
             name="feature-store-access",

@@ -14,8 +14,8 @@ Artifact store. In AWS, a dedicated S3 bucket (`kubeflow.artifactBucket`):
 SSE-KMS with a rotating customer key, versioning, all four public-access
 blocks, TLS-only, owner-enforced ACLs. The pods that read or write artifacts
 (API server, UI, pipeline steps) reach it with an IAM role for service
-accounts; `irsa_trust_policy` builds the trust policy from the cluster's OIDC
-provider. For `cloud.provider: none`, SeaweedFS in the cluster with a PVC.
+accounts (`irsa_role`, trusting the cluster's OIDC
+provider). For `cloud.provider: none`, SeaweedFS in the cluster with a PVC.
 
 Registration and schedules. A Kubernetes Job per (pipeline, version) calls
 the KFP API from inside the cluster; one more Job keeps the recurring runs
@@ -47,7 +47,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import kfp_install, kfp_registration, kfp_sync
-from components.irsa import irsa_trust_policy
+from components.irsa import irsa_role
 from components.kube import namespace
 from components.ownership import Ownership
 from environments import spec as env
@@ -186,13 +186,9 @@ class KubeflowPipelines(pulumi.ComponentResource):
                     "bucket_key_enabled": True}], opts=on_bucket)
         aws.s3.BucketPolicy(f"{name}-artifacts-tls-only", bucket=bucket.id,
                             policy=bucket.arn.apply(tls_only_bucket_policy), opts=on_bucket)
-        role = aws.iam.Role(
-            f"{name}-artifacts-irsa",
-            description="Kubeflow Pipelines pods: read and write the artifact bucket",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda parts: irsa_trust_policy(parts[0], parts[1], args.kubeflow.namespace,
-                                                ARTIFACT_SERVICE_ACCOUNTS)),
-            tags=tags, opts=child)
+        role = irsa_role(f"{name}-artifacts-irsa", args.oidc_provider_arn, args.oidc_issuer, args.kubeflow.namespace,
+                         ARTIFACT_SERVICE_ACCOUNTS, child,
+                         description="Kubeflow Pipelines pods: read and write the artifact bucket", tags=tags)
         aws.iam.RolePolicy(f"{name}-artifacts-access", role=role.id,
                            policy=pulumi.Output.all(bucket.arn, key.arn).apply(
                                lambda parts: artifact_access_policy(parts[0], parts[1])), opts=child)

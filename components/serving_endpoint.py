@@ -28,7 +28,7 @@ import pulumi_kubernetes as k8s
 # payloadLogging sends its requests and responses there as CloudEvents, for drift detection.
 from components.drift import payload_logger_url
 from environments.gpu_scheduling import gpu_scheduling
-from components.irsa import irsa_trust_policy
+from components.irsa import irsa_role
 from components.kserve_models import KServeFieldError, fields_from_wire, from_wire, make, to_wire
 from components.ownership import Ownership, label_value
 from environments import spec as env
@@ -315,14 +315,8 @@ class ServingEndpoint(pulumi.ComponentResource):
 
     def _model_reader_role(self, name: str, args: ServingEndpointArgs, account: str, location: S3Prefix,
                            child: pulumi.ResourceOptions) -> aws.iam.Role:
-        trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-            lambda parts: irsa_trust_policy(parts[0], parts[1], args.namespace, account))
-        role = aws.iam.Role(
-            f"{name}-model-reader",
-            name=iam_role_name(args.ownership.environment, args.endpoint.name),
-            assume_role_policy=trust,
-            tags=args.ownership.tags({ENDPOINT_LABEL: args.endpoint.name}),
-            opts=child,
-        )
+        role = irsa_role(f"{name}-model-reader", args.oidc_provider_arn, args.oidc_issuer, args.namespace, account,
+                         child, name=iam_role_name(args.ownership.environment, args.endpoint.name),
+                         tags=args.ownership.tags({ENDPOINT_LABEL: args.endpoint.name}))
         aws.iam.RolePolicy(f"{name}-model-read", role=role.id, policy=artifact_read_policy(location), opts=child)
         return role

@@ -23,6 +23,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.irsa import STS_AUDIENCE, irsa_role
+from components.kms import kms_key
 from components.node_group import SYSTEM_NODE_SELECTOR, assume_role_policy, launch_template, node_role
 from components.ownership import Ownership
 from environments import spec as env
@@ -156,8 +157,8 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.private_subnet_ids = self._network(name, spec, tags)
 
-        key = aws.kms.Key(f"{name}-secrets-key", description=f"Envelope encryption of {spec.name} Secrets",
-                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=child)
+        key = kms_key(f"{name}-secrets-key", f"Envelope encryption of {spec.name} Secrets", tags, parent=self,
+                      protect=False)
         role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("eks.amazonaws.com"),
                             tags=tags, opts=child)
         role_policies = [

@@ -36,9 +36,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.irsa import irsa_role
+from components.kms import kms_key
 from components.kube import namespace
 from components.ownership import Ownership
 from components.secret_refs import secret_value
+from components.secure_bucket import secure_bucket
 from environments import spec as env
 
 FEATURE_SERVER = "feast-feature-server"
@@ -551,41 +553,20 @@ class FeatureStore(pulumi.ComponentResource):
     # -- AWS storage
 
     def _kms_key(self):
-        import pulumi_aws as aws
-
-        key = aws.kms.Key(
-            f"{self._name}-key",
-            description=f"Feast feature store of {self._args.ownership.environment}: bucket, cache and registry",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=self._tags,
-            opts=self._stateful,  # deleting the key makes everything it encrypted unreadable
-        )
-        aws.kms.Alias(f"{self._name}-key-alias", name=f"alias/{aws_name(self._args.ownership.environment)}",
-                      target_key_id=key.arn, opts=self._child)
-        return key
+        # Protected with the stores: deleting the key makes everything it encrypted unreadable.
+        environment = self._args.ownership.environment
+        return kms_key(f"{self._name}-key", f"Feast feature store of {environment}: bucket, cache and registry",
+                       self._tags, parent=self, protect=self._args.ownership.protects_state,
+                       alias=f"alias/{aws_name(environment)}")
 
     def _offline_bucket(self):
         import pulumi_aws as aws
 
         offline = self._args.feature_store.offline_store
-        bucket = aws.s3.Bucket(f"{self._name}-offline", bucket=offline.bucket, tags=self._tags, opts=self._stateful)
-        name = bucket.bucket
-        aws.s3.BucketOwnershipControls(f"{self._name}-offline-ownership", bucket=name,
-                                       rule={"objectOwnership": "BucketOwnerEnforced"}, opts=self._child)
-        aws.s3.BucketPublicAccessBlock(
-            f"{self._name}-offline-public-access", bucket=name, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=self._child)
-        aws.s3.BucketVersioning(f"{self._name}-offline-versioning", bucket=name,
-                                versioning_configuration={"status": "Enabled"}, opts=self._child)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{self._name}-offline-encryption", bucket=name,
-            rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms",
-                                                           "kmsMasterKeyId": self.kms_key.arn},
-                    "bucketKeyEnabled": True}],
-            opts=self._child)
+        bucket = secure_bucket(f"{self._name}-offline", offline.bucket, self.kms_key.arn, self._tags, parent=self,
+                               protect=self._args.ownership.protects_state)
         aws.s3.BucketLifecycleConfiguration(
-            f"{self._name}-offline-lifecycle", bucket=name,
+            f"{self._name}-offline-lifecycle", bucket=bucket.bucket,
             rules=offline_bucket_lifecycle_rules(offline.retention_days), opts=self._child)
         return bucket
 

@@ -48,8 +48,10 @@ import pulumi_kubernetes as k8s
 
 from components import kfp_install, kfp_registration, kfp_sync
 from components.irsa import irsa_role
+from components.kms import kms_key
 from components.kube import namespace
 from components.ownership import Ownership
+from components.secure_bucket import secure_bucket
 from environments import spec as env
 from environments.compiled_pipeline import CompiledPipeline
 
@@ -85,15 +87,6 @@ def artifact_access_policy(bucket_arn: str, key_arn: str) -> str:
             {"Sid": "UseBucketKey", "Effect": "Allow",
              "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], "Resource": key_arn},
         ],
-    }, sort_keys=True)
-
-
-def tls_only_bucket_policy(bucket_arn: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                       "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}],
     }, sort_keys=True)
 
 
@@ -164,28 +157,11 @@ class KubeflowPipelines(pulumi.ComponentResource):
                              "oidc_issuer) to give its pods access to the artifact bucket")
         child = pulumi.ResourceOptions(parent=self)
         tags = args.ownership.tags({"stackyard.dev/component": "pipelines"})
-        key = aws.kms.Key(f"{name}-artifacts-key", description=f"Kubeflow Pipelines artifacts ({args.ownership.environment})",
-                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=child)
-        aws.kms.Alias(f"{name}-artifacts-key-alias", name=f"alias/stackyard-{args.ownership.environment}-kfp-artifacts",
-                      target_key_id=key.key_id, opts=child)
-        bucket = aws.s3.Bucket(f"{name}-artifacts", bucket=args.kubeflow.artifact_bucket, force_destroy=False,
-                               tags=tags, opts=pulumi.ResourceOptions(parent=self,
-                                                                      protect=args.ownership.protects_state))
-        on_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
-        aws.s3.BucketPublicAccessBlock(f"{name}-artifacts-public-access", bucket=bucket.id,
-                                       block_public_acls=True, block_public_policy=True,
-                                       ignore_public_acls=True, restrict_public_buckets=True, opts=on_bucket)
-        aws.s3.BucketOwnershipControls(f"{name}-artifacts-ownership", bucket=bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=on_bucket)
-        aws.s3.BucketVersioning(f"{name}-artifacts-versioning", bucket=bucket.id,
-                                versioning_configuration={"status": "Enabled"}, opts=on_bucket)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-artifacts-encryption", bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
-                                                                "kms_master_key_id": key.arn},
-                    "bucket_key_enabled": True}], opts=on_bucket)
-        aws.s3.BucketPolicy(f"{name}-artifacts-tls-only", bucket=bucket.id,
-                            policy=bucket.arn.apply(tls_only_bucket_policy), opts=on_bucket)
+        protect = args.ownership.protects_state  # the key with the bucket: without it the artifacts are unreadable
+        key = kms_key(f"{name}-artifacts-key", f"Kubeflow Pipelines artifacts ({args.ownership.environment})", tags,
+                      parent=self, protect=protect, alias=f"alias/stackyard-{args.ownership.environment}-kfp-artifacts")
+        bucket = secure_bucket(f"{name}-artifacts", args.kubeflow.artifact_bucket, key.arn, tags, parent=self,
+                               protect=protect)
         role = irsa_role(f"{name}-artifacts-irsa", args.oidc_provider_arn, args.oidc_issuer, args.kubeflow.namespace,
                          ARTIFACT_SERVICE_ACCOUNTS, child,
                          description="Kubeflow Pipelines pods: read and write the artifact bucket", tags=tags)

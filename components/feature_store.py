@@ -39,6 +39,7 @@ from components.irsa import irsa_role
 from components.kms import kms_key
 from components.kube import namespace
 from components.ownership import Ownership
+from components.pod_security import restricted_container_security_context, restricted_pod_security_context
 from components.secret_refs import secret_value
 from components.secure_bucket import secure_bucket
 from environments import spec as env
@@ -76,6 +77,14 @@ IN_CLUSTER_REDIS_RESOURCES = env.Resources(
 NONCURRENT_VERSION_DAYS = 30  # old versions of objects (the registry too) stay this long
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
+
+
+REDIS_USER = 999  # the redis image's user and group
+
+
+def _runs_as(user: int) -> dict:
+    """The restricted pod context for an image that runs as `user` (user, group and volume group)."""
+    return restricted_pod_security_context(run_as_user=user, run_as_group=user, fs_group=user)
 
 @dataclass(frozen=True)
 class StoreNetwork:
@@ -277,21 +286,6 @@ def resource_requirements(resources: env.Resources, defaults: env.Resources = DE
             "limits": {**defaults.limits, **resources.limits}}
 
 
-def container_security_context() -> dict:
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def pod_security_context(user: int) -> dict:
-    return {"runAsNonRoot": True, "runAsUser": user, "runAsGroup": user, "fsGroup": user,
-            "seccompProfile": {"type": "RuntimeDefault"}}
-
-
 @dataclass(frozen=True)
 class FeastPod:
     """What the feature server and materialization pods share."""
@@ -321,7 +315,7 @@ class FeastPod:
             # HOME and temporary files on the emptyDir: the root filesystem is read-only.
             "env": [{"name": "HOME", "value": "/tmp"}, {"name": "FEAST_USAGE", "value": "False"}],
             "resources": dict(self.resources),
-            "securityContext": container_security_context(),
+            "securityContext": restricted_container_security_context(),
             "volumeMounts": mounts,
         }
         if self.has_credentials:
@@ -329,7 +323,7 @@ class FeastPod:
         return container
 
     def pod_spec(self, containers: list[dict], **extra: Any) -> dict:
-        return {"serviceAccountName": SERVICE_ACCOUNT, "securityContext": pod_security_context(10001),
+        return {"serviceAccountName": SERVICE_ACCOUNT, "securityContext": _runs_as(10001),
                 "containers": containers, "volumes": self.volumes(), **extra}
 
     def template_metadata(self, labels: Mapping[str, str]) -> dict:
@@ -424,7 +418,7 @@ def in_cluster_redis_statefulset_spec(image: str, labels: Mapping[str, str], pas
         "readinessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10},
         "livenessProbe": {"tcpSocket": {"port": "redis"}, "initialDelaySeconds": 15, "periodSeconds": 20},
         "resources": resource_requirements(env.Resources(), IN_CLUSTER_REDIS_RESOURCES),
-        "securityContext": container_security_context(),
+        "securityContext": restricted_container_security_context(),
         "volumeMounts": [{"name": "redis-data", "mountPath": "/data"}],
     }
     if password:
@@ -437,8 +431,7 @@ def in_cluster_redis_statefulset_spec(image: str, labels: Mapping[str, str], pas
         "selector": {"matchLabels": selector},
         "template": {
             "metadata": {"labels": {**labels, **selector}},
-            # 999 is the redis user of the official image.
-            "spec": {"securityContext": pod_security_context(999), "containers": [container]},
+            "spec": {"securityContext": _runs_as(REDIS_USER), "containers": [container]},
         },
         "volumeClaimTemplates": [{
             "metadata": {"name": "redis-data"},

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from components.pod_security import restricted_container_security_context, restricted_pod_security_context
+
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 API_SERVICE = "ml-pipeline"
 API_HTTP_PORT = 8888
@@ -112,8 +114,9 @@ def _container(name: str, image: str, cpu: str, memory: str, memory_limit: str, 
         "name": name,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": run_as_user,
-                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        # KFP's servers write caches beside themselves: no read-only root filesystem.
+        "securityContext": restricted_container_security_context(read_only_root_filesystem=False,
+                                                                 run_as_user=run_as_user),
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}},
         **extra,
     }
@@ -123,7 +126,7 @@ def _pod(install: KfpInstall, app: str, service_account: str, containers: list[d
     return {
         "metadata": {"labels": {**install.labels, "app": app}},
         "spec": {"serviceAccountName": service_account, "containers": containers,
-                 "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}, **extra},
+                 "securityContext": restricted_pod_security_context(), **extra},
     }
 
 
@@ -374,8 +377,7 @@ def _stateful_set(install: KfpInstall, name: str, service_account: str, containe
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta(install, name),
             "spec": {"serviceName": name, "replicas": 1, "selector": {"matchLabels": {"app": name}},
                      "template": _pod(install, name, service_account, [container],
-                                      securityContext={"runAsNonRoot": True, "fsGroup": 999,
-                                                       "seccompProfile": {"type": "RuntimeDefault"}}),
+                                      securityContext=restricted_pod_security_context(fs_group=999)),
                      "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": dict(install.labels)},
                                                "spec": {"accessModes": ["ReadWriteOnce"],
                                                         "resources": {"requests": {"storage": storage}}}}]}}

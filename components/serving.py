@@ -25,8 +25,8 @@ import pulumi_kubernetes as k8s
 from components.kserve_models import from_wire, make, to_wire
 from components.kube import namespace
 from components.ownership import Ownership
-from components.serving_endpoint import (PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs,
-                                        restricted_security_context)
+from components.pod_security import restricted_container_security_context
+from components.serving_endpoint import PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs
 from environments import spec as env
 
 CERT_MANAGER_REPOSITORY = "https://charts.jetstack.io"
@@ -145,9 +145,8 @@ def cluster_serving_runtime(runtime: env.ServingRuntime, labels: Mapping[str, st
 
     family = _server_family(runtime.image)
     path = ("spec",)
-    security = restricted_security_context()
-    if family in _RUN_AS_USER:
-        security["runAsUser"] = _RUN_AS_USER[family]
+    security = restricted_container_security_context(read_only_root_filesystem=False,
+                                                     run_as_user=_RUN_AS_USER.get(family))
     container = make(
         V1Container, path + ("containers", 0),
         name=PREDICTOR_CONTAINER,

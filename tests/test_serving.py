@@ -13,6 +13,7 @@ from components import serving, serving_endpoint
 from environments.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_toleration
 from components.kserve_models import KServeFieldError, make
 from components.ownership import Ownership
+from components.pod_security import restricted_container_security_context
 from environments import loader
 from environments.errors import SpecError
 from environments.spec import ResolvedModel
@@ -104,7 +105,7 @@ def test_prod_predictors_run_restricted_with_a_readiness_probe_and_a_disruption_
                for r in resources(plan, "kubernetes:policy/v1:PodDisruptionBudget")}
     for name, service in services_by_name(plan).items():
         model = service["spec"]["predictor"]["model"]
-        assert model["securityContext"] == serving_endpoint.restricted_security_context()
+        assert model["securityContext"] == restricted_container_security_context(read_only_root_filesystem=False)
         assert model["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
         assert budgets[f"{name}-predictor"]["spec"] == {
             "maxUnavailable": 1,

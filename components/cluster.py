@@ -39,10 +39,10 @@ CONTROL_PLANE_LOG_RETENTION_DAYS = 90
 # vpc-cni and kube-proxy must exist before nodes can become Ready; coredns and
 # the EBS CSI controller are Deployments that stay degraded until nodes exist.
 ADDONS = (
-    ("vpc-cni", "vpcCni", False),
-    ("kube-proxy", "kubeProxy", False),
+    ("vpc-cni", "vpc_cni", False),
+    ("kube-proxy", "kube_proxy", False),
     ("coredns", "coredns", True),
-    ("aws-ebs-csi-driver", "awsEbsCsiDriver", True),
+    ("aws-ebs-csi-driver", "aws_ebs_csi_driver", True),
 )
 
 
@@ -50,7 +50,7 @@ ADDONS = (
 class ClusterArgs:
     cluster: env.Cluster
     cloud: env.Cloud
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
 
 
@@ -173,7 +173,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-eks",
             name=spec.name,
             role_arn=role.arn,
-            version=args.versions["kubernetes"],
+            version=args.versions.kubernetes,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=self.private_subnet_ids,
                 endpoint_private_access=True,
@@ -269,7 +269,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-{addon}",
             cluster_name=self.eks_cluster.name,
             addon_name=addon,
-            addon_version=args.versions[version_key],
+            addon_version=getattr(args.versions, version_key),
             # EKS installs self-managed copies of the core add-ons at creation; take them over.
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
@@ -291,7 +291,7 @@ class Cluster(pulumi.ComponentResource):
             node_role_arn=role.role.arn,
             subnet_ids=self.private_subnet_ids,
             ami_type=SYSTEM_AMI_TYPE,
-            version=args.versions["kubernetes"],
+            version=args.versions.kubernetes,
             capacity_type="ON_DEMAND",
             instance_types=list(system.instance_types),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(

@@ -19,6 +19,7 @@ from components.drift_runtime import DRIFT_CHECK, PAYLOAD_SINK, source
 from components.pod_security import restricted_container_security_context, restricted_pod_security_context
 from components.scrape_targets import PUSHGATEWAY_NAME, PUSHGATEWAY_PORT
 from components.watchlist import PAYLOAD_LOGGER_NAME, EndpointWatch
+from environments.spec import Versions
 
 SINK_PORT = 8080
 CODE_DIR = "/opt/stackyard"
@@ -36,8 +37,8 @@ def pushgateway_url(monitoring_namespace: str) -> str:
     return f"http://{PUSHGATEWAY_NAME}.{monitoring_namespace}.svc.cluster.local:{PUSHGATEWAY_PORT}"
 
 
-def default_job_image(versions: Mapping[str, str]) -> str:
-    return f"docker.io/kserve/sklearnserver:{versions['kserve']}"
+def default_job_image(versions: Versions) -> str:
+    return f"docker.io/kserve/sklearnserver:{versions.kserve}"
 
 
 def _code_volume(config_map: str) -> dict:

@@ -99,7 +99,7 @@ class StoreNetwork:
 class FeatureStoreArgs:
     feature_store: env.FeatureStore
     cloud: env.Cloud
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     network: Optional[StoreNetwork] = None
     # IRSA: the cluster's IAM OIDC provider and its issuer URL; without them
@@ -516,7 +516,7 @@ class FeatureStore(pulumi.ComponentResource):
 
         config_yaml = pulumi.Output.all(self.online_store_endpoint, self.registry_location).apply(
             lambda resolved: render_feature_store_yaml(feast_config(
-                store, args.cloud, args.ownership.environment, args.versions["feast"],
+                store, args.cloud, args.ownership.environment, args.versions.feast,
                 online_endpoint=resolved[0], registry_location=resolved[1], tags=self._tags)))
         self.config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
@@ -600,7 +600,7 @@ class FeatureStore(pulumi.ComponentResource):
             replication_group_id=aws_name(environment),
             description=f"Feast online store of {environment}",
             engine="redis",
-            engine_version=self._args.versions.get("redis"),
+            engine_version=self._args.versions.redis,
             node_type=online.node_type,
             num_cache_clusters=online.replicas,
             automatic_failover_enabled=highly_available,
@@ -638,7 +638,7 @@ class FeatureStore(pulumi.ComponentResource):
             f"{self._name}-registry",
             identifier=identifier,
             engine="postgres",
-            engine_version=self._args.versions["postgres"],
+            engine_version=self._args.versions.postgres,
             instance_class=registry.instance_class,
             allocated_storage=20,
             max_allocated_storage=100,
@@ -710,7 +710,7 @@ class FeatureStore(pulumi.ComponentResource):
         store_namespace = self._args.feature_store.namespace
         labels = {**self._labels, "app.kubernetes.io/name": IN_CLUSTER_REDIS}
         spec = in_cluster_redis_statefulset_spec(
-            f"docker.io/library/redis:{self._args.versions['redis']}", self._labels, password)
+            f"docker.io/library/redis:{self._args.versions.redis}", self._labels, password)
         k8s.apps.v1.StatefulSet(
             f"{self._name}-redis",
             metadata={"name": IN_CLUSTER_REDIS, "namespace": store_namespace, "labels": labels},
@@ -729,7 +729,7 @@ class FeatureStore(pulumi.ComponentResource):
         store = self._args.feature_store
         labels = {**self._labels, **selector_labels()}
         job_labels = {**self._labels, "app.kubernetes.io/name": MATERIALIZATION_JOB}
-        image = f"{FEATURE_SERVER_IMAGE}:{self._args.versions['feast']}"
+        image = f"{FEATURE_SERVER_IMAGE}:{self._args.versions.feast}"
         pod = config_yaml.apply(lambda text: FeastPod(
             image=image, resources=resource_requirements(store.server.resources),
             config_checksum=hashlib.sha256(text.encode()).hexdigest(), has_credentials=has_credentials,

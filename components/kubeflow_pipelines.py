@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
@@ -54,6 +53,7 @@ from components.ownership import Ownership
 from components.secure_bucket import secure_bucket
 from environments import spec as env
 from environments.compiled_pipeline import CompiledPipeline
+from environments.spec import snake_case
 
 # The service accounts whose pods touch artifacts, and so may assume the IRSA role.
 ARTIFACT_SERVICE_ACCOUNTS = ("ml-pipeline", "ml-pipeline-ui", kfp_install.PIPELINE_RUNNER)
@@ -63,7 +63,7 @@ ARTIFACT_SERVICE_ACCOUNTS = ("ml-pipeline", "ml-pipeline-ui", kfp_install.PIPELI
 class KubeflowPipelinesArgs:
     kubeflow: env.KubeflowPipelines
     pipelines: tuple[env.Pipeline, ...]
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     cloud: env.Cloud = field(default_factory=lambda: env.Cloud(provider="none"))
     compiled: tuple[CompiledPipeline, ...] = ()  # pipelines/compile.py output, one per spec pipeline
@@ -113,11 +113,6 @@ _KINDS = {
 }
 
 
-def _snake(key: str) -> str:
-    """A manifest's top-level field as the typed resource's keyword (`roleRef` -> `role_ref`)."""
-    return re.sub(r"(?<=[a-z])([A-Z])", r"_\1", key).lower()
-
-
 class KubeflowPipelines(pulumi.ComponentResource):
     def __init__(self, name: str, args: KubeflowPipelinesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("stackyard:pipelines:KubeflowPipelines", name, None, opts)
@@ -132,7 +127,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         else:
             store = kfp_install.ArtifactStore(bucket=kfp_install.LOCAL_BUCKET, in_cluster=True)
         install = kfp_install.KfpInstall(
-            namespace=kubeflow.namespace, release=kfp_install.release(args.versions["kubeflowPipelines"]),
+            namespace=kubeflow.namespace, release=kfp_install.release(args.versions.kubeflow_pipelines),
             store=store, labels=labels, platform_env=args.platform_env)
         installed = [self._apply(manifest, in_namespace)
                      for manifest in kfp_install.install_manifests(install, secret_value=pulumi.Output.secret)]
@@ -148,7 +143,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
     def _apply(self, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
         """Create the typed resource for one manifest; its resource name is kind and object name."""
         kind = manifest["kind"]
-        fields = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        fields = {snake_case(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
         return _KINDS[kind](f"{self._name}-{kind.lower()}-{manifest['metadata']['name']}", opts=opts, **fields)
 
     def _s3_store(self, name: str, args: KubeflowPipelinesArgs) -> kfp_install.ArtifactStore:

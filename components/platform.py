@@ -109,12 +109,12 @@ class Platform(pulumi.ComponentResource):
         if any(pool.provisioner == "karpenter" for pool in spec.node_pools):
             self.karpenter = Karpenter(
                 f"{name}-karpenter",
-                KarpenterArgs(cluster_name, region, versions["karpenter"], self.cluster, ownership), on_cluster)
+                KarpenterArgs(cluster_name, region, versions.karpenter, self.cluster, ownership), on_cluster)
         self.cluster_autoscaler = None
         if any(pool.provisioner == "managed" for pool in spec.node_pools):
             self.cluster_autoscaler = ClusterAutoscaler(
                 f"{name}-cluster-autoscaler",
-                ClusterAutoscalerArgs(cluster_name, region, versions["clusterAutoscaler"], versions["kubernetes"],
+                ClusterAutoscalerArgs(cluster_name, region, versions.cluster_autoscaler, versions.kubernetes,
                                       self.cluster, ownership), on_cluster)
         self.gpu_node_pools = [
             GpuNodePool(f"{name}-pool-{pool.name}",

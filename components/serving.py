@@ -69,7 +69,7 @@ _RUNTIME_DEFAULT_RESOURCES = {"cpu": "1", "memory": "2Gi"}
 @dataclass(frozen=True)
 class ServingArgs:
     serving: env.Serving
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     endpoints: tuple[env.Endpoint, ...] = ()
     models: Mapping[str, env.ResolvedModel] = field(default_factory=dict)  # endpoint name -> locked model
@@ -195,7 +195,7 @@ class Serving(pulumi.ComponentResource):
             return
 
         versions = args.versions
-        missing = [key for key in ("certManager", "kserve") if key not in versions]
+        missing = [key for key in ("certManager", "kserve") if not versions.pinned(key)]
         if missing:
             raise pulumi.RunError(f"versions lacks {', '.join(missing)}: KServe is installed for the endpoints "
                                   "and its version must be pinned there")
@@ -203,7 +203,7 @@ class Serving(pulumi.ComponentResource):
             f"{name}-cert-manager",
             name="cert-manager",
             chart="cert-manager",
-            version=versions["certManager"],
+            version=versions.cert_manager,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER_REPOSITORY),
             namespace=CERT_MANAGER_NAMESPACE,
             create_namespace=True,
@@ -214,19 +214,19 @@ class Serving(pulumi.ComponentResource):
             f"{name}-kserve-crd",
             name="kserve-crd",
             chart=f"{KSERVE_CHART_REGISTRY}/kserve-crd",
-            version=versions["kserve"],
+            version=versions.kserve,
             namespace=KSERVE_NAMESPACE,
             create_namespace=True,
             opts=child,
         )
         controller_needs = [cert_manager, kserve_crds]
         if args.needs_knative:
-            controller_needs.append(self._knative(name, versions["knative"], args.serving.domain, labels, child))
+            controller_needs.append(self._knative(name, versions.knative, args.serving.domain, labels, child))
         self.kserve = k8s.helm.v3.Release(
             f"{name}-kserve",
             name="kserve",
             chart=f"{KSERVE_CHART_REGISTRY}/kserve",
-            version=versions["kserve"],
+            version=versions.kserve,
             namespace=KSERVE_NAMESPACE,
             create_namespace=True,
             values=kserve_values(args.serving, args.needs_knative),

@@ -185,7 +185,7 @@ def feature_store_storage(spec: Spec) -> Iterator[SpecProblem]:
     if registry.type == "sql" and registry.password is None:
         yield _problem(at + ("registry",), "missing required field 'password' for a sql registry: "
                        "a secret reference {config: <name>} or {arn: <secret ARN>}")
-    if registry.type == "sql" and "postgres" not in spec.versions:
+    if registry.type == "sql" and spec.versions.postgres is None:
         yield _problem(("versions",), "missing required field 'postgres' (the RDS engine version of the "
                        "sql feature registry)")
     if registry.type == "file" and aws:
@@ -211,7 +211,7 @@ def feature_store_service(spec: Spec) -> Iterator[SpecProblem]:
     if replicas.min > replicas.max:
         yield _problem(("featureStore", "server", "replicas", "min"),
                        f"expected min <= max ({replicas.max}), found {replicas.min}")
-    if "feast" not in spec.versions:
+    if spec.versions.feast is None:
         yield _problem(("versions",), "missing required field 'feast' (the feature server image version)")
 
 
@@ -278,9 +278,9 @@ def _pinned_ami(spec: Spec, index: int, pool: NodePool) -> Iterator[SpecProblem]
     if not match:
         yield _problem(("nodePools", index, "ami", "releaseVersion"),
                        f"expected an EKS AL2023 AMI release like '1.33.0-20250519', found {release!r}")
-    elif "kubernetes" in spec.versions and match["kubernetes"] != _minor(spec.versions["kubernetes"]):
+    elif match["kubernetes"] != _minor(spec.versions.kubernetes):
         yield _problem(("nodePools", index, "ami", "releaseVersion"),
-                       f"expected an AMI release for Kubernetes {_minor(spec.versions['kubernetes'])} "
+                       f"expected an AMI release for Kubernetes {_minor(spec.versions.kubernetes)} "
                        f"(versions.kubernetes), found {release!r}")
 
 
@@ -343,7 +343,7 @@ def component_versions(spec: Spec) -> Iterator[SpecProblem]:
     if spec.node_pools:
         needed["dcgmExporter"] = "GPU pools export GPU metrics with the DCGM exporter"
     for key, why in needed.items():
-        if key not in spec.versions:
+        if not spec.versions.pinned(key):
             yield _problem(("versions",), f"missing required field {key!r}: {why}")
 
 
@@ -440,11 +440,11 @@ def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
     """Runtimes need the versions KServe is installed at; endpoints a runtime that serves their format."""
     if spec.serving.runtimes:
         for key in ("certManager", "kserve"):
-            if key not in spec.versions:
+            if not spec.versions.pinned(key):
                 yield _problem(("versions",), f"missing required field {key!r}: KServe is installed to run "
                                               "serving.runtimes and needs it")
     serverless = [e.name for e in spec.endpoints if e.deployment_mode_in(spec.serving) == SERVERLESS]
-    if serverless and "knative" not in spec.versions:
+    if serverless and spec.versions.knative is None:
         yield _problem(("versions",), f"missing required field 'knative': endpoint {serverless[0]!r} runs in "
                                       "Serverless mode, which needs Knative Serving")
     for index, runtime in enumerate(spec.serving.runtimes):

@@ -99,7 +99,7 @@ def test_server_image_and_test_dependency_are_the_same_feast():
     """The configuration is proven against the Feast the server runs: versions.feast and the test extra agree."""
     from environments import loader
 
-    feast_version = loader.load("prod").versions["feast"]
+    feast_version = loader.load("prod").versions.feast
     pyproject = (REPO / "pyproject.toml").read_text()
     major_minor = ".".join(feast_version.split(".")[:2])
     assert f"feast[aws,redis]>={major_minor}," in pyproject

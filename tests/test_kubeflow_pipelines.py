@@ -41,7 +41,7 @@ def prod():
 
 def test_prod_installs_kfp_at_the_spec_version(prod):
     spec = loader.load("prod")
-    version = spec.versions["kubeflowPipelines"]
+    version = spec.versions.kubeflow_pipelines
     deployments = k8s_objects(prod, "Deployment")
     api = named(deployments, "ml-pipeline")
     assert api["metadata"]["namespace"] == spec.kubeflow.namespace

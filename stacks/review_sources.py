@@ -18,6 +18,7 @@ from environments import loader
 from environments.errors import SpecError
 from environments.parity_contract import load_contract
 from policies.audit import audit_plan
+from policies.engine import Finding
 from policies.parity import compact, compare
 from stacks.cost import max_hourly_cost
 
@@ -25,18 +26,6 @@ from stacks.cost import max_hourly_cost
 @dataclass(frozen=True)
 class Unavailable:
     reason: str
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    resource: str
-    message: str
-    level: str = ""
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.rule, self.resource)
 
 
 @dataclass(frozen=True)
@@ -54,9 +43,8 @@ class ParityDifference:
 def policy_findings(spec: Any, plan: dict) -> list[Finding]:
     """Every unexempted finding of the policy audit over one side's plan."""
     report = audit_plan(spec, {}, plan)  # no located document: the report needs no spec lines
-    return sorted((Finding(finding.rule.id, finding.subject, finding.message, finding.level)
-                   for finding in report.evaluation.findings if finding.exemption is None),
-                  key=lambda f: (f.rule, f.resource, f.message))
+    return sorted((finding for finding in report.evaluation.findings if finding.exemption is None),
+                  key=lambda f: (f.rule.id, f.subject, f.message))
 
 
 def parity_differences(environment: str, environments_dir: Path) -> Union[list[ParityDifference], Unavailable]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+import pulumi
+
 from components.pod_security import restricted_container_security_context, restricted_pod_security_context
 
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -56,11 +58,13 @@ KFP_RELEASES: dict[str, KfpRelease] = {
 
 
 def release(version: str) -> KfpRelease:
+    """The images of KFP `version`. An unknown one is input the component cannot build: a
+    pulumi.RunError (docs/architecture.md, "Conventions"), so the plan ends with exit 2, not 1."""
     try:
         return KFP_RELEASES[version]
     except KeyError:
-        raise ValueError(f"versions.kubeflowPipelines {version!r} is not a release Stackyard knows how to install; "
-                         f"known: {sorted(KFP_RELEASES)}") from None
+        raise pulumi.RunError(f"versions.kubeflowPipelines {version!r} is not a release Stackyard knows how to "
+                              f"install; known: {sorted(KFP_RELEASES)}") from None
 
 
 @dataclass(frozen=True)

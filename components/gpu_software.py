@@ -16,7 +16,7 @@ namespace `kube-system`, label `app.kubernetes.io/name=dcgm-exporter`, port
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s

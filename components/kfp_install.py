@@ -225,7 +225,7 @@ def _config_maps(install: KfpInstall) -> list[dict]:
                   "ConMaxLifeTime": "120s"}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(install, "kfp-launcher"), "data": launcher},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(install, "workflow-controller-configmap"),
-         "data": {"config": f"artifactRepository:\n  archiveLogs: true\n"
+         "data": {"config": "artifactRepository:\n  archiveLogs: true\n"
                             + "".join(f"  {line}\n" for line in artifact_repository.splitlines())
                             + "executor:\n  resources:\n    requests: {cpu: 10m, memory: 64Mi}\n"
                               "    limits: {memory: 512Mi}\n"}},

@@ -11,7 +11,7 @@ import ast
 import difflib
 import re
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator
 
 from environments import gpu_catalog
 from environments.cron import CronError, cron_problem, longest_gap

@@ -40,9 +40,6 @@ ReceiverType = Literal["slack", "pagerduty", "email", "webhook"]
 Enforcement = Literal["mandatory", "advisory"]
 RuleLevel = Literal["mandatory", "advisory", "disabled"]
 
-API_VERSION = "stackyard.dev/v1"
-KIND = "Environment"
-
 
 @dataclass(frozen=True)
 class SecretRef:

@@ -12,7 +12,7 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from environments.spec import SecretRef, Spec
 from environments import __version__

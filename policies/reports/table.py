@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
-
 from policies.audit import AuditReport
-from policies.text_table import table
 from policies.reports.summary import finding_order, status_counts, title, verdict
+from policies.text_table import table
 
 MESSAGE_WIDTH = 100
 

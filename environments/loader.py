@@ -43,6 +43,12 @@ def environment_names() -> list[str]:
                   if not p.name.endswith(".lock.yaml") and p.stem not in ("parity",))
 
 
+def lock_path(spec_file: Path) -> Path:
+    """The registry lock beside a spec: environments/prod.yaml -> environments/prod.lock.yaml."""
+    spec_file = Path(spec_file)
+    return spec_file.with_name(f"{spec_file.stem}.lock.yaml")
+
+
 def display(path: Path) -> str:
     """A path as users see it: relative to the working directory where possible."""
     try:

@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 from environments.errors import SpecProblem
+from environments.loader import lock_path
 from environments.spec import Spec
 from policies.engine import Levels
 from policies.rules.model import Context, Exemption, LockedModel
-
-
-def lock_path(spec_file: Path) -> Path:
-    """The registry lock beside a spec: environments/prod.yaml -> environments/prod.lock.yaml."""
-    return spec_file.with_name(f"{spec_file.stem}.lock.yaml")
 
 
 def _key(name: str) -> str:

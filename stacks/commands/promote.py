@@ -130,8 +130,8 @@ def run(args) -> int:
     _require_audit_pass(args.source, source_spec.name)
 
     target_text = _read(target_file)
-    target_lock_file = promotion.lock_path(target_file)
-    source_lock_file = promotion.lock_path(source_file)
+    target_lock_file = loader.lock_path(target_file)
+    source_lock_file = loader.lock_path(source_file)
     target_lock = _read(target_lock_file)
     try:
         new_text, changes = promotion.promote_spec_text(

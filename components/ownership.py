@@ -12,10 +12,6 @@ from typing import Mapping, Optional
 from environments.spec import Spec
 
 
-# Environments whose stateful resources Pulumi refuses to delete (protect=True).
-PROTECTED_ENVIRONMENTS = ("staging", "prod")
-
-
 def label_value(value: str) -> str:
     """Kubernetes label values allow [A-Za-z0-9_.-] and 63 characters."""
     cleaned = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in value)
@@ -29,16 +25,19 @@ class Ownership:
     team: str
     cost_center: str
     extra_tags: Mapping[str, str] = field(default_factory=dict)
+    production: bool = False  # Spec.production: the same definition the policy rules use
 
     @classmethod
     def of(cls, spec: Spec) -> "Ownership":
         return cls(environment=spec.name, owner=spec.metadata.owner, team=spec.metadata.team,
-                   cost_center=spec.metadata.cost_center, extra_tags=dict(spec.cloud.tags))
+                   cost_center=spec.metadata.cost_center, extra_tags=dict(spec.cloud.tags),
+                   production=spec.production)
 
     @property
     def protects_state(self) -> bool:
-        """Whether buckets, databases and caches of this environment are protected from deletion."""
-        return self.environment in PROTECTED_ENVIRONMENTS
+        """Whether buckets, databases and caches are protected from deletion (protect=True): in
+        production, where SY-AWS-010 requires it."""
+        return self.production
 
     def labels(self, component: str, team: Optional[str] = None,
                extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:

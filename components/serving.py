@@ -25,8 +25,8 @@ import pulumi_kubernetes as k8s
 from components.kserve_models import from_wire, make, to_wire
 from components.kube import namespace
 from components.ownership import Ownership
-from components.serving_endpoint import (PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs,
-                                        restricted_security_context)
+from components.pod_security import restricted_container_security_context
+from components.serving_endpoint import PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs
 from environments import spec as env
 
 CERT_MANAGER_REPOSITORY = "https://charts.jetstack.io"
@@ -69,7 +69,7 @@ _RUNTIME_DEFAULT_RESOURCES = {"cpu": "1", "memory": "2Gi"}
 @dataclass(frozen=True)
 class ServingArgs:
     serving: env.Serving
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     endpoints: tuple[env.Endpoint, ...] = ()
     models: Mapping[str, env.ResolvedModel] = field(default_factory=dict)  # endpoint name -> locked model
@@ -145,9 +145,8 @@ def cluster_serving_runtime(runtime: env.ServingRuntime, labels: Mapping[str, st
 
     family = _server_family(runtime.image)
     path = ("spec",)
-    security = restricted_security_context()
-    if family in _RUN_AS_USER:
-        security["runAsUser"] = _RUN_AS_USER[family]
+    security = restricted_container_security_context(read_only_root_filesystem=False,
+                                                     run_as_user=_RUN_AS_USER.get(family))
     container = make(
         V1Container, path + ("containers", 0),
         name=PREDICTOR_CONTAINER,
@@ -196,7 +195,7 @@ class Serving(pulumi.ComponentResource):
             return
 
         versions = args.versions
-        missing = [key for key in ("certManager", "kserve") if key not in versions]
+        missing = [key for key in ("certManager", "kserve") if not versions.pinned(key)]
         if missing:
             raise pulumi.RunError(f"versions lacks {', '.join(missing)}: KServe is installed for the endpoints "
                                   "and its version must be pinned there")
@@ -204,7 +203,7 @@ class Serving(pulumi.ComponentResource):
             f"{name}-cert-manager",
             name="cert-manager",
             chart="cert-manager",
-            version=versions["certManager"],
+            version=versions.cert_manager,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER_REPOSITORY),
             namespace=CERT_MANAGER_NAMESPACE,
             create_namespace=True,
@@ -215,19 +214,19 @@ class Serving(pulumi.ComponentResource):
             f"{name}-kserve-crd",
             name="kserve-crd",
             chart=f"{KSERVE_CHART_REGISTRY}/kserve-crd",
-            version=versions["kserve"],
+            version=versions.kserve,
             namespace=KSERVE_NAMESPACE,
             create_namespace=True,
             opts=child,
         )
         controller_needs = [cert_manager, kserve_crds]
         if args.needs_knative:
-            controller_needs.append(self._knative(name, versions["knative"], args.serving.domain, labels, child))
+            controller_needs.append(self._knative(name, versions.knative, args.serving.domain, labels, child))
         self.kserve = k8s.helm.v3.Release(
             f"{name}-kserve",
             name="kserve",
             chart=f"{KSERVE_CHART_REGISTRY}/kserve",
-            version=versions["kserve"],
+            version=versions.kserve,
             namespace=KSERVE_NAMESPACE,
             create_namespace=True,
             values=kserve_values(args.serving, args.needs_knative),

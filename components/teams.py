@@ -14,7 +14,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.gpu_scheduling import GPU_RESOURCE
+from environments.gpu_scheduling import GPU_RESOURCE
 from components.kube import namespace
 from components.ownership import Ownership, label_value
 from environments import spec as env

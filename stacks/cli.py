@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Optional, Sequence
 
-from stacks import __version__
+from environments import __version__
 from stacks.errors import ExitCode, StackyardError
 
 # command -> (module under stacks.commands, one-line help). Order is the help order.

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from policies.rules.model import SECRET, UNKNOWN  # the plan format's markers, defined where the rules read them
+
 STACK_PROGRAM = Path(__file__).resolve().parent / "__main__.py"
 PROJECT = "stackyard"
-SECRET = "[secret]"
-UNKNOWN = "[unknown]"
 # The value every secret (config secret or Secrets Manager secret) has in an offline plan.
 SECRET_PLACEHOLDER = "offline-plan-placeholder"
 

@@ -93,7 +93,7 @@ def _stdlib() -> frozenset[str]:
 
 
 def test_gpu_contract_matches_the_scheduling_helper():
-    from components import gpu_scheduling
+    from environments import gpu_scheduling
 
     assert (gpu.GPU_RESOURCE, gpu.GPU_TAINT_KEY, gpu.GPU_TAINT_VALUE, gpu.GPU_TAINT_EFFECT, gpu.POOL_LABEL) == (
         gpu_scheduling.GPU_RESOURCE, gpu_scheduling.GPU_TAINT_KEY, gpu_scheduling.GPU_TAINT_VALUE,

@@ -220,4 +220,28 @@ def record(stack: str, config: dict[str, str], secret_keys: tuple[str, ...] = ()
         settings.ROOT.set(None)
         asyncio.set_event_loop(None)
         loop.close()
-    return sorted(recorded, key=lambda r: r.urn)
+    resources = sorted(recorded, key=lambda r: r.urn)
+    refuse_duplicate_urns(resources)
+    return resources
+
+
+class DuplicateUrnError(ValueError):
+    """Two resources registered with one URN: the real engine refuses the program, so the plan does too."""
+
+
+def _source(resource: RecordedResource) -> str:
+    """Which registration a resource is: its type, parent and the name it gives the object."""
+    inputs = resource.inputs
+    metadata = inputs.get("metadata") if isinstance(inputs.get("metadata"), dict) else {}
+    named = metadata.get("name") or inputs.get("name") or (inputs.get("tag") or {}).get("key")
+    parent = resource.parent.rsplit("::", 1)[-1] if resource.parent else "the stack"
+    return f"{resource.type} under {parent}" + (f" naming {named!r}" if named else "")
+
+
+def refuse_duplicate_urns(resources: list[RecordedResource]) -> None:
+    """Raise DuplicateUrnError naming both registrations of the first URN that repeats (`resources` sorted by URN)."""
+    for first, second in zip(resources, resources[1:]):
+        if first.urn == second.urn:
+            raise DuplicateUrnError(f"duplicate resource URN {first.urn}: registered by {_source(first)} and "
+                                    f"by {_source(second)}; the Pulumi engine refuses two resources with one URN, "
+                                    "so two names in the spec derive the same resource name")

@@ -429,3 +429,35 @@ def test_generated_names_are_refused_or_plan_to_valid_unique_names(field, name):
             return
         lock_beside(spec, "dev")
         assert plan_name_problems(plan_module.build(loader.load(str(spec)), spec)) == []
+
+
+# --- the limits the README states -----------------------------------------------------------
+
+def _validate_code(folder: Path, document: dict) -> int:
+    return run("validate", str(write(folder, document)))[0]
+
+
+@pytest.mark.parametrize("seed_name, longest", [("dev", 31), ("prod", 24)])  # prod: Karpenter pools
+def test_the_longest_environment_name(tmp_path, seed_name, longest):
+    document = seed(seed_name)
+    document["metadata"]["name"] = "e" * longest
+    assert _validate_code(tmp_path, document) == 0
+    document["metadata"]["name"] = "e" * (longest + 1)
+    assert _validate_code(tmp_path, document) == 2
+
+
+def test_the_longest_managed_pool_name_is_40_less_the_environment_name(tmp_path):
+    document = seed("dev")  # environment "dev": 3 characters
+    _rename_pool(document, "p" * 37)
+    assert _validate_code(tmp_path, document) == 0
+    _rename_pool(document, "p" * 38)
+    assert _validate_code(tmp_path, document) == 2
+
+
+def test_the_longest_endpoint_name_is_52_less_the_serving_namespace(tmp_path):
+    document = seed("dev")
+    document["endpoints"][0]["name"] = "r" * 42
+    document["serving"]["namespace"] = "s" * 10
+    assert _validate_code(tmp_path, document) == 0
+    document["serving"]["namespace"] = "s" * 11
+    assert _validate_code(tmp_path, document) == 2

@@ -161,7 +161,8 @@ def _feature_store_names(spec: Spec) -> Iterator[DerivedName]:
     if not store.enabled or spec.cloud.provider != "aws":
         return
     env, at_env = spec.name, ("metadata", "name")
-    protected = env in ("staging", "prod")  # components/ownership.py PROTECTED_ENVIRONMENTS
+    # The final snapshots exist only in protected environments; their names are checked everywhere,
+    # which refuses nothing more: they pass whenever the names they extend pass.
     yield DerivedName("aws.kms.alias", f"alias/{naming.feast_aws_name(env)}", at_env, "the feature store key alias",
                       "aws:kms/alias")
     yield DerivedName("aws.iam.role-name", naming.feast_aws_name(env, limit=64), at_env, "the feature store role",
@@ -176,9 +177,8 @@ def _feature_store_names(spec: Spec) -> Iterator[DerivedName]:
                           "the online store's subnet group", "aws:elasticache/subnetGroup")
         yield DerivedName("aws.ec2.security-group", naming.feast_aws_name(env, "cache", limit=255), at_env,
                           "the online store's security group", "aws:ec2/securityGroup")
-        if protected:
-            yield DerivedName("aws.elasticache.replication-group-id", naming.feast_aws_name(env, "final"), at_env,
-                              "the online store's final snapshot")
+        yield DerivedName("aws.elasticache.replication-group-id", naming.feast_aws_name(env, "final"), at_env,
+                          "the online store's final snapshot")
     if store.registry.type == "sql":
         identifier = naming.feast_aws_name(env, "registry", limit=63)
         yield DerivedName("aws.rds.identifier", identifier, at_env, "the registry database", "aws:rds/instance")
@@ -186,9 +186,8 @@ def _feature_store_names(spec: Spec) -> Iterator[DerivedName]:
                           "the registry's subnet group", "aws:rds/subnetGroup")
         yield DerivedName("aws.ec2.security-group", naming.feast_aws_name(env, "registry", limit=255), at_env,
                           "the registry's security group", "aws:ec2/securityGroup")
-        if protected:
-            yield DerivedName("aws.rds.snapshot-identifier", f"{identifier}-final", at_env,
-                              "the registry's final snapshot")
+        yield DerivedName("aws.rds.snapshot-identifier", f"{identifier}-final", at_env,
+                          "the registry's final snapshot")
 
 
 def derived_names(spec: Spec) -> list[DerivedName]:
@@ -208,9 +207,13 @@ def name_problems(spec: Spec) -> Iterator[SpecProblem]:
     """Every derived name passes its rule and no two in one scope are equal (checks.team_namespaces
     keeps teams out of the platform's namespaces)."""
     seen: dict[tuple[str, str], DerivedName] = {}
+    reported: set[tuple[tuple, str]] = set()
     for derived in derived_names(spec):
         problem = naming.problem(derived.rule, derived.name)
         if problem:
+            if (derived.path, derived.rule) in reported:
+                continue  # one field, one rule, one line: a long environment name breaks many role names
+            reported.add((derived.path, derived.rule))
             rule = naming.RULES[derived.rule]
             yield SpecProblem(None, derived.path, f"{derived.what} would be named {derived.name!r}, which "
                                                   f"{problem} (see {rule.source})")

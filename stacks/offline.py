@@ -9,7 +9,8 @@ URN, integral floats integers.
 
 The mocks echo inputs back as state and add the few computed outputs our
 components read (ARNs, the EKS endpoint and OIDC issuer), so every `apply`
-runs and the graph is complete and deterministic.
+runs and the graph is complete and deterministic. Like the real engine, it
+refuses two resources with one URN (DuplicateUrnError), naming both.
 """
 
 from __future__ import annotations

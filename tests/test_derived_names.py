@@ -415,7 +415,7 @@ NAMES = st.one_of(
 )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(st.sampled_from(sorted(FIELDS)), NAMES)
 def test_generated_names_are_refused_or_plan_to_valid_unique_names(field, name):
     document = seed("dev")

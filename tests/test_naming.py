@@ -8,6 +8,8 @@ rule, and two different inputs never give one name.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -125,7 +127,7 @@ def test_shortening_never_leaves_a_double_hyphen():
     assert "--" not in short and naming.problem("aws.elasticache.replication-group-id", short) is None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(min_size=1, max_size=120), st.text(min_size=1, max_size=120), st.integers(min_value=12, max_value=64))
 def test_two_different_names_never_shorten_to_one(a, b, limit):
     if a != b:
@@ -133,7 +135,7 @@ def test_two_different_names_never_shorten_to_one(a, b, limit):
     assert len(naming.shorten(a, limit)) <= limit
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(max_size=120))
 def test_free_text_becomes_a_valid_label_value_and_tag_value(text):
     assert naming.problem("k8s.label-value", naming.label_value(text)) is None
@@ -155,3 +157,50 @@ def test_endpoint_role_names_fit_iam_and_differ():
     assert naming.problem("aws.iam.role-name", name) is None
     assert name != naming.endpoint_role_name("a" * 42, "b" * 41 + "c")
     assert naming.endpoint_role_name("prod", "ranker") == "stackyard-prod-ranker-model-reader"
+
+
+# --- against the AWS API models (botocore's service definitions) --------------------------------
+
+# rule -> (service, shape name) where the API model states the limit and the pattern.
+BOTOCORE_SHAPES = {
+    "aws.iam.role-name": ("iam", "roleNameType"),
+    "aws.iam.policy-name": ("iam", "policyNameType"),
+    "aws.eventbridge.rule-name": ("events", "RuleName"),
+    "aws.kms.alias": ("kms", "AliasNameType"),
+    "aws.eks.cluster-name": ("eks", "ClusterName"),
+    "aws.logs.log-group-name": ("logs", "LogGroupName"),
+    "aws.tag-key": ("resourcegroupstaggingapi", "TagKey"),
+    "aws.tag-value": ("resourcegroupstaggingapi", "TagValue"),
+}
+
+
+def _api_shape(service: str, shape: str) -> dict:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service).shape_for(shape).metadata
+
+
+@pytest.mark.parametrize("rule_id", sorted(BOTOCORE_SHAPES))
+def test_limits_match_the_aws_api_model(rule_id):
+    metadata = _api_shape(*BOTOCORE_SHAPES[rule_id])
+    assert naming.RULES[rule_id].max_length == metadata["max"]
+
+
+@pytest.mark.parametrize("rule_id", sorted(BOTOCORE_SHAPES))
+def test_names_a_rule_accepts_the_aws_api_model_accepts(rule_id):
+    """Each rule is at least as strict as the API model (the user guides add what the model leaves out)."""
+    rule = naming.RULES[rule_id]
+    metadata = _api_shape(*BOTOCORE_SHAPES[rule_id])
+    api_pattern = re.compile(metadata["pattern"].removeprefix("^").removesuffix("$"), re.ASCII)
+    fill, valid, _invalid = CASES[rule_id]
+    for name in [*valid, _at_length(rule, fill, rule.max_length)]:
+        if rule.problem(name) is None:
+            assert api_pattern.fullmatch(name) and len(name) <= metadata["max"], name
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.from_regex(rule.pattern, fullmatch=True))
+    def accepted(name):
+        if rule.problem(name) is None:
+            assert api_pattern.fullmatch(name), name
+
+    accepted()

@@ -256,6 +256,9 @@ def plan_name_problems(plan: dict) -> list[str]:
             for key, value in (inputs.get(tags_field) or {}).items() if type_.startswith("aws:") else ():
                 check("aws.tag-key", key, f"{urn} tag key")
                 check("aws.tag-value", value, f"{urn} tag {key}")
+        if type_ == "kubernetes:helm.sh/v3:Release":
+            check("helm.release-name", inputs["name"], f"{urn} release name")
+            check("k8s.dns1123-label", inputs["namespace"], f"{urn} release namespace")
         if type_ == "aws:autoscaling/tag:Tag":
             check("aws.tag-key", inputs["tag"]["key"], f"{urn} tag key")
             check("aws.tag-value", inputs["tag"]["value"], f"{urn} tag value")
@@ -382,7 +385,28 @@ def test_the_offline_engine_refuses_duplicate_urns():
         offline.record("test", {}, program=program)
     message = str(raised.value)
     assert "urn:pulumi:test::stackyard::kubernetes:core/v1:ConfigMap::same" in message
-    assert "naming 'first'" in message and "naming 'second'" in message
+    assert "one with metadata.name = 'first', the other with 'second'" in message
+
+
+def test_plan_refuses_a_duplicate_urn_that_validate_did_not_catch(tmp_path, monkeypatch):
+    """The engine's own refusal, with the real components: validate's name check switched off."""
+    from environments import checks
+    from environments.derived_names import name_problems
+
+    monkeypatch.setattr(checks, "CHECKS", tuple(check for check in checks.CHECKS if check is not name_problems))
+    document = seed("dev")
+    first = document["pipelines"][0]
+    first["name"], first["schedules"][0]["name"] = "train", "x-weekly"
+    second = copy.deepcopy(first)
+    second["name"], second["schedules"][0]["name"] = "train-x", "weekly"
+    document["pipelines"].append(second)
+    spec = write(tmp_path, document, "dev.yaml")
+    lock_beside(spec, "dev")
+    code, stdout, stderr = run("plan", str(spec), "--out", str(tmp_path / "out"))
+    assert code == 2 and not (tmp_path / "out").exists(), stderr
+    assert "duplicate resource URN urn:pulumi:dev::stackyard::" in stderr
+    assert "ConfigMap::dev-pipelines-configmap-recurring-run-train-x-weekly" in stderr
+    assert "metadata.labels.stackyard.dev/pipeline = 'train', the other with 'train-x'" in stderr
 
 
 def test_a_manifest_is_never_silently_dropped():

@@ -21,6 +21,7 @@ CASES = {
     "k8s.dns1123-label": ("a", ["a", "a-b", "1ranker"], ["a.b", "A", "-a", "a-", "a_b"]),
     "k8s.dns1035-label": ("a", ["a", "a-b", "ranker1"], ["1ranker", "a.b", "A", "a-"]),
     "k8s.cronjob-name": ("a", ["drift-a", "a.b"], ["Drift", "-a", "a_b"]),
+    "helm.release-name": ("a", ["kube-prometheus-stack", "kserve-crd"], ["Kserve", "-a", "a_b"]),
     "k8s.label-key": ("a", ["tier", "example.com/tier", "a.b/c_d-e.f", "k8s.io/x"],
                       ["example.com/", "/tier", "Example.com/tier", "a/b/c", "tier-", "example_com/tier", "ti er"]),
     "k8s.label-value": ("a", ["", "a", "ML_Platform.Core-1"], ["ML Platform (Core)", "café", "-a", "a-", "a/b"]),

@@ -26,7 +26,7 @@ SYSTEM_NODE_LABELS = ("stackyard.dev/pool", "k8s.amazonaws.com/accelerator", "nv
 
 @dataclass(frozen=True)
 class DerivedName:
-    rule: str  # a naming.RULES id
+    rule: Optional[str]  # a naming.RULES id; None for a Pulumi resource name, which only has to be unique
     name: str
     path: tuple  # the spec field the name comes from
     what: str  # what the name names, for messages
@@ -88,7 +88,7 @@ def _pool_names(spec: Spec) -> Iterator[DerivedName]:
             path = at + ("labels", key) if key in pool.labels else at + ("name",)
             tag = f"{NODE_TEMPLATE_TAG_PREFIX}/label/{key}"
             yield DerivedName("aws.tag-key", tag, path, f"the node-template tag of label {key!r}")
-            yield DerivedName("k8s.dns1123-subdomain", f"{logical}-asg-{naming.autoscaling_tag_slug(f'label/{key}')}",
+            yield DerivedName(None, f"{logical}-asg-{naming.autoscaling_tag_slug(f'label/{key}')}",
                               path, f"the Auto Scaling group tag resource of label {key!r}",
                               "pulumi:aws:autoscaling/tag:Tag")
 
@@ -209,7 +209,7 @@ def name_problems(spec: Spec) -> Iterator[SpecProblem]:
     seen: dict[tuple[str, str], DerivedName] = {}
     reported: set[tuple[tuple, str]] = set()
     for derived in derived_names(spec):
-        problem = naming.problem(derived.rule, derived.name)
+        problem = naming.problem(derived.rule, derived.name) if derived.rule else None
         if problem:
             if (derived.path, derived.rule) in reported:
                 continue  # one field, one rule, one line: a long environment name breaks many role names

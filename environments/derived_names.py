@@ -35,7 +35,8 @@ class DerivedName:
 
 def _aws_autonamed(type_: str, logical: str, path: tuple, what: str) -> DerivedName:
     _property, rule = naming.AUTONAMED[type_]
-    return DerivedName(rule, naming.autoname_sample(logical), path, f"{what} (auto-named from {logical!r})")
+    return DerivedName(rule, naming.autoname_sample(logical), path,
+                       f"{what} (Pulumi names it {logical!r}, '-' and 7 random characters)")
 
 
 def _cluster_names(spec: Spec) -> Iterator[DerivedName]:

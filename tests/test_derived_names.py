@@ -92,8 +92,8 @@ def test_a_39_character_pool_name(tmp_path):
     document = seed("dev")
     _rename_pool(document, "p" * 39)
     assert_refused(write(tmp_path, document), "$.nodePools[0].name",
-                   "the pool's node role (auto-named from 'dev-pool-ppppppppppppppppppppppppppppppppppppppp-node-role')"
-                   " would be named")
+                   "the pool's node role (Pulumi names it 'dev-pool-ppppppppppppppppppppppppppppppppppppppp-node-role', "
+                   "'-' and 7 random characters) would be named")
 
 
 def test_a_33_character_environment_name(tmp_path):
@@ -106,7 +106,7 @@ def test_a_25_character_environment_name_with_karpenter_pools(tmp_path):
     document = seed("prod")  # prod has a Karpenter pool: its EventBridge rules carry the longest suffix
     document["metadata"]["name"] = "e" * 25
     assert_refused(write(tmp_path, document), "$.metadata.name",
-                   "Karpenter's instance-state-change rule (auto-named from")
+                   "Karpenter's instance-state-change rule (Pulumi names it")
 
 
 def test_an_environment_name_with_a_double_hyphen(tmp_path):

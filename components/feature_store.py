@@ -43,6 +43,7 @@ from components.pod_security import restricted_container_security_context, restr
 from components.secret_refs import secret_value
 from components.secure_bucket import secure_bucket
 from environments import spec as env
+from environments.naming import feast_aws_name as aws_name  # the names validate checks
 
 FEATURE_SERVER = "feast-feature-server"
 MATERIALIZATION_JOB = "feast-materialize"
@@ -109,12 +110,6 @@ class FeatureStoreArgs:
 
 
 # --- names and addresses -------------------------------------------------------
-
-def aws_name(environment: str, suffix: str = "", limit: int = 40) -> str:
-    """A deterministic AWS name for this environment's store, within the service's length limit."""
-    name = f"stackyard-{environment}-feast" + (f"-{suffix}" if suffix else "")
-    return name[:limit].rstrip("-")
-
 
 def feature_server_url(store_namespace: str) -> str:
     return f"http://{FEATURE_SERVER}.{store_namespace}.svc.cluster.local:{HTTP_PORT}"

@@ -2,6 +2,8 @@
 
 Policies require owner, team, cost-center and environment on every workload
 and taggable cloud resource; building them in one place keeps them identical.
+Owner, team and cost center are free text: they are sanitised into valid label
+and tag values (environments/naming.py), never copied raw.
 """
 
 from __future__ import annotations
@@ -9,13 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from environments.naming import label_value, tag_value
 from environments.spec import Spec
-
-
-def label_value(value: str) -> str:
-    """Kubernetes label values allow [A-Za-z0-9_.-] and 63 characters."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in value)
-    return cleaned.strip("_.-")[:63]
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,7 @@ class Ownership:
             "app.kubernetes.io/component": component,
             "stackyard.dev/environment": self.environment,
             "stackyard.dev/owner": label_value(self.owner),
-            "stackyard.dev/team": team or self.team,
+            "stackyard.dev/team": label_value(team or self.team),
             "stackyard.dev/cost-center": label_value(self.cost_center),
             **(extra or {}),
         }
@@ -56,8 +53,8 @@ class Ownership:
         return {
             **self.extra_tags,
             "stackyard.dev/environment": self.environment,
-            "stackyard.dev/owner": self.owner,
-            "stackyard.dev/team": self.team,
-            "stackyard.dev/cost-center": self.cost_center,
+            "stackyard.dev/owner": tag_value(self.owner),
+            "stackyard.dev/team": tag_value(self.team),
+            "stackyard.dev/cost-center": tag_value(self.cost_center),
             **(extra or {}),
         }

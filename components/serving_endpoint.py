@@ -14,7 +14,6 @@ built. The builders are pure functions; `ServingEndpoint` only wires them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
@@ -31,7 +30,8 @@ from environments.gpu_scheduling import gpu_scheduling
 from components.irsa import irsa_role
 from components.pod_security import restricted_container_security_context
 from components.kserve_models import KServeFieldError, fields_from_wire, from_wire, make, to_wire
-from components.ownership import Ownership, label_value
+from components.ownership import Ownership
+from environments import naming
 from environments import spec as env
 
 INFERENCE_SERVICE_API_VERSION = "serving.kserve.io/v1beta1"
@@ -117,12 +117,8 @@ def artifact_read_policy(location: S3Prefix) -> str:
 
 
 def iam_role_name(environment: str, endpoint: str) -> str:
-    """A deterministic IAM role name within IAM's 64 characters."""
-    name = f"stackyard-{environment}-{endpoint}-model-reader"
-    if len(name) <= 64:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:55]}-{digest}"
+    """A deterministic IAM role name within IAM's 64 characters (the one validate checks)."""
+    return naming.endpoint_role_name(environment, endpoint)
 
 
 def storage_annotations(region: str) -> dict[str, str]:
@@ -160,7 +156,7 @@ def disruption_budget(endpoint: env.Endpoint, namespace: str, labels: Mapping[st
 def endpoint_labels(ownership: Ownership, endpoint: env.Endpoint, model: env.ResolvedModel) -> dict[str, str]:
     return ownership.labels("serving", team=endpoint.team, extra={
         ENDPOINT_LABEL: endpoint.name,
-        MODEL_LABEL: label_value(model.name),
+        MODEL_LABEL: naming.label_value(model.name),
         MODEL_VERSION_LABEL: str(model.version),
     })
 

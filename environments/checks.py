@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from environments import gpu_catalog
+from environments import gpu_catalog, naming
 from environments.cron import CronError, cron_problem, longest_gap
+from environments.derived_names import name_problems
 from environments.errors import SpecProblem
 from environments.pipeline_source import pipeline_function
 from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
@@ -309,19 +310,18 @@ def cluster_network(spec: Spec) -> Iterator[SpecProblem]:
                        "`vpc.availabilityZones` (a VPC Stackyard creates)")
 
 
-_PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-
-
 def team_namespaces(spec: Spec) -> Iterator[SpecProblem]:
-    """Each team gets a namespace named after it; it must not be one the platform already uses."""
-    taken = {name: "a Kubernetes system namespace" for name in _PLATFORM_NAMESPACES}
+    """Each team gets a namespace named after it; it must not be one the platform uses or would use.
+
+    A component's namespace is reserved whether or not it is enabled: enabling it later must not
+    find a team (its quota, its LimitRange, its deletion) already owning the namespace.
+    """
+    taken = {name: "a namespace the platform itself uses" for name in naming.PLATFORM_NAMESPACES}
+    taken.update({name: "a system namespace of the cluster" for name in spec.cluster.system_namespaces})
     taken[spec.serving.namespace] = "the serving namespace"
-    if spec.kubeflow.enabled:
-        taken[spec.kubeflow.namespace] = "the Kubeflow Pipelines namespace"
-    if spec.feature_store.enabled:
-        taken[spec.feature_store.namespace] = "the feature store namespace"
-    if spec.monitoring.enabled:
-        taken[spec.monitoring.namespace] = "the monitoring namespace"
+    taken[spec.kubeflow.namespace] = "the Kubeflow Pipelines namespace"
+    taken[spec.feature_store.namespace] = "the feature store namespace"
+    taken[spec.monitoring.namespace] = "the monitoring namespace"
     for index, team in enumerate(spec.teams):
         if team.name in taken:
             yield _problem(("teams", index, "name"),
@@ -479,6 +479,7 @@ CHECKS: tuple[Check, ...] = (
     drift_settings,
     serving_modes,
     serving_requirements,
+    name_problems,
 )
 
 

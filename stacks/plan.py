@@ -57,6 +57,8 @@ def build(spec: Spec, spec_file: Path) -> dict:
 
         what = "pipeline does not compile: " if isinstance(error, PipelineCompileError) else ""
         raise StackyardError(f"{what}{error}", ExitCode.INVALID_INPUT) from None
+    except offline.DuplicateUrnError as error:
+        raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     return {
         "stackyard": __version__,
         "environment": spec.name,
@@ -74,10 +76,17 @@ def manifests(plan: dict) -> dict[str, str]:
     import yaml
 
     files: dict[str, str] = {}
+    writers: dict[str, str] = {}
     for resource in plan["resources"]:
         if is_manifest(resource):
             body = manifest(resource)
-            files[manifest_path(body)] = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+            path = manifest_path(body)
+            if path in writers:  # two resources would apply one object: never keep just one of them
+                raise StackyardError(f"resources {writers[path]} and {resource['urn']} are one Kubernetes object "
+                                     f"(manifests/{path}): two names in the spec derive the same object name",
+                                     ExitCode.INVALID_INPUT)
+            writers[path] = resource["urn"]
+            files[path] = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
     return dict(sorted(files.items()))
 
 

@@ -15,6 +15,7 @@ runs and the graph is complete and deterministic.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import runpy
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,12 @@ _ACCOUNT = "000000000000"
 _REGION = "us-east-1"
 
 
+def _aws_id(prefix: str, name: str) -> str:
+    """An id of AWS's form (`subnet-` and 17 hex digits), stable per resource name: CRDs that take
+    one (Karpenter's subnet selector) check the form."""
+    return f"{prefix}-{hashlib.sha256(name.encode()).hexdigest()[:17]}"
+
+
 def _cluster(name: str, inputs: dict) -> dict:
     # Compute reads the endpoint, CA and OIDC issuer (components/cluster.py, karpenter.py); the
     # feature store puts its security groups in the cluster's VPC (components/feature_store.py).
@@ -125,6 +132,7 @@ MOCK_OUTPUTS: dict[str, Callable[[str, dict], dict]] = {
     "aws:iam/role:Role": _role,
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
     "aws:kms/key:Key": lambda name, inputs: {"arn": f"arn:aws:kms:{_REGION}:{_ACCOUNT}:key/{name}", "keyId": name},
+    "aws:ec2/subnet:Subnet": lambda name, inputs: {"id": _aws_id("subnet", name)},
     "aws:ec2/launchTemplate:LaunchTemplate": lambda name, inputs: {"latestVersion": 1},
     "aws:eks/nodeGroup:NodeGroup": lambda name, inputs: {"resources": [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]},
     "aws:sqs/queue:Queue": _queue,
@@ -166,7 +174,7 @@ def _make_mocks():
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
             state = dict(args.inputs)
             state.update(_computed_outputs(args.typ, args.name, args.inputs))
-            return f"{args.name}-id", state
+            return state.get("id", f"{args.name}-id"), state
 
         def call(self, args: pulumi.runtime.MockCallArgs):
             return _INVOKE_RESULTS.get(args.token, {})

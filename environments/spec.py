@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -481,10 +482,16 @@ def _convert(annotation: Any, value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _fields_of(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """The resolved annotations and field names of a spec dataclass. Resolving the string
+    annotations compiles each one: done once per class, not once per object built."""
+    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def from_document(cls: type, document: Mapping[str, Any]) -> Any:
     """Build dataclass `cls` from a schema-valid mapping with camelCase keys."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    hints, names = _fields_of(cls)
     kwargs = {}
     for key, value in document.items():
         name = _snake(key)

@@ -21,7 +21,7 @@ from stacks.diff import Acknowledgement, data_loss_verdict, diff_plans, spec_ack
 from stacks.errors import StackyardError
 from stacks.resource_rules import table
 from stacks.review_sources import Finding, ParityDifference, SideReview, Unavailable
-from tests.conftest import FIXTURES, run_cli
+from conftest import FIXTURES, run_cli
 
 REPORTS = FIXTURES / "change_report"
 CLUSTER = "urn:pulumi:t::stackyard::stackyard:compute:Cluster"
@@ -235,7 +235,7 @@ def test_secrets_stay_masked_and_unchanged_secrets_are_no_change():
 
 def test_parity_changes_come_from_the_parity_contract(tmp_path):
     from stacks.review_sources import new_and_fixed, parity_differences
-    from tests.conftest import REPO
+    from conftest import REPO
 
     before = parity_differences("prod", REPO / "environments")
     assert not isinstance(before, Unavailable), before

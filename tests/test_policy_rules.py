@@ -11,7 +11,7 @@ import pytest
 from policies import engine
 from policies.rules import RULES, RULES_BY_ID, gpu, workloads
 from policies.rules.model import SEVERITIES, Context, Resource
-from tests.policy_cases import all_cases, bases, _plan_entries
+from policy_cases import all_cases, bases, _plan_entries
 
 CASES = all_cases()
 REPO = Path(__file__).resolve().parent.parent

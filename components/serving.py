@@ -3,14 +3,15 @@
 Installed as Helm releases at the versions in `versions:`: cert-manager (the
 KServe webhooks need certificates), the KServe CRDs as their own release (Helm
 never upgrades CRDs that ship inside a chart's crds/ folder, a release of their
-own does), and the KServe controller with the spec's default deployment mode.
+own does), and the KServe controller (`kserve-resources`) with the spec's default
+deployment mode.
 Knative Serving (through the Knative Operator, with Kourier as its ingress) is
 installed only when an endpoint runs in Serverless mode: canary traffic
 splitting and request-based autoscaling need it, RawDeployment does not.
 
-The KServe chart ships its own ClusterServingRuntimes (`kserve-*`, images at
-the chart's tags); they are disabled, and the spec's runtimes are created
-instead, each image pinned in the spec.
+KServe's own ClusterServingRuntimes (`kserve-*`, images at the chart's tags)
+ship in a chart of their own, `kserve-runtime-configs`, which Stackyard does not
+install: the spec's runtimes are created instead, each image pinned in the spec.
 """
 
 from __future__ import annotations
@@ -40,10 +41,9 @@ KNATIVE_SERVING_NAMESPACE = "knative-serving"
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
 SERVING_RUNTIME_API_VERSION = "serving.kserve.io/v1alpha1"
 
-# The runtimes the KServe v0.15 chart installs (its `kserve.servingruntime.*` values).
-KSERVE_CHART_RUNTIMES = ("huggingfaceserver", "huggingfaceserver_multinode", "lgbserver", "mlserver",
-                         "paddleserver", "pmmlserver", "sklearnserver", "tensorflow", "torchserve",
-                         "tritonserver", "xgbserver")
+# The controller chart; since KServe v0.16 it renders no ClusterServingRuntime (those are in
+# `kserve-runtime-configs`), so installing it alone installs none of KServe's runtimes.
+KSERVE_CONTROLLER_CHART = "kserve-resources"
 
 # How the known model-server images are started: KServe's Python servers take
 # the model name and directory, Triton its model store. Other images run
@@ -103,10 +103,7 @@ def kserve_values(serving: env.Serving, serverless: bool) -> dict:
     if serverless:
         # Knative's Kourier routes Serverless endpoints; KServe needs no Istio.
         gateway["disableIstioVirtualHost"] = True
-    return {"kserve": {
-        "controller": {"deploymentMode": serving.deployment_mode, "gateway": gateway},
-        "servingruntime": {runtime: {"disabled": True} for runtime in KSERVE_CHART_RUNTIMES},
-    }}
+    return {"kserve": {"controller": {"deploymentMode": serving.deployment_mode, "gateway": gateway}}}
 
 
 def knative_serving(version: str, domain: Optional[str], labels: Mapping[str, str]) -> dict:
@@ -225,7 +222,7 @@ class Serving(pulumi.ComponentResource):
         self.kserve = k8s.helm.v3.Release(
             f"{name}-kserve",
             name="kserve",
-            chart=f"{KSERVE_CHART_REGISTRY}/kserve",
+            chart=f"{KSERVE_CHART_REGISTRY}/{KSERVE_CONTROLLER_CHART}",
             version=versions.kserve,
             namespace=KSERVE_NAMESPACE,
             create_namespace=True,

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from environments import gpu_catalog, naming
+from environments import compatibility, gpu_catalog, naming
 from environments.cron import CronError, cron_problem, longest_gap
 from environments.derived_names import name_problems
 from environments.errors import SpecProblem
@@ -347,6 +347,14 @@ def component_versions(spec: Spec) -> Iterator[SpecProblem]:
             yield _problem(("versions",), f"missing required field {key!r}: {why}")
 
 
+def version_compatibility(spec: Spec) -> Iterator[SpecProblem]:
+    """The pins work together, as environments/compatibility.yaml says (each rule with its source)."""
+    for verdict in compatibility.verdicts(spec.versions):
+        if not verdict.ok:
+            yield _problem(("versions", verdict.blamed),
+                           f"incompatible pins: {verdict.describe(spec.versions)}")
+
+
 # Receiver types and what their `secret` holds; email receivers hold an optional SMTP password.
 _RECEIVER_SECRETS = {"slack": "Slack webhook URL", "pagerduty": "PagerDuty routing key",
                      "webhook": "webhook URL"}
@@ -480,6 +488,7 @@ CHECKS: tuple[Check, ...] = (
     serving_modes,
     serving_requirements,
     name_problems,
+    version_compatibility,
 )
 
 

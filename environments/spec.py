@@ -470,9 +470,19 @@ class Versions:
     python: Optional[str] = None
     mlflow: Optional[str] = None
 
+    def get(self, key: str) -> Optional[str]:
+        """The pin named by its spec key (`awsEbsCsiDriver`), or None: for data keyed by pin name
+        (the checks' messages, environments/compatibility.yaml)."""
+        return getattr(self, snake_case(key), None)
+
     def pinned(self, key: str) -> bool:
-        """Whether the pin named by its spec key (`awsEbsCsiDriver`) is set: for the checks' messages."""
-        return getattr(self, snake_case(key)) is not None
+        """Whether the pin named by its spec key is set."""
+        return self.get(key) is not None
+
+    def items(self) -> list[tuple[str, str]]:
+        """(spec key, version) of every pin that is set, in the schema's order."""
+        return [(re.sub(r"_([a-z])", lambda m: m.group(1).upper(), f.name), getattr(self, f.name))
+                for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
 
 
 @dataclass(frozen=True)

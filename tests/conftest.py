@@ -57,6 +57,35 @@ def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None, process: bool
     return subprocess.CompletedProcess(["stackyard", *args], code, out.getvalue(), err.getvalue())
 
 
+@contextlib.contextmanager
+def inputs_without_a_value():
+    """While planning, collect `type name.input` of every resource input that was an Output and resolved
+    to None: the SDK drops such an input, so the plan would silently lack a value a deploy has."""
+    import pulumi
+    from pulumi.runtime import rpc
+
+    found: list[str] = []
+    serialize = rpc.serialize_properties
+
+    async def watching(inputs, property_deps, resource_obj=None, *args, **kwargs):
+        if isinstance(resource_obj, pulumi.Resource):
+            for key in inputs:
+                value = inputs[key]
+                if isinstance(value, pulumi.Output) and await value.is_known() and await value.future() is None:
+                    found.append(f"{resource_obj.pulumi_type} {resource_obj._name}.{key}")
+        return await serialize(inputs, property_deps, resource_obj, *args, **kwargs)
+
+    rpc.serialize_properties = watching
+    try:
+        yield found
+    finally:
+        rpc.serialize_properties = serialize
+
+
+# environment -> what `inputs_without_a_value` found while plan_for built its plan
+UNSET_INPUTS: dict[str, list[str]] = {}
+
+
 @functools.lru_cache(maxsize=None)
 def plan_for(environment: str) -> dict:
     """The offline plan of a shipped environment or spec file, built once per test session."""
@@ -64,7 +93,10 @@ def plan_for(environment: str) -> dict:
     from stacks import plan
 
     spec = loader.load(environment)
-    return plan.build(spec, loader.spec_path(environment).resolve())
+    with inputs_without_a_value() as found:
+        built = plan.build(spec, loader.spec_path(environment).resolve())
+    UNSET_INPUTS[environment] = sorted(set(found))
+    return built
 
 
 def resources(plan: dict, type_: str) -> list[dict]:

@@ -243,10 +243,10 @@ def test_parity_changes_come_from_the_parity_contract(tmp_path):
     assert not isinstance(before, Unavailable), before
     changed = tmp_path / "environments"
     shutil.copytree(REPO / "environments", changed)
-    (changed / "prod.yaml").write_text((changed / "prod.yaml").read_text() + "\nversions:\n  kserve: v0.15.3\n")
+    (changed / "prod.yaml").write_text((changed / "prod.yaml").read_text() + "\nversions:\n  kserve: v0.20.1\n")
     new, fixed = new_and_fixed(before, parity_differences("prod", changed))
     assert [(d.pair, d.path, d.verdict) for d in new] == [("staging:prod", "versions.kserve", "forbidden")]
-    assert "v0.15.2 → v0.15.3" in new[0].message and fixed == []
+    assert "v0.20.0 → v0.20.1" in new[0].message and fixed == []
 
 
 def test_a_renamed_source_function_fails_the_import_instead_of_reading_as_unavailable(tmp_path):

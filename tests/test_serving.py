@@ -95,7 +95,9 @@ def test_prod_installs_kserve_at_the_pinned_versions():
     assert "knative-operator" not in releases  # no endpoint needs Serverless
     controller = releases["kserve"]["values"]["kserve"]
     assert controller["controller"]["deploymentMode"] == "RawDeployment"
-    assert all(runtime["disabled"] for runtime in controller["servingruntime"].values())
+    # KServe's own runtimes are in the kserve-runtime-configs chart, which is not installed.
+    assert releases["kserve"]["chart"] == "oci://ghcr.io/kserve/charts/kserve-resources"
+    assert "servingruntime" not in controller
 
 
 def test_prod_predictors_run_restricted_with_a_readiness_probe_and_a_disruption_budget():
@@ -119,7 +121,7 @@ def test_prod_predictors_run_restricted_with_a_readiness_probe_and_a_disruption_
 def test_a_canary_endpoint_is_serverless_and_brings_knative(tmp_path):
     from stacks import plan as offline_plan
 
-    spec_file = local_spec(tmp_path, (("  kserve: v0.15.2\n", "  kserve: v0.15.2\n  knative: v1.16.0\n"),),
+    spec_file = local_spec(tmp_path, (("  kserve: v0.20.0\n", "  kserve: v0.20.0\n  knative: v1.21.1\n"),),
                            "    deploymentMode: Serverless\n    canary: {trafficPercent: 10}\n")
     plan = offline_plan.build(loader.load(str(spec_file)), spec_file)
     service = services_by_name(plan)["recsys-ranker"]
@@ -130,10 +132,10 @@ def test_a_canary_endpoint_is_serverless_and_brings_knative(tmp_path):
     assert (service["spec"]["predictor"]["scaleMetric"], service["spec"]["predictor"]["scaleTarget"]) == (
         "concurrency", 100)
     releases = {r["inputs"]["name"]: r["inputs"] for r in resources(plan, RELEASE)}
-    assert "knative-v1.16.0/knative-operator-v1.16.0.tgz" in releases["knative-operator"]["chart"]
+    assert "knative-v1.21.1/knative-operator-v1.21.1.tgz" in releases["knative-operator"]["chart"]
     assert releases["kserve"]["values"]["kserve"]["controller"]["gateway"]["disableIstioVirtualHost"] is True
     (knative,) = resources(plan, "kubernetes:operator.knative.dev/v1beta1:KnativeServing")
-    assert knative["inputs"]["spec"]["version"] == "1.16"
+    assert knative["inputs"]["spec"]["version"] == "1.21"
     assert knative["inputs"]["spec"]["config"]["features"]["kubernetes.podspec-tolerations"] == "enabled"
 
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Mapping, Optional, Sequence
 
-from components import rollout_gate
 from components.metrics_catalog import RequestSource
 from components.watchlist import (DCGM_EXPORTER_NAME, FEATURE_SERVER_NAME, KFP_API_SERVER, WORKFLOW_CONTROLLER,
                                   EndpointWatch, FeatureStoreWatch, GpuPoolWatch, PipelinesWatch, Watchlist)
@@ -45,7 +44,6 @@ AVAILABILITY_ERRORS = "stackyard:endpoint_availability_errors:ratio_rate"
 LATENCY_SLOW = "stackyard:endpoint_latency_slow:ratio_rate"
 ENDPOINT_READY = "stackyard:endpoint_ready:bool"
 
-DRIFT_PUSH_JOB = "stackyard-drift"
 DRIFT_SCORE = "stackyard_model_drift_score"
 
 ERROR_RATIO_WARNING = 0.05  # more than 5% failed requests over 5 minutes
@@ -81,7 +79,7 @@ class RuleSet:
 
 
 @dataclass(frozen=True)
-class _Context:
+class AlertContext:
     runbook_base_url: str
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -196,7 +194,7 @@ def _burn_factors(endpoint: EndpointWatch, windows: Sequence[BurnWindow]) -> str
 
 
 def endpoint_rules(endpoint: EndpointWatch, runbook_base_url: str, monitoring_namespace: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team,
+    context = AlertContext(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team,
                                           "component": "serving"})
     record_labels = {"endpoint": endpoint.name, "namespace": endpoint.namespace}
     slo = endpoint.slo
@@ -295,12 +293,7 @@ def endpoint_rules(endpoint: EndpointWatch, runbook_base_url: str, monitoring_na
     if endpoint.drift.enabled:
         groups.append({"name": f"endpoint-{endpoint.name}-drift",
                        "rules": drift_rules(endpoint, runbook_base_url, monitoring_namespace)})
-    if endpoint.rollout is not None:
-        rollout_context = _Context(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team,
-                                                      "component": "rollout"})
-        groups += [{"name": f"endpoint-{endpoint.name}-rollout-gate", "rules": rollout_gate.recording_rules(endpoint)},
-                   {"name": f"endpoint-{endpoint.name}-rollout-alerts",
-                    "rules": rollout_gate.alerts(endpoint, rollout_context)}]
+
     return RuleSet(f"stackyard-endpoint-{endpoint.name}", {"stackyard.dev/endpoint": endpoint.name},
                    tuple(groups))
 
@@ -312,7 +305,7 @@ def freshness_limit(schedule: str) -> timedelta:
     return 2 * longest_gap(schedule) + timedelta(minutes=10)
 
 
-def cronjob_freshness_alerts(context: _Context, prefix: str, namespace: str, cronjob_regex: str,
+def cronjob_freshness_alerts(context: AlertContext, prefix: str, namespace: str, cronjob_regex: str,
                              schedule: str, what: str) -> list[dict]:
     limit = freshness_limit(schedule)
     matchers = ({"namespace": namespace}, {"cronjob": cronjob_regex})
@@ -339,7 +332,7 @@ def drift_check_cronjob(endpoint_name: str) -> str:
 
 
 def drift_rules(endpoint: EndpointWatch, runbook_base_url: str, monitoring_namespace: str) -> list[dict]:
-    context = _Context(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team, "component": "drift"})
+    context = AlertContext(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team, "component": "drift"})
     score = selector(DRIFT_SCORE, {"endpoint": endpoint.name})
     return [
         context.alert(
@@ -357,7 +350,7 @@ def drift_rules(endpoint: EndpointWatch, runbook_base_url: str, monitoring_names
 # --- GPU pools -------------------------------------------------------------------
 
 def gpu_pool_rules(pool: GpuPoolWatch, runbook_base_url: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"pool": pool.name, "component": "gpu"})
+    context = AlertContext(runbook_base_url, {"pool": pool.name, "component": "gpu"})
 
     def dcgm(metric: str) -> str:
         return selector(metric, {"pool": pool.name})
@@ -404,7 +397,7 @@ def gpu_pool_rules(pool: GpuPoolWatch, runbook_base_url: str) -> RuleSet:
 
 
 def gpu_fleet_rules(runbook_base_url: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"component": "gpu"})
+    context = AlertContext(runbook_base_url, {"component": "gpu"})
     alert = context.alert(
         "DcgmExporterDown", f"{selector('up', {'job': DCGM_EXPORTER_NAME})} == 0", WARNING,
         "The DCGM exporter on {{ $labels.node }} is down",
@@ -416,7 +409,7 @@ def gpu_fleet_rules(runbook_base_url: str) -> RuleSet:
 # --- feature store and pipelines ---------------------------------------------------
 
 def feature_store_rules(store: FeatureStoreWatch, runbook_base_url: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"component": "feature-store"})
+    context = AlertContext(runbook_base_url, {"component": "feature-store"})
     up = selector("up", {"namespace": store.namespace, "job": FEATURE_SERVER_NAME})
     alerts = [
         context.alert(
@@ -432,7 +425,7 @@ def feature_store_rules(store: FeatureStoreWatch, runbook_base_url: str) -> Rule
 
 
 def pipelines_rules(pipelines: PipelinesWatch, runbook_base_url: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"component": "pipelines"})
+    context = AlertContext(runbook_base_url, {"component": "pipelines"})
     failed = selector("argo_workflows_count", {"namespace": pipelines.namespace}, {"status": "Failed|Error"})
 
     def down(name: str, job: str, what: str) -> dict:

@@ -17,7 +17,8 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import alert_rules, alertmanager_config, dashboards, drift, kfp_install, scrape_targets, watchlist
+from components import (alert_rules, alertmanager_config, dashboards, drift, kfp_install, rollout_gate, scrape_targets,
+                        watchlist)
 from components.kube import namespace
 from components.ownership import Ownership
 from components.secret_refs import secret_value
@@ -33,7 +34,7 @@ DASHBOARD_LABEL = "grafana_dashboard"
 @dataclass(frozen=True)
 class MonitoringArgs:
     monitoring: env.Monitoring
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     serving: env.Serving = field(default_factory=env.Serving)
     endpoints: tuple[env.Endpoint, ...] = ()
@@ -103,13 +104,13 @@ class Monitoring(pulumi.ComponentResource):
         secrets = self._secrets(name, spec, ns, labels, in_namespace, retrain_url)
         stack = k8s.helm.v3.Release(
             f"{name}-stack", name=STACK_RELEASE, chart="kube-prometheus-stack",
-            version=args.versions["kubePrometheusStack"], namespace=ns,
+            version=args.versions.kube_prometheus_stack, namespace=ns,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY_CHARTS),
             values=stack_values(spec, labels, args.ownership.environment),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *secrets]))
         k8s.helm.v3.Release(
             f"{name}-pushgateway", name=scrape_targets.PUSHGATEWAY_NAME, chart="prometheus-pushgateway",
-            version=args.versions["prometheusPushgateway"], namespace=ns,
+            version=args.versions.prometheus_pushgateway, namespace=ns,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY_CHARTS),
             values=pushgateway_values(labels), opts=in_namespace)
 
@@ -120,7 +121,7 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-{target.kind.lower()}-{target.name}", api_version="monitoring.coreos.com/v1",
                 kind=target.kind, metadata={"name": target.name, "namespace": ns, "labels": {**labels, **target.labels}},
                 spec=target.spec, opts=after_stack)
-        for rule_set in alert_rules.rule_sets(self.watchlist):
+        for rule_set in [*alert_rules.rule_sets(self.watchlist), *rollout_gate.rule_sets(self.watchlist)]:
             k8s.apiextensions.CustomResource(
                 f"{name}-rules-{rule_set.name}", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
                 metadata={"name": rule_set.name, "namespace": ns, "labels": {**labels, **rule_set.labels}},

@@ -3,7 +3,7 @@
 Flagger (components/rollouts.py) runs the rollout and asks Prometheus, once per
 check, for the series recorded here; a value above its limit fails the check,
 and `rollout.failureLimit` failed checks roll the traffic back to the stable
-version. The PromQL lives in PrometheusRules rather than in Flagger's
+version. The PromQL lives in PrometheusRules (`stackyard-rollout-<name>`) rather than in Flagger's
 MetricTemplates so that promtool checks and tests it like every other rule, and
 the MetricTemplates only read the recorded series (`gate_query`).
 
@@ -28,10 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# alert_rules builds the endpoint's PrometheusRule with these groups and imports this module; its
-# helpers are only used at call time, so the import cycle resolves.
 from components import alert_rules
-from components.watchlist import EndpointWatch
+from components.watchlist import EndpointWatch, Watchlist
 from environments.spec import SHADOW
 
 CANDIDATE_ERRORS = "stackyard:rollout_candidate_errors:ratio"
@@ -130,7 +128,7 @@ def recording_rules(endpoint: EndpointWatch) -> list[dict]:
     return rules
 
 
-def alerts(endpoint: EndpointWatch, context: "alert_rules._Context") -> list[dict]:
+def alerts(endpoint: EndpointWatch, context: alert_rules.AlertContext) -> list[dict]:
     """A failed check (warning) and a rollback (Flagger marked the rollout failed)."""
     number = alert_rules.number
     rollout = endpoint.rollout
@@ -153,3 +151,18 @@ def alerts(endpoint: EndpointWatch, context: "alert_rules._Context") -> list[dic
             f"new version is locked. `stackyard rollout status` and `kubectl describe canary {endpoint.name} "
             f"-n {endpoint.namespace}` say which check failed."),
     ]
+
+
+def rule_sets(watchlist: Watchlist) -> list[alert_rules.RuleSet]:
+    """One PrometheusRule per endpoint with a rollout, `stackyard-rollout-<name>`: the gate and its alerts."""
+    sets = []
+    for endpoint in watchlist.endpoints:
+        if endpoint.rollout is None:
+            continue
+        context = alert_rules.AlertContext(watchlist.runbook_base_url, {
+            "endpoint": endpoint.name, "team": endpoint.team, "component": "rollout"})
+        groups = ({"name": f"endpoint-{endpoint.name}-rollout-gate", "rules": recording_rules(endpoint)},
+                  {"name": f"endpoint-{endpoint.name}-rollout-alerts", "rules": alerts(endpoint, context)})
+        sets.append(alert_rules.RuleSet(f"stackyard-rollout-{endpoint.name}", {"stackyard.dev/endpoint": endpoint.name},
+                                        groups))
+    return sets

@@ -64,8 +64,13 @@ def candidate_url(endpoint: EndpointWatch) -> str:
 
 
 def flagger_values(monitoring_namespace: str, labels: Mapping[str, str]) -> dict:
-    """Helm values of the Flagger chart: Gateway API routing, the stack's Prometheus, its ServiceMonitor."""
+    """Helm values of the Flagger chart: Gateway API routing, the stack's Prometheus, its ServiceMonitor.
+
+    `crd.create` renders the CRDs as templates (the release is installed with skip_crds), so they
+    upgrade with the chart: Helm never upgrades what a chart ships in crds/.
+    """
     return {
+        "crd": {"create": True},
         "meshProvider": FLAGGER_PROVIDER,
         "metricsServer": prometheus_url(monitoring_namespace),
         "serviceMonitor": {"enabled": True, "honorLabels": True},
@@ -158,7 +163,7 @@ class Rollouts(pulumi.ComponentResource):
         flagger = k8s.helm.v3.Release(
             f"{name}-flagger", name="flagger", chart="flagger", version=args.flagger_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=FLAGGER_CHART_REPOSITORY),
-            namespace=FLAGGER_NAMESPACE, create_namespace=True,
+            namespace=FLAGGER_NAMESPACE, create_namespace=True, skip_crds=True,
             values=flagger_values(args.monitoring_namespace, labels),
             opts=pulumi.ResourceOptions(parent=self))
         after_flagger = pulumi.ResourceOptions(parent=self, depends_on=[flagger])

@@ -7,6 +7,7 @@ fraud-scorer (KServe Python server) blue-green, image-tagger (Triton) in shadow.
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import threading
@@ -14,14 +15,17 @@ import urllib.request
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
-from conftest import REPO, plan_for, require_tool, resources
-from monitoring_support import prometheus_rules, scrape_targets, spec_variant
+from conftest import plan_for, require_tool, resources
+from environments import loader
+from monitoring_support import scrape_targets, spec_variant
+from stacks import plan as offline_plan
+from tests.test_chart_values import problems as chart_value_problems
+from tests.test_monitoring_rules import write_rule_files
+from tests.test_object_schemas import CelResult, cel_rules, custom_object_errors, is_core
 
-FLAGGER_CRDS = REPO / "tests" / "upstream" / "fluxcd__flagger@v1.44.0" / "crd.yaml"
 FLAGGER = "kubernetes:flagger.app/v1beta1:"
 STRATEGIES = {"recsys-ranker": "canary", "fraud-scorer": "blueGreen", "image-tagger": "shadow"}
 
@@ -46,57 +50,40 @@ def rollout_plan(rollout_spec) -> dict:
     return plan_for(str(rollout_spec))
 
 
-def crd_schema(kind: str) -> dict:
-    for document in yaml.safe_load_all(FLAGGER_CRDS.read_text()):
-        if document["spec"]["names"]["kind"] == kind:
-            (version,) = [v for v in document["spec"]["versions"] if v["name"] == "v1beta1"]
-            return version["schema"]["openAPIV3Schema"]
-    raise KeyError(kind)
-
-
-def unknown_fields(value, schema: dict, path: str = "$") -> list[str]:
-    """Fields the schema does not declare: what the API server's strict field validation refuses
-    (a structural CRD schema would otherwise prune them silently)."""
-    if isinstance(value, dict) and "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
-        found = [f"{path}.{key}" for key in value if key not in schema["properties"]]
-        return found + [problem for key, item in value.items() if key in schema["properties"]
-                        for problem in unknown_fields(item, schema["properties"][key], f"{path}.{key}")]
-    if isinstance(value, list) and "items" in schema:
-        return [problem for index, item in enumerate(value)
-                for problem in unknown_fields(item, schema["items"], f"{path}[{index}]")]
-    return []
-
-
-def check_against_crd(body: dict, schema: dict) -> None:
-    jsonschema.validate(body, schema)
-    assert unknown_fields({k: v for k, v in body.items() if k != "metadata"}, schema) == []
-
-
 def flagger_objects(plan: dict, kind: str) -> dict[str, dict]:
     return {r["inputs"]["metadata"]["name"]: {"apiVersion": "flagger.app/v1beta1", "kind": kind, **r["inputs"]}
             for r in resources(plan, FLAGGER + kind)}
 
 
-def test_every_strategy_plans_to_a_canary_and_metric_templates_valid_under_flaggers_crds(rollout_plan):
-    canaries = flagger_objects(rollout_plan, "Canary")
-    templates = flagger_objects(rollout_plan, "MetricTemplate")
-    assert set(canaries) == set(STRATEGIES)
-    canary_schema, template_schema = crd_schema("Canary"), crd_schema("MetricTemplate")
-    for body in canaries.values():
-        check_against_crd(body, canary_schema)
-        for metric in body["spec"]["analysis"]["metrics"]:
-            check_against_crd(templates[metric["templateRef"]["name"]], template_schema)
-    # The checks can fail: a misspelled field, a wrong type, a provider Flagger does not know.
-    broken = json.loads(json.dumps(canaries["recsys-ranker"]))
-    broken["spec"]["analysis"]["stepWeigths"] = [5]
-    assert unknown_fields(broken, canary_schema) == ["$.spec.analysis.stepWeigths"]
-    broken["spec"]["analysis"]["threshold"] = "two"
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(broken, canary_schema)
-    template = json.loads(json.dumps(next(iter(templates.values()))))
+def test_every_custom_object_of_every_strategy_matches_its_crd_strictly_with_its_cel_rules(rollout_spec,
+                                                                                           rollout_plan):
+    """Canary and MetricTemplate against Flagger's CRDs, and the InferenceServices, PrometheusRules and
+    ServiceMonitors the rollouts change against theirs, as tests/test_object_schemas.py does for shipped plans."""
+    versions = dict(loader.load(str(rollout_spec)).versions.items())  # pin name -> version, for the CRD tags
+    customs = [offline_plan.manifest(r) for r in rollout_plan["resources"]
+               if offline_plan.is_manifest(r) and not is_core(offline_plan.manifest(r))]
+    kinds = {obj["kind"] for obj in customs}
+    assert {"Canary", "MetricTemplate", "InferenceService", "PrometheusRule", "ServiceMonitor"} <= kinds
+    assert [error for obj in customs for error in custom_object_errors(obj, versions)] == []
+    cel = CelResult()
+    for obj in customs:
+        cel_rules(obj, versions, cel)
+    assert cel.errors == []
+    # The check can fail: a misspelled analysis field, a metric provider Flagger does not know.
+    canary = copy.deepcopy(flagger_objects(rollout_plan, "Canary")["recsys-ranker"])
+    canary["spec"]["analysis"]["stepWeigths"] = [5]
+    assert any("'stepWeigths' was unexpected" in e for e in custom_object_errors(canary, versions))
+    template = copy.deepcopy(next(iter(flagger_objects(rollout_plan, "MetricTemplate").values())))
     template["spec"]["provider"]["type"] = "prom"
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(template, template_schema)
+    assert any("'prom' is not one of" in e for e in custom_object_errors(template, versions))
+
+
+def test_the_flagger_release_sets_only_values_its_chart_reads(rollout_plan):
+    (release,) = [r["inputs"] for r in resources(rollout_plan, "kubernetes:helm.sh/v3:Release")
+                  if r["inputs"].get("chart") == "flagger"]
+    assert chart_value_problems(release) == []
+    assert chart_value_problems({**release, "values": {"meshProvidr": "gatewayapi:v1"}}) == [
+        "flagger 1.44.0 does not read meshProvidr"]
 
 
 def test_each_strategy_becomes_its_flagger_analysis(rollout_plan):
@@ -134,7 +121,6 @@ def test_rollout_endpoints_get_no_kserve_ingress_and_flagger_is_installed(rollou
 
 
 def test_prod_with_rollouts_passes_every_mandatory_policy_rule(rollout_spec, rollout_plan):
-    from environments import loader
     from policies.audit import audit_plan
 
     spec = loader.load(str(rollout_spec))
@@ -193,22 +179,11 @@ def test_a_rollout_needs_a_gateway_monitoring_and_a_pinned_flagger(tmp_path, cap
 
 # --- the gate under promtool ----------------------------------------------------------
 
-def rule_files(plan: dict, directory: Path, names: tuple[str, ...]) -> list[Path]:
-    files = []
-    for rule in prometheus_rules(plan):
-        if rule["metadata"]["name"] in names:
-            groups = [{**group, "rules": [{k: v for k, v in r.items() if k != "annotations"} for r in group["rules"]]}
-                      for group in rule["spec"]["groups"]]
-            path = directory / f"{rule['metadata']['name']}.yaml"
-            path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
-            files.append(path)
-    assert len(files) == len(names)
-    return files
-
-
 def promtool_test(plan: dict, directory: Path, endpoint: str, tests: list[dict]) -> None:
     promtool = require_tool("promtool", "prometheus")
-    files = rule_files(plan, directory, (f"stackyard-endpoint-{endpoint}",))
+    files = write_rule_files(plan, directory, strip_annotations=True,
+                             only=(f"stackyard-endpoint-{endpoint}", f"stackyard-rollout-{endpoint}"))
+    assert len(files) == 2
     check = subprocess.run([promtool, "check", "rules", *map(str, files)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     test_file = directory / "tests.yaml"

@@ -19,12 +19,15 @@ import pulumi_kubernetes as k8s
 
 from components import alert_rules, alertmanager_config, dashboards, drift, scrape_targets, watchlist
 from components.kube import namespace
+from components.network_isolation import allow_ingress
 from components.ownership import Ownership
 from components.secret_refs import secret_value
 from environments import spec as env
 
 PROMETHEUS_COMMUNITY_CHARTS = "https://prometheus-community.github.io/helm-charts"
 STACK_RELEASE = "kube-prometheus-stack"
+# Where the chart's Prometheus Operator serves its admission webhook (prometheusOperator.tls.internalPort).
+OPERATOR_WEBHOOK_PORT = 10250
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 ALERTMANAGER_CONFIG_SECRET = "alertmanager-stackyard"
 DASHBOARD_LABEL = "grafana_dashboard"
@@ -94,6 +97,9 @@ class Monitoring(pulumi.ComponentResource):
                                          args.kubeflow, args.gpu_hourly_prices)
         self.namespace = namespace(f"{name}-ns", ns, labels, pulumi.ResourceOptions(parent=self))
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        # The Prometheus Operator's admission webhook is called by the API server, from outside any pod network.
+        allow_ingress(f"{name}-allow-operator-webhook", ns, "allow-operator-webhook", labels, {}, [], in_namespace,
+                      ports=[OPERATOR_WEBHOOK_PORT])
 
         secrets = self._secrets(name, spec, ns, labels, in_namespace)
         stack = k8s.helm.v3.Release(

@@ -80,10 +80,19 @@ def test_audit_manifests_with_an_environment_context():
 
 
 def test_empty_directory_and_bad_input(tmp_path):
+    """An audit that finds no Kubernetes object exits 2: an empty folder, a plan.json, a values file."""
     (tmp_path / "empty.yaml").write_text("")
     done = run_cli("audit", "--manifests", str(tmp_path))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Verdict: PASS" in done.stdout
+    assert done.returncode == 2 and not done.stdout, done.stdout + done.stderr
+    assert "holds no Kubernetes object (1 file(s) read)" in done.stderr and "nothing was audited" in done.stderr
+    empty_dir = tmp_path / "none"
+    empty_dir.mkdir()
+    done = run_cli("audit", "--manifests", str(empty_dir))
+    assert done.returncode == 2 and "no .yaml, .yml or .json file found" in done.stderr
+    plan_json = tmp_path / "plan.json"
+    plan_json.write_text('{"stackyard": "0.1", "environment": "prod", "resources": []}')
+    done = run_cli("audit", "--manifests", str(plan_json))
+    assert done.returncode == 2 and "no apiVersion or kind" in done.stderr and "stackyard audit ENV" in done.stderr
     missing = run_cli("audit", "--manifests", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert run_cli("audit", "prod", "--as-of", "soon").returncode == 2

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components import alert_rules, alertmanager_config, dashboards, drift, scrape_targets, watchlist
 from components.kube import namespace
-from components.network_isolation import allow_ingress
+from components.network_isolation import allow_ingress, stackyard_namespaces_peer
 from components.ownership import Ownership
 from components.secret_refs import secret_value
 from environments import spec as env
@@ -100,6 +100,9 @@ class Monitoring(pulumi.ComponentResource):
         # The Prometheus Operator's admission webhook is called by the API server, from outside any pod network.
         allow_ingress(f"{name}-allow-operator-webhook", ns, "allow-operator-webhook", labels, {}, [], in_namespace,
                       ports=[OPERATOR_WEBHOOK_PORT])
+        # Pipelines and drift checks in Stackyard's namespaces push their metrics to the Pushgateway.
+        allow_ingress(f"{name}-allow-pushes", ns, "allow-pushes", labels, {}, [stackyard_namespaces_peer()],
+                      in_namespace, ports=[scrape_targets.PUSHGATEWAY_PORT])
 
         secrets = self._secrets(name, spec, ns, labels, in_namespace)
         stack = k8s.helm.v3.Release(

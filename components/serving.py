@@ -38,6 +38,9 @@ KNATIVE_OPERATOR_CHART = ("https://github.com/knative/operator/releases/download
                           "knative-{version}/knative-operator-{version}.tgz")
 KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
 KNATIVE_SERVING_NAMESPACE = "knative-serving"
+# Where KServe's ingress gateway runs for RawDeployment endpoints (the chart's
+# kserve.controller.gateway.ingressGateway.gatewayService: istio-ingressgateway.istio-system).
+KSERVE_INGRESS_GATEWAY_NAMESPACE = "istio-system"
 # KServe labels every pod of an InferenceService with its name.
 KSERVE_ISVC_LABEL = "serving.kserve.io/inferenceservice"
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
@@ -193,10 +196,11 @@ class Serving(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = args.ownership.labels("serving")
         self.namespace = namespace(f"{name}-ns", args.serving.namespace, labels, child)
-        # Requests reach the model servers through the Knative gateway (Kourier) and activator.
+        # Requests reach the model servers through a gateway: Kourier and the activator for Serverless
+        # endpoints, KServe's ingress gateway for RawDeployment ones.
         allow_ingress(f"{name}-allow-gateway", args.serving.namespace, "allow-gateway", labels,
                       {"matchExpressions": [{"key": KSERVE_ISVC_LABEL, "operator": "Exists"}]},
-                      [namespace_peer(KNATIVE_SERVING_NAMESPACE)],
+                      [namespace_peer(KNATIVE_SERVING_NAMESPACE), namespace_peer(KSERVE_INGRESS_GATEWAY_NAMESPACE)],
                       pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]))
         self.endpoints: dict[str, ServingEndpoint] = {}
         if not args.needs_kserve:

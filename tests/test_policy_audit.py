@@ -222,3 +222,35 @@ def test_plan_manifests_get_the_same_kubernetes_verdicts_as_the_plan(tmp_path, b
     verdicts = kubernetes_verdicts(of_plan)
     assert {"SY-WKL-007", "SY-WKL-010", "SY-WKL-013"} <= {rule for rule, *_ in verdicts}
     assert kubernetes_verdicts(of_manifests) == verdicts
+
+
+def test_every_report_format_lists_the_helm_releases_it_did_not_examine(broken_report):
+    """Helm renders a release's objects at deploy time; no rule saw them, and every report says which."""
+    releases = broken_report.not_examined
+    charts = {(release.chart, release.version) for release in releases}
+    assert ("kube-prometheus-stack", "72.6.2") in charts and ("dcgm-exporter", "4.1.1") in charts
+    assert len(releases) == sum(1 for r in broken_report.resources.values() if r.type.startswith("kubernetes:helm.sh/"))
+    texts = {format: render(broken_report, format) for format in ("table", "json", "sarif", "junit", "html")}
+    for format, text in texts.items():
+        for release in releases:
+            assert f"{release.namespace}/{release.name}: chart {release.chart} {release.version}" in text or (
+                format == "json"), (format, release)
+    listed = json.loads(texts["json"])["notExamined"]
+    assert [(item["chart"], item["version"], item["namespace"]) for item in listed] == [
+        (release.chart, release.version, release.namespace) for release in releases]
+    notes = json.loads(texts["sarif"])["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert sum(1 for note in notes if note["level"] == "warning" and "not examined" in note["message"]["text"]) == len(
+        releases)
+
+
+def test_malformed_pod_spec_in_a_manifest_is_a_gov_003_finding(tmp_path):
+    """A privileged pod whose containers are a mapping would pass SY-WKL-007 unread: it fails closed instead."""
+    (tmp_path / "sneaky.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: sneaky, namespace: team-a}\n"
+        "spec:\n  template:\n    spec:\n      containers:\n        main: {name: main, image: 'nginx:1.27', "
+        "securityContext: {privileged: true}}\n")
+    done = run_cli("audit", "--manifests", str(tmp_path), "--format", "json")
+    assert done.returncode == 3, done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    gov = [f for f in findings if f["rule"] == "SY-GOV-003"]
+    assert gov and "spec.template.spec.containers is a mapping, expected a list" in gov[0]["message"]

@@ -27,9 +27,10 @@ RAY_CLUSTER_SPECS = {"RayCluster": ("spec",), "RayJob": ("spec", "rayClusterSpec
 # Argo Workflows (argoproj.io/v1alpha1): where each kind keeps its WorkflowSpec.
 ARGO_WORKFLOW_SPECS = {"Workflow": ("spec",), "WorkflowTemplate": ("spec",), "ClusterWorkflowTemplate": ("spec",),
                        "CronWorkflow": ("spec", "workflowSpec")}
-# Pod-level fields an Argo WorkflowSpec sets for every step's pod, which a template may override.
+# Pod-level fields an Argo WorkflowSpec sets for every step's pod, which a template may override
+# (argo-workflows pkg/apis/workflow/v1alpha1/workflow_types.go, WorkflowSpec and Template).
 _ARGO_POD_FIELDS = ("securityContext", "hostNetwork", "automountServiceAccountToken", "serviceAccountName",
-                    "nodeSelector", "tolerations", "affinity", "volumes", "priorityClassName")
+                    "nodeSelector", "tolerations", "affinity", "volumes")
 CONTAINER_SECTIONS = ("initContainers", "containers", "ephemeralContainers")
 # Fields the API server types as booleans or integers: a string there ("true", "0") is refused at
 # admission, so the audit refuses it too instead of reading it as "not set" (SY-GOV-003).

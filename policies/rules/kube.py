@@ -197,34 +197,41 @@ class _PodReader:
         if windows is not None:
             self.typed(windows, f"{path}.windowsOptions", ("hostProcess",))
 
-    def container(self, item: Any, section: str, index: int, path: str) -> Optional[Container]:
-        body = self.mapping(item, f"{path}[{index}]")
+    def container(self, item: Any, section: str, path: str, default_name: str) -> Optional[Container]:
+        """The container at `path` (e.g. spec.containers[0]), named `default_name` if it has no name."""
+        body = self.mapping(item, path)
         if body is None:
             return None
-        self.security_context(body.get("securityContext"), f"{path}[{index}].securityContext", _SECURITY_BOOLEANS)
-        for number, port in enumerate(self.sequence(body.get("ports"), f"{path}[{index}].ports")):
-            port = self.mapping(port, f"{path}[{index}].ports[{number}]")
+        self.security_context(body.get("securityContext"), f"{path}.securityContext", _SECURITY_BOOLEANS)
+        for number, port in enumerate(self.sequence(body.get("ports"), f"{path}.ports")):
+            port = self.mapping(port, f"{path}.ports[{number}]")
             if port is not None:
-                self.typed(port, f"{path}[{index}].ports[{number}]", (), _PORT_INTEGERS)
-        return Container(str(body.get("name") or f"{section}[{index}]"), section, body)
+                self.typed(port, f"{path}.ports[{number}]", (), _PORT_INTEGERS)
+        return Container(str(body.get("name") or default_name), section, body)
 
     def containers(self, spec: Mapping[str, Any], path: str, sections: Sequence[str] = CONTAINER_SECTIONS
                    ) -> list[Container]:
         found = []
         for section in sections:
             for index, item in enumerate(self.sequence(spec.get(section), f"{path}.{section}")):
-                container = self.container(item, section, index, f"{path}.{section}")
+                container = self.container(item, section, f"{path}.{section}[{index}]", f"{section}[{index}]")
                 if container is not None:
                     found.append(container)
         return found
 
-    def pod(self, component: str, spec: Mapping[str, Any], path: str, labels: Any, annotations: Any = None,
-            containers: Sequence[Container] = (), require_containers: bool = True) -> None:
-        """One pod spec at `path` (its containers read from it, plus `containers` read elsewhere)."""
+    def pod_fields(self, spec: Mapping[str, Any], path: str) -> None:
+        """Check the pod-level fields of `spec` (at `path`) for the shapes the API server accepts."""
         self.typed(spec, path, _POD_BOOLEANS)
         self.security_context(spec.get("securityContext"), f"{path}.securityContext", ("runAsNonRoot",))
         self.sequence(spec.get("volumes"), f"{path}.volumes")
         self.sequence(spec.get("tolerations"), f"{path}.tolerations")
+
+    def pod(self, component: str, spec: Mapping[str, Any], path: str, labels: Any, annotations: Any = None,
+            containers: Sequence[Container] = (), require_containers: bool = True, checked: bool = False) -> None:
+        """One pod spec at `path` (its containers read from it, plus `containers` read elsewhere);
+        `checked`: its pod-level fields were checked where they were written."""
+        if not checked:
+            self.pod_fields(spec, path)
         found = [*containers, *self.containers(spec, path)]
         if require_containers and not any(c.section not in ("initContainers", "ephemeralContainers") for c in found):
             if spec.get("containers") != UNKNOWN:
@@ -261,6 +268,7 @@ def _read_ray_cluster(reader: _PodReader, cluster: Mapping[str, Any], path: str)
 
 def _read_argo_workflow(reader: _PodReader, workflow: Mapping[str, Any], path: str) -> None:
     """Every template of a WorkflowSpec that runs a pod (container, script or containerSet templates)."""
+    reader.pod_fields(workflow, path)
     shared = {key: workflow[key] for key in _ARGO_POD_FIELDS if key in workflow}
     pod_labels = dig(workflow, "podMetadata", "labels")
     for index, item in enumerate(reader.sequence(workflow.get("templates"), f"{path}.templates")):
@@ -270,9 +278,7 @@ def _read_argo_workflow(reader: _PodReader, workflow: Mapping[str, Any], path: s
             continue
         containers = []
         for key in ("container", "script"):
-            body = reader.mapping(template.get(key), f"{where}.{key}")
-            if body is not None:
-                containers.append(reader.container(body, key, 0, f"{where}.{key}"))
+            containers.append(reader.container(template.get(key), key, f"{where}.{key}", "main"))
         container_set = reader.mapping(template.get("containerSet"), f"{where}.containerSet")
         if container_set is not None:
             containers += reader.containers(container_set, f"{where}.containerSet", ("containers",))
@@ -280,13 +286,13 @@ def _read_argo_workflow(reader: _PodReader, workflow: Mapping[str, Any], path: s
         containers = [c for c in containers if c is not None]
         if not containers:
             continue  # steps, dag, resource and suspend templates run no pod of their own
+        reader.pod_fields(template, where)
         spec = {**shared, **{key: template[key] for key in _ARGO_POD_FIELDS if key in template}}
         if "volumes" in template and "volumes" in workflow:
-            spec["volumes"] = [*reader.sequence(workflow["volumes"], f"{path}.volumes"),
-                               *reader.sequence(template["volumes"], f"{where}.volumes")]
+            spec["volumes"] = [*as_list(workflow["volumes"]), *as_list(template["volumes"])]
         labels = {**_string_map(pod_labels), **_string_map(dig(template, "metadata", "labels"))}
         reader.pod(f"template '{template.get('name') or index}'", spec, where, labels,
-                   dig(template, "metadata", "annotations"), containers, require_containers=False)
+                   dig(template, "metadata", "annotations"), containers, require_containers=False, checked=True)
 
 
 def _read_inference_service(reader: _PodReader, spec: Mapping[str, Any]) -> None:
@@ -298,14 +304,13 @@ def _read_inference_service(reader: _PodReader, spec: Mapping[str, Any]) -> None
         path = f"spec.{component}"
         containers = []
         for key in ("model", *KSERVE_FRAMEWORK_KEYS):
-            model = reader.mapping(body.get(key), f"{path}.{key}")
-            if model:
-                container = reader.container(model, key, 0, f"{path}.{key}")
-                containers.append(Container(str(model.get("name") or "kserve-container"), key, container.spec))
+            if body.get(key) not in (None, {}):
+                containers.append(reader.container(body[key], key, f"{path}.{key}", "kserve-container"))
         labels = {**_string_map(resource.labels), **_string_map(body.get("labels")),
                   KSERVE_ISVC_LABEL: resource.object_name, KSERVE_COMPONENT_LABEL: component}
         annotations = {**_string_map(resource.metadata.get("annotations")), **_string_map(body.get("annotations"))}
-        reader.pod(component, body, path, labels, annotations, containers, require_containers=False)
+        reader.pod(component, body, path, labels, annotations, [c for c in containers if c is not None],
+                   require_containers=False)
 
 
 def _read(resource: Resource) -> _PodReader:

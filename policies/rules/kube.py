@@ -366,12 +366,12 @@ def _read(resource: Resource) -> _PodReader:
 
 def pod_templates(resource: Resource) -> list[PodTemplate]:
     """Every pod template of a workload, an ML workload resource or an InferenceService; [] for anything else."""
-    return _read(resource).templates
+    return resource.derived("pods", _read).templates
 
 
 def malformed_pod_spec(resource: Resource) -> list[str]:
     """Where a workload's pod spec is one the API server would refuse (SY-GOV-003 reports these)."""
-    return _read(resource).problems
+    return resource.derived("pods", _read).problems
 
 
 def runtime_containers(resource: Resource) -> list[Container]:

@@ -68,6 +68,14 @@ class Resource:
     provider: str = ""
     dependencies: tuple[str, ...] = ()
     protect: bool = False
+    # What readers derive from `inputs` (kube's pod templates), kept because every rule asks again.
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, key: str, compute: Callable[["Resource"], Any]) -> Any:
+        """`compute(self)`, computed once per resource: the inputs of a Resource are never changed."""
+        if key not in self._derived:
+            self._derived[key] = compute(self)
+        return self._derived[key]
 
     @classmethod
     def from_plan_entry(cls, entry: Mapping[str, Any]) -> "Resource":

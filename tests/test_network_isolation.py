@@ -86,6 +86,11 @@ def test_prod_allows_what_the_platform_needs_and_nothing_from_elsewhere():
     for client in ("serving", "kubeflow", "recsys"):
         assert allowed("feast", feature_server.labels, namespaces[client], 6566), client
     assert not allowed("feast", feature_server.labels, stranger, 6566)
+    # Grafana and the KFP API, reachable from every pod before, now only from where they are used.
+    grafana = {"app.kubernetes.io/name": "grafana"}
+    assert not allowed("monitoring", grafana, stranger, 3000)
+    assert not allowed("kubeflow", {"app": "ml-pipeline"}, stranger, 8888)
+    assert not allowed("kubeflow", {"app": "ml-pipeline"}, namespaces["serving"], 8888)
     # KFP's services reach each other inside their namespace.
     assert allowed("kubeflow", {"app": "ml-pipeline"}, namespaces["kubeflow"], 8888, {"app": "ml-pipeline-ui"})
 

@@ -254,3 +254,20 @@ def test_malformed_pod_spec_in_a_manifest_is_a_gov_003_finding(tmp_path):
     findings = json.loads(done.stdout)["findings"]
     gov = [f for f in findings if f["rule"] == "SY-GOV-003"]
     assert gov and "spec.template.spec.containers is a mapping, expected a list" in gov[0]["message"]
+
+
+def test_the_readme_exemption_example_exempts_something_the_audit_of_prod_sees():
+    import re
+
+    import yaml
+    from fnmatch import fnmatchcase
+
+    from tests.test_policy_prod import _shipped_report
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "exemptions:" in b and "policy:" in b)
+    (example,) = yaml.safe_load(block)["policy"]["exemptions"]
+    report = _shipped_report("prod")
+    exempted = [f for f in report.evaluation.findings if f.rule.id == example["rule"] and f.subject in report.resources
+                and fnmatchcase(report.resources[f.subject].object_ref, example["resource"])]
+    assert exempted, f"the README's example exemption {example} covers nothing the audit of prod reports"

@@ -384,8 +384,7 @@ def runtime_containers(resource: Resource) -> list[Container]:
 
 def containers_of(resource: Resource) -> list[tuple[str, Container]]:
     """(place, container) for every container of a workload, InferenceService or serving runtime."""
-    found = [(template.where(container), container) for template in pod_templates(resource)
-             for container in template.containers]
+    found = [(template.where(container), container) for template, container in each_container(pod_templates(resource))]
     return found + [(f"runtime container '{container.name}'", container)
                     for container in runtime_containers(resource)]
 

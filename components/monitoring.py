@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components import alert_rules, alertmanager_config, dashboards, drift, scrape_targets, watchlist
 from components.kube import namespace
-from components.network_isolation import allow_ingress, stackyard_namespaces_peer
+from components.network_isolation import allow_ingress, monitoring_peer, stackyard_namespaces_peer
 from components.ownership import Ownership
 from components.secret_refs import secret_value
 from environments import spec as env
@@ -172,6 +172,10 @@ class Monitoring(pulumi.ComponentResource):
                                               opts=in_serving)
             k8s.apps.v1.Deployment(f"{name}-payload-logger", **objects["Deployment"], opts=in_serving)
             k8s.core.v1.Service(f"{name}-payload-logger", **objects["Service"], opts=in_serving)
+            # The drift checks, in the monitoring namespace, read the payloads back from the sink.
+            allow_ingress(f"{name}-payload-logger-allow-drift-checks", args.serving.namespace, "allow-drift-checks",
+                          labels, {"matchLabels": {"app.kubernetes.io/name": watchlist.PAYLOAD_LOGGER_NAME}},
+                          [monitoring_peer()], in_serving, ports=[drift.SINK_PORT])
         if not self.watchlist.drift_endpoints:
             return
         k8s.core.v1.ConfigMap(f"{name}-drift-check-code",

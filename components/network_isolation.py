@@ -11,7 +11,10 @@ Every namespace `components.kube.namespace` creates gets, from `isolate`:
   monitoring component, scrapes every pod.
 
 Components add the cross-namespace allow rules they need with `allow_ingress`:
-the serving gateway reaching the model servers, the feature server's clients.
+the serving gateway reaching the model servers (in-cluster callers go through it
+too), the feature server's clients, Pushgateway pushes and the drift checks
+reading the payload logger, the API server calling the Prometheus Operator's
+webhook, the Knative edge.
 Egress stays open: model servers read S3, the feature server Redis/RDS, and
 pipelines the registry; an egress allow-list belongs to a cluster whose
 destinations are known.

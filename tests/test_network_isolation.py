@@ -86,6 +86,9 @@ def test_prod_allows_what_the_platform_needs_and_nothing_from_elsewhere():
     for client in ("serving", "kubeflow", "recsys"):
         assert allowed("feast", feature_server.labels, namespaces[client], 6566), client
     assert not allowed("feast", feature_server.labels, stranger, 6566)
+    # The drift checks (monitoring) read the payload logger's sink in the serving namespace.
+    assert allowed("serving", {"app.kubernetes.io/name": "payload-logger"}, namespaces["monitoring"], 8080)
+    assert not allowed("serving", {"app.kubernetes.io/name": "payload-logger"}, namespaces["recsys"], 8080)
     # Grafana and the KFP API, reachable from every pod before, now only from where they are used.
     grafana = {"app.kubernetes.io/name": "grafana"}
     assert not allowed("monitoring", grafana, stranger, 3000)

@@ -17,6 +17,7 @@ from environments import gpu_catalog
 from environments.cron import CronError, cron_problem, longest_gap
 from environments.errors import SpecProblem
 from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
+from policies.rules import networks  # standard library only, like this module
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,9 +47,29 @@ def cluster_matches_cloud(spec: Spec) -> Iterator[SpecProblem]:
     if spec.cluster.endpoint_public_access and not spec.cluster.public_access_cidrs:
         yield _problem(("cluster", "publicAccessCidrs"),
                        "a public API endpoint needs an allow-list: set publicAccessCidrs")
-    if "0.0.0.0/0" in spec.cluster.public_access_cidrs:
-        yield _problem(("cluster", "publicAccessCidrs"),
-                       "expected an allow-list of networks, found 0.0.0.0/0 (the whole internet)")
+
+
+def network_ranges(spec: Spec) -> Iterator[SpecProblem]:
+    """Every CIDR parses; the public endpoint's allow-list is judged by the address space it opens."""
+    cidrs = spec.cluster.public_access_cidrs
+    invalid = False
+    for index, cidr in enumerate(cidrs):
+        problem = networks.cidr_problem(cidr)
+        if problem:
+            invalid = True
+            yield _problem(("cluster", "publicAccessCidrs", index), problem)
+    if not invalid and spec.cluster.endpoint_public_access:
+        exposure = networks.exposure_problem(cidrs)
+        if exposure:
+            yield _problem(("cluster", "publicAccessCidrs"), f"the public API endpoint is open to {exposure}")
+    vpc = spec.cluster.vpc
+    if vpc is not None and vpc.subnet_ids is None:
+        problem = networks.cidr_problem(vpc.cidr)
+        if problem:
+            yield _problem(("cluster", "vpc", "cidr"), problem)
+        elif not 16 <= networks.parse([vpc.cidr])[0].prefixlen <= 28:
+            yield _problem(("cluster", "vpc", "cidr"),
+                           f"expected a VPC CIDR between /16 and /28 (the sizes AWS allows), found {vpc.cidr!r}")
 
 
 def pool_sizes(spec: Spec) -> Iterator[SpecProblem]:
@@ -498,6 +519,7 @@ def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
 CHECKS: tuple[Check, ...] = (
     unique_names,
     cluster_matches_cloud,
+    network_ranges,
     pool_sizes,
     endpoint_references,
     policy_references,

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from environments import gpu_catalog
+from environments import gpu_catalog, urls
 from environments.cron import CronError, cron_problem, longest_gap
 from environments.errors import SpecProblem
 from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
@@ -61,7 +61,7 @@ def network_ranges(spec: Spec) -> Iterator[SpecProblem]:
     if not invalid and spec.cluster.endpoint_public_access:
         exposure = networks.exposure_problem(cidrs)
         if exposure:
-            yield _problem(("cluster", "publicAccessCidrs"), f"the public API endpoint is open to {exposure}")
+            yield _problem(("cluster", "publicAccessCidrs"), f"expected an allow-list of networks for the public API endpoint, found {exposure}")
     vpc = spec.cluster.vpc
     if vpc is not None and vpc.subnet_ids is None:
         problem = networks.cidr_problem(vpc.cidr)
@@ -70,6 +70,17 @@ def network_ranges(spec: Spec) -> Iterator[SpecProblem]:
         elif not 16 <= networks.parse([vpc.cidr])[0].prefixlen <= 28:
             yield _problem(("cluster", "vpc", "cidr"),
                            f"expected a VPC CIDR between /16 and /28 (the sizes AWS allows), found {vpc.cidr!r}")
+
+
+def spec_urls(spec: Spec) -> Iterator[SpecProblem]:
+    """URLs in a spec pass the one URL check registry answers and lock files pass too."""
+    fields = [(("monitoring", "runbookBaseUrl"), spec.monitoring.runbook_base_url, ("https",))]
+    if spec.serving.registry is not None:
+        fields.append((("serving", "registry", "trackingUri"), spec.serving.registry.tracking_uri, urls.WEB_SCHEMES))
+    for path, url, schemes in fields:
+        problem = urls.url_problem(url, schemes)
+        if problem:
+            yield _problem(path, problem)
 
 
 def pool_sizes(spec: Spec) -> Iterator[SpecProblem]:
@@ -520,6 +531,7 @@ CHECKS: tuple[Check, ...] = (
     unique_names,
     cluster_matches_cloud,
     network_ranges,
+    spec_urls,
     pool_sizes,
     endpoint_references,
     policy_references,

@@ -118,7 +118,7 @@ def _run(argv: list[str]) -> int:
     except StackyardError as error:
         if _interrupted.is_set():
             raise KeyboardInterrupt from None
-        print(f"stackyard: {error}", file=sys.stderr)
+        print(f"stackyard: {_shown(error)}", file=sys.stderr)
         return int(error.code)
     except BrokenPipeError:
         raise  # not a bug: the reader went away (main ends quietly)
@@ -127,9 +127,19 @@ def _run(argv: list[str]) -> int:
             raise KeyboardInterrupt from None
         if args.debug or os.environ.get("STACKYARD_DEBUG"):
             raise
-        print(f"stackyard: internal error: {type(error).__name__}: {error} "
+        print(f"stackyard: internal error: {type(error).__name__}: {_shown(error)} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return int(ExitCode.INTERNAL_ERROR)
+
+
+def _shown(error: BaseException) -> str:
+    """An error as printed: credentials redacted, control characters escaped, each line on its own.
+
+    Messages quote specs, lock files and registry answers, all untrusted; this stderr is what CI logs
+    and pull-request comments show."""
+    from environments.safe_text import for_message
+
+    return "\n  ".join(for_message(line) for line in str(error).split("\n"))
 
 
 def entrypoint() -> None:

@@ -50,17 +50,21 @@ def _parser() -> argparse.ArgumentParser:
 
 # 128 + the signal number, as shells report a command a signal ended.
 INTERRUPTED = 128 + 2
+TERMINATED = 128 + 15  # SIGTERM: what CI cancellation and `kill` send
 STDOUT_CLOSED = 128 + 13
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; its exit code. Ctrl-C anywhere (imports, parsing, the Pulumi mock runtime's
-    event loop) ends with 130 and one line, and a reader that closes standard output early
+    event loop) ends with 130 and one line, SIGTERM likewise with 143, and a reader that closes standard output early
     (`stackyard plan prod | head`) ends it quietly with 141, the shell's code for SIGPIPE."""
     try:
         with _noting_interrupts():
             return _run(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
+        if _received.get("signal") == signal.SIGTERM:
+            print("stackyard: terminated", file=sys.stderr)
+            return TERMINATED
         print("stackyard: interrupted", file=sys.stderr)
         return INTERRUPTED
     except BrokenPipeError:
@@ -72,6 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 # Set by Ctrl-C. Libraries do not all let KeyboardInterrupt through: pulumi_aws's lazy submodule
 # import turns one into "module has no attribute", so any error after Ctrl-C counts as the interrupt.
 _interrupted = threading.Event()
+_received: dict[str, int] = {}  # the signal that set it
 
 
 @contextlib.contextmanager
@@ -82,14 +87,21 @@ def _noting_interrupts():
         return
 
     def interrupt(signum, frame):
+        _received["signal"] = signum
         _interrupted.set()
         raise KeyboardInterrupt
 
+    # SIGTERM ends a command the way Ctrl-C does (outputs left whole), with 143 instead of 130.
+    handle_term = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     signal.signal(signal.SIGINT, interrupt)
+    if handle_term:
+        signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if handle_term:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _discard_stdout() -> None:

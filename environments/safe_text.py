@@ -42,7 +42,8 @@ def visible(character: str) -> str:
     named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
     if character in named:
         return named[character]
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    # C0 as \x..; DEL, C1 and the rest as \u.... (still valid inside a JSON string).
+    return f"\\x{code:02x}" if code < 0x20 else f"\\u{code:04x}"
 
 
 def printable(text: object) -> str:

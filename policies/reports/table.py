@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+from environments.safe_text import printable
 from policies.audit import AuditReport
 from policies.reports.summary import finding_order, status_counts, title, verdict
 
@@ -11,7 +12,7 @@ MESSAGE_WIDTH = 100
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    rows = [[str(cell) for cell in row] for row in rows]
+    rows = [[printable(cell) for cell in row] for row in rows]  # one line per row, no terminal escapes
     widths = [max(len(row[i]) for row in [list(headers), *rows]) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
              for row in [list(headers), ["-" * w for w in widths], *rows]]
@@ -45,7 +46,7 @@ def render(report: AuditReport) -> str:
             [[e.exemption.rule, e.exemption.resource, e.exemption.owner, e.exemption.expires, e.status,
               str(e.covers)] for e in report.exemptions]))
     if report.skipped:
-        sections.append("Skipped documents\n" + "\n".join(f"  {line}" for line in report.skipped))
+        sections.append("Skipped documents\n" + "\n".join(f"  {printable(line)}" for line in report.skipped))
     counts = status_counts(report)
     sections.append(f"{len(report.evaluation.controls)} rules: "
                     + ", ".join(f"{count} {status}" for status, count in counts.items() if count)

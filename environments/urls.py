@@ -43,9 +43,10 @@ def url_problem(url: object, schemes: Iterable[str] = WEB_SCHEMES) -> Optional[s
         parts.port  # noqa: B018 - raises on a non-numeric port
     except ValueError as error:
         return f"not a valid URL ({error})"
-    if parts.scheme.lower() not in schemes:
+    scheme = url.split(":", 1)[0] if ":" in url else ""  # as written: urlsplit lowercases it
+    if scheme not in schemes or not url.startswith(f"{scheme}://"):
         allowed = ", ".join(f"{s}://" for s in schemes)
-        return f"expected a URL starting with {allowed}, found scheme {parts.scheme or '(none)'!r}"
+        return f"expected a URL starting with {allowed}, found {(scheme or '(no scheme)')!r}"
     if "@" in parts.netloc:
         return "credentials in a URL are not allowed (the userinfo before '@'); use a secret reference"
     if not parts.hostname:

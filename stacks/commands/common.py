@@ -24,12 +24,20 @@ def load_spec(environment: str) -> tuple[Spec, Path]:
     try:
         spec = spec_loading.load(environment)
     except SpecError as error:
+        from environments.safe_text import for_message
+
         for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            print(f"error: {for_message(problem)}", file=sys.stderr)
         count = len(error.problems)
         raise StackyardError(f"{count} problem{'s' if count != 1 else ''} in environment "
                              f"{environment!r}", ExitCode.INVALID_INPUT) from None
-    return spec, loader.spec_path(environment).resolve()
+    spec_file = loader.spec_path(environment).resolve()
+    if spec_file.parent == loader.ENVIRONMENTS_DIR:
+        # environments/<stack>.yaml is what stack <stack> deploys only if its stack config says so.
+        from stacks import stack_config
+
+        stack_config.check(spec_file.stem)
+    return spec, spec_file
 
 
 def check_registry_lock(spec: Spec, spec_file: Path) -> None:

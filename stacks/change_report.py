@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 from stacks import __version__
 from stacks.diff import OPS, PlanDiff, ResourceChange, Verdict
 from stacks.property_paths import ParseError, parse_path
-from stacks.review_sources import SideReview, Unavailable, new_and_fixed
+from stacks.review_sources import Finding, SideReview, Unavailable, new_and_fixed
 
 # GitHub refuses comments over 65536 characters; keep room for the other environments' sections.
 MARKDOWN_BUDGET = 60000
@@ -54,9 +54,8 @@ def build(*, environment: str, source: str, base: dict, head: dict, diff: PlanDi
                        "acknowledgement": _acknowledgement(risk.acknowledgement)} for risk in verdict.risks],
             "carriedOver": [_acknowledgement(ack) for ack in verdict.carried_over],
         },
-        "policy": _compare_section(base_review and base_review.policy, head_review and head_review.policy,
-                                   unavailable_reason, lambda f: {"rule": f.rule, "resource": f.resource,
-                                                                   "message": f.message, "level": f.level}),
+        "policy": _policy_section(base_review and base_review.policy, head_review and head_review.policy,
+                                  unavailable_reason),
         "parity": _compare_section(base_review and base_review.parity, head_review and head_review.parity,
                                    unavailable_reason, lambda d: {"pair": d.pair, "path": d.path,
                                                                    "verdict": d.verdict, "message": d.message}),
@@ -99,6 +98,41 @@ def _compare_section(base: Any, head: Any, reason: str, describe) -> dict:
             "current": len(head)}
 
 
+def _finding(finding: Finding) -> dict:
+    return {"rule": finding.rule, "resource": finding.resource, "message": finding.message,
+            "level": finding.level, "exempted": finding.exempted, "blocking": finding.blocking,
+            "location": {"file": finding.file, "line": finding.line} if finding.file else None}
+
+
+def _policy_section(base: Any, head: Any, reason: str) -> dict:
+    """The head's findings as `stackyard audit` counts them, and what the change does to them.
+
+    A finding is the same finding on both sides when rule, resource and message
+    match; if only its level or exemption differs it is "changed", not fixed
+    and new, so raising a rule to mandatory or exempting a finding shows as such.
+    """
+    missing = _missing(base, head, reason)
+    if missing:
+        return missing
+    new, fixed = new_and_fixed(base, head)
+    before = {finding.key: finding for finding in base}
+    changed = [{**_finding(finding), "before": {"level": before[finding.key].level,
+                                                  "exempted": before[finding.key].exempted}}
+               for finding in head if finding.key in before
+               and (finding.level, finding.exempted) != (before[finding.key].level, before[finding.key].exempted)]
+    return {"available": True, "counts": _finding_counts(head), "baseCounts": _finding_counts(base),
+            "blocking": [_finding(f) for f in head if f.blocking],
+            "new": [_finding(f) for f in new], "fixed": [_finding(f) for f in fixed], "changed": changed,
+            "current": len(head)}
+
+
+def _finding_counts(findings: Sequence[Finding]) -> dict[str, int]:
+    """Findings by state: blocking (mandatory, not exempted), advisory, exempted; and in all."""
+    return {"blocking": sum(f.blocking for f in findings),
+            "advisory": sum(not f.blocking and not f.exempted for f in findings),
+            "exempted": sum(f.exempted for f in findings), "total": len(findings)}
+
+
 def _cost_section(base: Any, head: Any, reason: str) -> dict:
     missing = _missing(base, head, reason)
     if missing:
@@ -118,12 +152,11 @@ def render_markdown(report: dict) -> str:
     summary = report["summary"]
     top = [f"### Stackyard change report: `{report['environment']}`", "",
            f"{_cell(report['base']['label'])} → {_cell(report['head']['label'])} · {report['source']}", "",
-           _summary_line(summary), "", _verdict_line(report["dataLoss"]), ""]
+           _summary_line(summary), "", _verdict_line(report["dataLoss"]), "", policy_verdict(report["policy"]), ""]
     top += _components_table(report["components"])
     top += _data_loss_section(report["dataLoss"])
     top += _changes_section(report["changes"], report["unpredictableTypes"])
-    rest = _findings_section("Policy findings", report["policy"], ("rule", "resource", "level", "message"),
-                             "finding")
+    rest = _policy_markdown(report["policy"])
     rest += _findings_section("Parity", report["parity"], ("pair", "path", "verdict", "message"), "difference")
     rest += _cost_section_markdown(report["gpuCost"])
     rest += _graph_section(report["changes"], report["environment"])
@@ -240,6 +273,48 @@ def _findings_section(title: str, section: dict, columns: Sequence[str], noun: s
     return lines
 
 
+def policy_verdict(section: dict) -> str:
+    """One line: the head's policy verdict with the audit's counts (what `stackyard audit ENV` says)."""
+    if not section["available"]:
+        return f"❔ **Policy: not available** ({_cell(section['reason'])})"
+    counts = section["counts"]
+    tally = (f"{counts['advisory']} advisory · {counts['exempted']} exempted · {counts['total']} "
+             f"finding{'s' if counts['total'] != 1 else ''} in all")
+    if counts["blocking"]:
+        plural = "s" if counts["blocking"] != 1 else ""
+        return f"⛔ **Policy: {counts['blocking']} mandatory violation{plural} (exit 3).** {tally}"
+    return f"✅ **Policy: passed.** {tally}"
+
+
+def _policy_markdown(section: dict) -> list[str]:
+    lines = ["#### Policy findings", "", policy_verdict(section), ""]
+    if not section["available"]:
+        return lines
+    columns = ("rule", "resource", "level", "message")
+    tables = (("Blocking (mandatory, not exempted)", section["blocking"]), ("New", section["new"]),
+              ("Fixed", section["fixed"]))
+    for label, items in tables:
+        if items:
+            lines += [f"{label}: {len(items)}", "", "| " + " | ".join(c.capitalize() for c in columns) + " |",
+                      "|" + "---|" * len(columns)]
+            lines += ["| " + " | ".join(_cell(_state(item) if c == "level" else item[c]) for c in columns) + " |"
+                      for item in items]
+            lines.append("")
+    if section["changed"]:
+        lines += [f"Changed level or exemption: {len(section['changed'])}", "",
+                  "| Rule | Resource | Before | After | Message |", "|---|---|---|---|---|"]
+        lines += [f"| {_cell(item['rule'])} | {_cell(item['resource'])} | {_cell(_state(item['before']))} | "
+                  f"{_cell(_state(item))} | {_cell(item['message'])} |" for item in section["changed"]]
+        lines.append("")
+    if not any(items for _, items in tables) and not section["changed"]:
+        lines += ["The change adds, fixes or re-levels no finding.", ""]
+    return lines
+
+
+def _state(finding: dict) -> str:
+    return finding["level"] + (" (exempted)" if finding["exempted"] else "")
+
+
 def _cost_section_markdown(section: dict) -> list[str]:
     lines = ["#### Maximum hourly GPU cost", ""]
     if not section["available"]:
@@ -335,3 +410,105 @@ def _usd(value: Optional[float]) -> str:
 
 def _usd_change(value: float) -> str:
     return "±$0.00" if abs(value) < 0.005 else f"{'+' if value > 0 else '−'}${abs(value):,.2f}"
+
+
+# --- the pull-request comment --------------------------------------------------
+
+# GitHub rejects an issue or pull-request comment body over 65536 characters. The sticky-comment
+# action adds its own marker line, so the comment stays a little under the limit.
+COMMENT_LIMIT = 65536
+COMMENT_BUDGET = COMMENT_LIMIT - 1024
+BLOCKING_SHOWN = 30  # per environment and kind; the rest are in the full reports
+
+
+def render_comment(change_reports: Sequence[dict], parity_reports: Sequence[dict],
+                   failures: Sequence[tuple[str, str]] = (), details: str = "") -> str:
+    """The one comment for a pull request across environments, always under COMMENT_LIMIT.
+
+    A summary row per environment and parity pair, then everything that blocks
+    the merge (unacknowledged data loss, mandatory findings, forbidden parity
+    differences, commands that failed), then each environment's changes by
+    component while they fit. The full reports are elsewhere (`details` says
+    where: the job summary and the artifacts).
+    """
+    required = ["### Stackyard review", ""]
+    required += _comment_table(change_reports, parity_reports, failures)
+    required += _comment_blocking(change_reports, parity_reports, failures)
+    footer = ["", f"<sub>{_cell(details)}</sub>" if details else "", ""]
+    optional = []
+    for report in change_reports:
+        block = [f"<details><summary><code>{_cell(report['environment'])}</code>: "
+                 f"{_summary_line(report['summary']).replace('**', '')}</summary>", ""]
+        block += _components_table(report["components"]) + ["</details>", ""]
+        optional.append(block)
+    lines = list(required)
+    used = _size(lines) + _size(footer)
+    for block in optional:
+        if used + _size(block) > COMMENT_BUDGET:
+            lines += ["_More changes than fit here: see the full reports._", ""]
+            break
+        lines += block
+        used += _size(block)
+    text = "\n".join(lines + footer)
+    if len(text) > COMMENT_BUDGET:  # only if the blocking lists themselves are that long
+        cut = text.rfind("\n", 0, COMMENT_BUDGET - 200)
+        text = text[:cut] + "\n\n_The comment is cut here: the full reports have everything._\n"
+    return text
+
+
+def _size(lines: Sequence[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _comment_table(change_reports: Sequence[dict], parity_reports: Sequence[dict],
+                   failures: Sequence[tuple[str, str]]) -> list[str]:
+    lines = ["| Environment | Changes | Data-loss guard | Policy |", "|---|---|---|---|"]
+    for report in change_reports:
+        guard = {"none": "✅ passed", "acknowledged": "⚠️ acknowledged", "blocked": "⛔ **blocked**"}[
+            report["dataLoss"]["status"]]
+        lines.append(f"| `{_cell(report['environment'])}` | {_summary_line(report['summary'])} | {guard} | "
+                     f"{policy_verdict(report['policy'])} |")
+    for command, _ in failures:
+        lines.append(f"| {_cell(command)} | ⛔ **failed** | | |")
+    lines.append("")
+    for parity in parity_reports:
+        summary = parity["summary"]
+        verdict = "✅ passed" if parity["passed"] else f"⛔ **{summary['forbidden']} forbidden**"
+        lines.append(f"- Parity `{_cell(parity['from'])}` → `{_cell(parity['to'])}`: {verdict} · "
+                     f"{summary['allowed']} allowed · {summary['bounded']} bounded")
+    return lines + ([""] if parity_reports else [])
+
+
+def _comment_blocking(change_reports: Sequence[dict], parity_reports: Sequence[dict],
+                      failures: Sequence[tuple[str, str]]) -> list[str]:
+    lines: list[str] = []
+    for report in change_reports:
+        name = _cell(report["environment"])
+        blocked = [risk for risk in report["dataLoss"]["risks"] if risk["acknowledgement"] is None]
+        lines += _capped(f"`{name}`: data loss without an acknowledgement", blocked,
+                         lambda r: f"- {r['op']} `{r['type']}` {_cell(r['name'])}: {_cell(r['data'])}")
+        if report["policy"]["available"]:
+            lines += _capped(f"`{name}`: mandatory findings", report["policy"]["blocking"],
+                             lambda f: f"- **{_cell(f['rule'])}** {_cell(f['resource'])}: {_cell(f['message'])}"
+                                       + (f" ({_cell(f['location']['file'])}:{f['location']['line']})"
+                                          if f.get("location") else ""))
+    for parity in parity_reports:
+        forbidden = [d for d in parity["differences"] if d["verdict"] == "forbidden"]
+        lines += _capped(f"Parity `{_cell(parity['from'])}` → `{_cell(parity['to'])}`: forbidden differences",
+                         forbidden, lambda d: f"- `{_cell(d['path'])}`: {_cell(d['reason'])}")
+    for command, error in failures:
+        tail = error.strip().splitlines()[-20:] or ["(no output)"]
+        lines += [f"**{_cell(command)} failed:**", "", "```", *(line[:300].replace("```", "'''") for line in tail),
+                  "```", ""]
+    if lines:
+        lines = ["#### Blocking", "", *lines]
+    return lines
+
+
+def _capped(title: str, items: Sequence[dict], line) -> list[str]:
+    if not items:
+        return []
+    shown = [line(item) for item in items[:BLOCKING_SHOWN]]
+    if len(items) > BLOCKING_SHOWN:
+        shown.append(f"- … and {len(items) - BLOCKING_SHOWN} more in the full reports")
+    return [f"**{title}: {len(items)}**", "", *shown, ""]

@@ -29,6 +29,12 @@ def add_report_options(parser) -> None:
 
 
 def command_line_acknowledgements(args) -> list[Acknowledgement]:
+    """The --allow-data-loss acknowledgements; also checks the output files before any work starts."""
+    from stacks.commands.common import check_output
+
+    for output in (args.markdown, args.json):
+        if output is not None:
+            check_output(output)
     if not args.allow_data_loss:
         if args.reason:
             raise StackyardError("--reason is only used with --allow-data-loss GLOB", ExitCode.INVALID_INPUT)

@@ -53,7 +53,7 @@ def run(args) -> int:
     if spec_file.is_file():
         head_spec, _ = load_spec(args.environment)
         head_plan = offline_plan.build(head_spec, spec_file)
-        head_review = review_side(head_spec, head_plan, head_spec.name, loader.ENVIRONMENTS_DIR)
+        head_review = review_side(head_spec, head_plan, spec_file, loader.ENVIRONMENTS_DIR)
     else:
         head_plan, head_review = _empty_plan(args.environment), EMPTY_SIDE
 
@@ -64,7 +64,7 @@ def run(args) -> int:
             base_plan = git_base.plan_with_own_code(base_project, str(base_spec_file), base_label)
             base_spec = _spec_or_none(base_spec_file)
             if base_spec:
-                base_review = review_side(base_spec, base_plan, base_spec.name, base_project / "environments")
+                base_review = review_side(base_spec, base_plan, base_spec_file, base_project / "environments")
                 earlier_acknowledgements = list(base_spec.acknowledgements)
             else:
                 base_review = unavailable_side("the current code cannot read the base spec")

@@ -21,6 +21,8 @@ def configure(parser) -> None:
                         help="the environment promotions come from (a name under environments/ or a spec file)")
     parser.add_argument("target", metavar="TO", help="the environment they go to (a name or a spec file)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="also write the JSON report to FILE (atomically), whatever --format prints")
     parser.add_argument("--contract", type=Path, default=None, metavar="FILE",
                         help="the parity contract (default: environments/parity.yaml)")
 
@@ -43,6 +45,10 @@ def run(args) -> int:
     from policies import parity
     from stacks import plan as offline_plan
 
+    if args.json is not None:
+        from stacks.commands.common import check_output
+
+        check_output(args.json)
     contract = load_contract(args.contract)
     source_spec, source_file = load_spec(args.source)
     target_spec, target_file = load_spec(args.target)
@@ -55,5 +61,9 @@ def run(args) -> int:
     report = parity.compare(pair, contract.file, source_document, target_document,
                             offline_plan.build(source_spec, source_file),
                             offline_plan.build(target_spec, target_file))
+    if args.json is not None:
+        from stacks import atomic
+
+        atomic.write_text(args.json, parity.render_json(report) + "\n")
     print(parity.render(report, args.format))
     return int(ExitCode.POLICY_VIOLATION if report.forbidden else ExitCode.OK)

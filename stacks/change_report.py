@@ -276,7 +276,7 @@ def _findings_section(title: str, section: dict, columns: Sequence[str], noun: s
 def policy_verdict(section: dict) -> str:
     """One line: the head's policy verdict with the audit's counts (what `stackyard audit ENV` says)."""
     if not section["available"]:
-        return f"❔ **Policy: not available** ({_cell(section['reason'])})"
+        return f"❔ **Policy: not available:** {_cell(section['reason'])}"
     counts = section["counts"]
     tally = (f"{counts['advisory']} advisory · {counts['exempted']} exempted · {counts['total']} "
              f"finding{'s' if counts['total'] != 1 else ''} in all")
@@ -287,9 +287,9 @@ def policy_verdict(section: dict) -> str:
 
 
 def _policy_markdown(section: dict) -> list[str]:
-    lines = ["#### Policy findings", "", policy_verdict(section), ""]
     if not section["available"]:
-        return lines
+        return ["#### Policy findings", "", f"_Not available: {_cell(section['reason'])}._", ""]
+    lines = ["#### Policy findings", "", policy_verdict(section), ""]
     columns = ("rule", "resource", "level", "message")
     tables = (("Blocking (mandatory, not exempted)", section["blocking"]), ("New", section["new"]),
               ("Fixed", section["fixed"]))

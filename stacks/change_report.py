@@ -22,6 +22,7 @@ from stacks.review_sources import Finding, SideReview, Unavailable, new_and_fixe
 MARKDOWN_BUDGET = 60000
 VALUE_WIDTH = 80
 LIST_OPEN_UP_TO = 25  # longer lists of resource changes are folded
+_PROTECTION = {None: "", "kept": "**yes**: Pulumi refuses", "lifted": "lifted by this change"}
 _OP_WORDS = {"create": "to create", "update": "to update", "replace": "to replace", "delete": "to delete"}
 _OP_SIGNS = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 
@@ -50,7 +51,8 @@ def build(*, environment: str, source: str, base: dict, head: dict, diff: PlanDi
             "status": verdict.status,
             "risks": [{"urn": risk.change.urn, "type": risk.change.type, "name": risk.change.name,
                        "op": risk.change.op, "data": risk.change.stateful,
-                       "renameOf": risk.change.rename_of,
+                       "renameOf": risk.change.rename_of, "protection": risk.change.protection,
+                       "blocked": risk.blocked,
                        "acknowledgement": _acknowledgement(risk.acknowledgement)} for risk in verdict.risks],
             "carriedOver": [_acknowledgement(ack) for ack in verdict.carried_over],
         },
@@ -178,9 +180,12 @@ def _verdict_line(data_loss: dict) -> str:
         return "✅ **Data-loss guard: passed.** No stateful resource is deleted or replaced."
     if data_loss["status"] == "acknowledged":
         return f"⚠️ **Data-loss guard: acknowledged.** {count} deleted or replaced, each acknowledged below."
-    blocked = sum(1 for risk in risks if risk["acknowledgement"] is None)
-    return (f"⛔ **Data-loss guard: blocked (exit 4).** {blocked} of {count} would be deleted or replaced "
-            "without an acknowledgement.")
+    unacknowledged = sum(1 for risk in risks if risk["acknowledgement"] is None)
+    protected = sum(1 for risk in risks if risk["protection"] == "kept")
+    reasons = ([f"{unacknowledged} without an acknowledgement"] if unacknowledged else []) + (
+        [f"{protected} protected (protect=true), which Pulumi refuses to delete or replace"] if protected else [])
+    return (f"⛔ **Data-loss guard: blocked (exit 4).** Of {count} deleted or replaced, "
+            f"{' and '.join(reasons)}.")
 
 
 def _components_table(components: list[dict]) -> list[str]:
@@ -197,13 +202,18 @@ def _data_loss_section(data_loss: dict) -> list[str]:
     lines = ["#### Data-loss guard", ""]
     if not data_loss["risks"]:
         return lines + ["No delete or replacement of a stateful or protected resource.", ""]
-    lines += ["| Resource | Change | Data at risk | Acknowledged |", "|---|---|---|---|"]
+    lines += ["| Resource | Change | Data at risk | Protected | Acknowledged |", "|---|---|---|---|---|"]
     for risk in data_loss["risks"]:
         ack = risk["acknowledgement"]
         allowed = (f"by {_cell(ack['by'])} ({_cell(ack['source'])}): {_cell(ack['reason'])}" if ack
                    else "**no**")
-        lines.append(f"| `{risk['type']}` {_cell(risk['name'])} | {risk['op']} | {_cell(risk['data'])} | {allowed} |")
+        lines.append(f"| `{risk['type']}` {_cell(risk['name'])} | {risk['op']} | {_cell(risk['data'])} | "
+                     f"{_PROTECTION[risk['protection']]} | {allowed} |")
     lines.append("")
+    if any(risk["protection"] == "kept" for risk in data_loss["risks"]):
+        lines += ["A protected resource blocks even when acknowledged: `pulumi up` would fail on it after the merge. "
+                  "Lift the protection first (a change that sets `protect: false`, deployed before this one, or "
+                  "`pulumi state unprotect URN`).", ""]
     for risk in data_loss["risks"]:
         if risk["renameOf"]:
             lines.append(f"- {_cell(risk['name'])}: the same inputs are created as `{risk['renameOf']}`. If this is "
@@ -484,9 +494,11 @@ def _comment_blocking(change_reports: Sequence[dict], parity_reports: Sequence[d
     lines: list[str] = []
     for report in change_reports:
         name = _cell(report["environment"])
-        blocked = [risk for risk in report["dataLoss"]["risks"] if risk["acknowledgement"] is None]
-        lines += _capped(f"`{name}`: data loss without an acknowledgement", blocked,
-                         lambda r: f"- {r['op']} `{r['type']}` {_cell(r['name'])}: {_cell(r['data'])}")
+        blocked = [risk for risk in report["dataLoss"]["risks"] if risk["blocked"]]
+        lines += _capped(f"`{name}`: data-loss guard", blocked,
+                         lambda r: f"- {r['op']} `{r['type']}` {_cell(r['name'])}: {_cell(r['data'])}"
+                                   + (" · **protected**" if r["protection"] == "kept" else "")
+                                   + ("" if r["acknowledgement"] else " · not acknowledged"))
         if report["policy"]["available"]:
             lines += _capped(f"`{name}`: mandatory findings", report["policy"]["blocking"],
                              lambda f: f"- **{_cell(f['rule'])}** {_cell(f['resource'])}: {_cell(f['message'])}"

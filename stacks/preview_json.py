@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from stacks.diff import (OPS, PROTECTED, PlanDiff, PropertyChange, ResourceChange, component_of_urn, urn_parts,
-                         uses_of)
+from stacks.diff import (OPS, PROTECTED, PlanDiff, PropertyChange, ResourceChange, component_of_urn,
+                         protection_of, urn_parts, uses_of)
 from stacks.errors import ExitCode, StackyardError
 from stacks.offline import plain
 from stacks.property_paths import ParseError, parse_path, value_at
@@ -115,7 +115,8 @@ def _change(urn: str, steps: Mapping[str, dict], rules: RuleTable) -> ResourceCh
         urn=urn, type=type_, name=urn_parts(urn)[3], component=own, op=op,
         properties=tuple(properties), replace_reasons=tuple(replace_reasons), dependencies=dependencies,
         stateful=rules.stateful_reason(type_) or (PROTECTED if protected else None),
-        uses=uses_of(own, dependencies, component_of_urn))
+        uses=uses_of(own, dependencies, component_of_urn),
+        protection=protection_of(op, protected, bool(new_state.get("protect"))))
 
 
 def _dependencies(state: Mapping[str, Any]) -> tuple[str, ...]:

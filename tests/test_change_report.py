@@ -245,3 +245,44 @@ def test_parity_changes_come_from_the_parity_contract(tmp_path):
     new, fixed = new_and_fixed(before, parity_differences("prod", changed))
     assert [(d.pair, d.path, d.verdict) for d in new] == [("staging:prod", "versions.kserve", "forbidden")]
     assert "v0.15.2 → v0.15.3" in new[0].message and fixed == []
+
+
+# --- protection ------------------------------------------------------------------
+
+BUCKET = "urn:pulumi:t::stackyard::stackyard:features:FeatureStore$aws:s3/bucket:Bucket::prod-features-offline"
+
+
+def _bucket_change(new_bucket: dict | None):
+    old = _resource(BUCKET, "aws:s3/bucket:Bucket", {"bucket": "prod-features-offline"}, protect=True)
+    diff = diff_plans({"resources": [old]}, {"resources": [new_bucket] if new_bucket else []}, table())
+    acknowledged = [Acknowledgement("*::prod-features-offline", "moved to the data lake", "ana", "prod.yaml")]
+    return diff, data_loss_verdict(diff.changes, acknowledged)
+
+
+def test_an_acknowledged_replacement_of_a_protected_bucket_still_blocks():
+    renamed = _resource(BUCKET, "aws:s3/bucket:Bucket", {"bucket": "prod-features-archive"}, protect=True)
+    diff, verdict = _bucket_change(renamed)
+    assert [(c.op, c.protection) for c in diff.changes] == [("replace", "kept")]
+    assert verdict.status == "blocked" and verdict.risks[0].acknowledgement is not None
+    report = change_report.build(environment="prod", source="offline plan", base={"label": "b"}, head={"label": "h"},
+                                 diff=diff, verdict=verdict, base_review=None, head_review=None,
+                                 unavailable_reason="not asked for")
+    assert change_report_exit(report) == 4
+    markdown = change_report.render_markdown(report)
+    assert "1 protected (protect=true), which Pulumi refuses to delete or replace" in markdown
+    assert "`pulumi state unprotect URN`" in markdown
+
+
+def test_a_replacement_that_lifts_the_protection_is_acknowledgeable_and_a_delete_is_not():
+    lifted = _resource(BUCKET, "aws:s3/bucket:Bucket", {"bucket": "prod-features-archive"}, protect=False)
+    diff, verdict = _bucket_change(lifted)
+    assert [(c.op, c.protection) for c in diff.changes] == [("replace", "lifted")]
+    assert verdict.status == "acknowledged"
+    diff, verdict = _bucket_change(None)
+    assert [(c.op, c.protection) for c in diff.changes] == [("delete", "kept")] and verdict.status == "blocked"
+
+
+def change_report_exit(report: dict) -> int:
+    from stacks.commands.change_common import exit_code
+
+    return exit_code(report)

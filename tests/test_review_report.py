@@ -159,10 +159,10 @@ def test_the_comment_fits_github_on_the_worst_realistic_change(changed_prod):
 
     comment = change_report.render_comment(reports, [parity], [failure], details="Full reports: the job summary")
     assert len(comment) < change_report.COMMENT_LIMIT
-    data_loss = sum(1 for risk in reports[0]["dataLoss"]["risks"] if risk["acknowledgement"] is None)
+    data_loss = sum(1 for risk in reports[0]["dataLoss"]["risks"] if risk["blocked"])
     blocking = reports[0]["policy"]["counts"]["blocking"]
     for name in ("dev", "staging", "prod"):
-        assert f"`{name}`: data loss without an acknowledgement: {data_loss}**" in comment
+        assert f"`{name}`: data-loss guard: {data_loss}**" in comment
         assert f"`{name}`: mandatory findings: {blocking}**" in comment
     assert "forbidden differences: 400**" in comment and "… and 370 more in the full reports" in comment
     assert "stackyard parity dev staging failed:" in comment

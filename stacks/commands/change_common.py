@@ -83,9 +83,14 @@ def emit(report: dict, args) -> None:
 
 def exit_code(report: dict) -> int:
     if report["dataLoss"]["status"] == "blocked":
-        blocked = [risk["name"] for risk in report["dataLoss"]["risks"] if risk["acknowledgement"] is None]
-        print(f"stackyard: data-loss guard: {len(blocked)} unacknowledged delete or replacement of stateful "
-              f"resources ({', '.join(blocked)})", file=sys.stderr)
+        risks = report["dataLoss"]["risks"]
+        unacknowledged = [risk["name"] for risk in risks if risk["acknowledgement"] is None]
+        protected = [risk["name"] for risk in risks if risk["protection"] == "kept"]
+        reasons = ([f"{len(unacknowledged)} unacknowledged delete or replacement of stateful resources "
+                    f"({', '.join(unacknowledged)})"] if unacknowledged else []) + (
+            [f"{len(protected)} delete or replacement of protected resources, which Pulumi refuses "
+             f"({', '.join(protected)})"] if protected else [])
+        print(f"stackyard: data-loss guard: {'; '.join(reasons)}", file=sys.stderr)
         return int(ExitCode.UNSAFE_CHANGE)
     return int(ExitCode.OK)
 

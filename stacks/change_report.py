@@ -31,7 +31,7 @@ _OP_SIGNS = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 
 def build(*, environment: str, source: str, base: dict, head: dict, diff: PlanDiff, verdict: Verdict,
           base_review: Optional[SideReview], head_review: Optional[SideReview],
-          unavailable_reason: str = "") -> dict:
+          unavailable_reason: str = "", errors: Sequence[str] = ()) -> dict:
     """The report document. A side review of None makes its sections unavailable with `unavailable_reason`."""
     components: dict[str, dict[str, int]] = {}
     for change in diff.changes:
@@ -43,6 +43,7 @@ def build(*, environment: str, source: str, base: dict, head: dict, diff: PlanDi
         "environment": environment,
         "base": base,
         "head": head,
+        "errors": list(errors),  # the engine's error diagnostics: the change set is incomplete
         "summary": {**{op: diff.count(op) for op in OPS}, "unchanged": diff.unchanged},
         "components": [{"component": name, **counts} for name, counts in sorted(components.items())],
         "changes": [_change_document(change) for change in diff.changes],
@@ -154,6 +155,7 @@ def render_markdown(report: dict) -> str:
     summary = report["summary"]
     top = [f"### Stackyard change report: `{report['environment']}`", "",
            f"{_cell(report['base']['label'])} → {_cell(report['head']['label'])} · {report['source']}", "",
+           *_errors_lines(report.get("errors", ())),
            _summary_line(summary), "", _verdict_line(report["dataLoss"]), "", policy_verdict(report["policy"]), ""]
     top += _components_table(report["components"])
     top += _data_loss_section(report["dataLoss"])
@@ -165,6 +167,14 @@ def render_markdown(report: dict) -> str:
     rest += [f"<sub>stackyard {report['stackyard']} · {_footer(report['source'])}</sub>", ""]
     budget = MARKDOWN_BUDGET - sum(len(line) + 1 for line in top + rest)
     return "\n".join(top + _property_details(report["changes"], budget) + rest)
+
+
+def _errors_lines(errors: Sequence[str]) -> list[str]:
+    if not errors:
+        return []
+    plural = "s" if len(errors) != 1 else ""
+    return [f"⛔ **The preview failed: {len(errors)} error{plural}.** The changes below may be incomplete.", "",
+            *(f"- {_cell(error)}" for error in errors[:BLOCKING_SHOWN]), ""]
 
 
 def _summary_line(summary: dict) -> str:

@@ -74,6 +74,20 @@ def read(document: Any, rules: RuleTable, where: str = "preview") -> tuple[PlanD
     return PlanDiff(changes=tuple(resolved), unchanged=int(unchanged)), stack
 
 
+def error_diagnostics(document: Mapping[str, Any]) -> list[str]:
+    """The messages of the preview's error-severity diagnostics: a preview with any did not succeed."""
+    diagnostics = document.get("diagnostics")
+    if not isinstance(diagnostics, list):
+        return []
+    errors = []
+    for diagnostic in diagnostics:
+        if isinstance(diagnostic, dict) and diagnostic.get("severity") == "error":
+            where = urn_parts(str(diagnostic["urn"]))[3] if diagnostic.get("urn") else ""
+            message = str(diagnostic.get("message") or "").strip() or "(no message)"
+            errors.append(f"{where}: {message}" if where else message)
+    return errors
+
+
 def _inputs(steps: Mapping[str, dict], state: str) -> dict:
     for op in _PREFERENCE:
         if op in steps and isinstance(steps[op].get(state), dict):

@@ -286,3 +286,24 @@ def change_report_exit(report: dict) -> int:
     from stacks.commands.change_common import exit_code
 
     return exit_code(report)
+
+
+def test_a_preview_with_error_diagnostics_fails(tmp_path, capsys):
+    from stacks import cli
+
+    document = json.loads((REPORTS / "preview.json").read_text())
+    # Pulumi's apitype.DiagnosticEvent: urn, prefix, message, color, severity (info, info#err, warning, error).
+    document["diagnostics"] = [
+        {"urn": CLUSTER + "::pr-cluster", "prefix": "warning: ", "message": "deprecated field", "color": "never",
+         "severity": "warning"},
+        {"urn": CLUSTER + "::pr-cluster", "prefix": "error: ", "message": "AccessDenied: eks:DescribeCluster\n",
+         "color": "never", "severity": "error"}]
+    preview = tmp_path / "preview.json"
+    preview.write_text(json.dumps(document))
+    code = cli.main(["report-preview", str(preview), "--allow-data-loss", "pr-*-ns", "--reason",
+                     "namespaces are recreated empty on purpose", "--by", "ana"])
+    out, err = capsys.readouterr()
+    assert code == 5
+    assert "the preview failed: 1 error diagnostic (pr-cluster: AccessDenied: eks:DescribeCluster)" in err
+    assert out.splitlines()[4].startswith("⛔ **The preview failed: 1 error.**")
+    assert "No changes" not in out and "deprecated field" not in out

@@ -18,8 +18,6 @@ from environments.cron import CronError, cron_problem, longest_gap
 from environments.errors import SpecProblem
 from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
 
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-
 Check = Callable[[Spec], Iterable[SpecProblem]]
 
 
@@ -175,8 +173,11 @@ def pipeline_problems(index: int, pipeline: Pipeline, root: Path) -> Iterator[Sp
 
 
 def pipeline_references(spec: Spec) -> Iterator[SpecProblem]:
+    from environments.loader import repository_root  # (the loader imports this module)
+
+    root = repository_root()  # the project's pipelines/, the ones `stackyard plan` compiles
     for index, pipeline in enumerate(spec.pipelines):
-        yield from pipeline_problems(index, pipeline, REPOSITORY_ROOT)
+        yield from pipeline_problems(index, pipeline, root)
         pools = {pool.name for pool in spec.node_pools}
         if pipeline.gpu and pipeline.gpu.pool not in pools:
             yield _problem(("pipelines", index, "gpu", "pool"),

@@ -53,7 +53,7 @@ def run(args) -> int:
     if spec_file.is_file():
         head_spec, _ = load_spec(args.environment)
         head_plan = offline_plan.build(head_spec, spec_file)
-        head_review = review_side(head_spec, head_plan, spec_file, loader.ENVIRONMENTS_DIR)
+        head_review = review_side(head_spec, head_plan, spec_file, project / "environments")
     else:
         head_plan, head_review = _empty_plan(args.environment), EMPTY_SIDE
 

@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="stackyard",
         description="ML platform as code: environment specs to Pulumi, offline plans, policy and parity.",
         epilog="Exit codes: 0 ok, 1 internal error, 2 invalid input, 3 policy or parity violation, "
-               "4 unsafe change blocked, 5 pulumi preview/up failed.")
+               "4 unsafe change blocked, 5 pulumi preview/up failed, 6 changes present (opt-in: diff "
+               "--detailed-exitcode, lock --check).")
     parser.add_argument("--version", action="version", version=f"stackyard {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

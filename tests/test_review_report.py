@@ -179,3 +179,27 @@ def test_the_comment_refuses_files_that_are_not_reports(tmp_path, capsys):
     assert cli.main(["pr-comment", str(stray), "--output", str(tmp_path / "c.md")]) == 2
     assert "neither a change report" in capsys.readouterr().err
     assert not (tmp_path / "c.md").exists()
+
+
+# --- where a finding points ----------------------------------------------------------
+
+def test_an_inherited_value_is_located_where_the_base_spec_sets_it():
+    from policies.reports import sarif
+
+    audit = _audit(SHIPPED_PROD)
+    runtimes = [f for f in audit.evaluation.findings if "::prod-serving-runtime-" in f.subject]
+    assert len(runtimes) == 4
+    base_lines = (REPO / "environments" / "base.yaml").read_text().splitlines()
+    for finding in runtimes:
+        where = audit.location(finding.subject)
+        assert where.file == "environments/base.yaml"
+        line = base_lines[where.line - 1]
+        assert line.strip().startswith("image: ") and line.split("image: ")[1] in finding.message
+    results = sarif.as_document(audit)["runs"][0]["results"]
+    located = {result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for result in results
+               if "::prod-serving-runtime-" in result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]}
+    assert located == {"environments/base.yaml"}
+    # A value derived elsewhere keeps the section it belongs to: the payload logger's image comes from
+    # versions.kserve, not from the runtime that happens to hold the same text.
+    logger = next(f for f in audit.evaluation.findings if f.subject.endswith("::prod-monitoring-payload-logger"))
+    assert audit.location(logger.subject).file == "environments/prod.yaml"

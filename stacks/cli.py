@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--quiet", action="store_true",
+                         help="no progress lines on standard error (they appear only on a terminal anyway)")
         sub.set_defaults(_module=module)
     return parser
 
@@ -114,6 +116,9 @@ def _run(argv: list[str]) -> int:
         module = importlib.import_module(f"stacks.commands.{COMMANDS[command][0]}")
         module.configure(parser._subparsers._group_actions[0].choices[command])
     args = parser.parse_args(argv)
+    from stacks import progress
+
+    progress.set_quiet(args.quiet)
     module = importlib.import_module(f"stacks.commands.{args._module}")
     try:
         return int(module.run(args))

@@ -282,10 +282,10 @@ def test_a_replacement_that_lifts_the_protection_is_acknowledgeable_and_a_delete
     assert [(c.op, c.protection) for c in diff.changes] == [("delete", "kept")] and verdict.status == "blocked"
 
 
-def change_report_exit(report: dict) -> int:
+def change_report_exit(report: dict, detailed: bool = False) -> int:
     from stacks.commands.change_common import exit_code
 
-    return exit_code(report)
+    return exit_code(report, detailed)
 
 
 def test_a_preview_with_error_diagnostics_fails(tmp_path, capsys):
@@ -307,3 +307,24 @@ def test_a_preview_with_error_diagnostics_fails(tmp_path, capsys):
     assert "the preview failed: 1 error diagnostic (pr-cluster: AccessDenied: eks:DescribeCluster)" in err
     assert out.splitlines()[4].startswith("⛔ **The preview failed: 1 error.**")
     assert "No changes" not in out and "deprecated field" not in out
+
+
+def test_detailed_exitcode_says_changes_are_present_without_colliding(capsys):
+    from stacks import cli
+
+    preview = str(REPORTS / "preview.json")
+    allow = ["--allow-data-loss", "pr-*-ns", "--reason", "namespaces are recreated empty on purpose", "--by", "ana"]
+    assert cli.main(["report-preview", preview, *allow]) == 0
+    assert cli.main(["report-preview", preview, *allow, "--detailed-exitcode"]) == 6
+    assert cli.main(["report-preview", preview, "--detailed-exitcode"]) == 4  # the guard still wins
+    document = json.loads((REPORTS / "preview.json").read_text())
+    unchanged = {**document, "steps": [step for step in document["steps"] if step["op"] == "same"]}
+    capsys.readouterr()
+    assert change_report_exit(_report_of(unchanged), detailed=True) == 0
+
+
+def _report_of(document: dict) -> dict:
+    diff, _ = preview_json.read(document, table())
+    return change_report.build(environment="pr", source="pulumi preview", base={"label": "b"}, head={"label": "h"},
+                               diff=diff, verdict=data_loss_verdict(diff.changes, []), base_review=None,
+                               head_review=None, unavailable_reason="not asked for")

@@ -44,6 +44,7 @@ def _as_of(value: str) -> str:
 def run(args) -> int:
     from policies import audit
     from policies.reports import render, summary
+    from stacks import progress
 
     as_of = _as_of(args.as_of)
     if (args.environment is None) == (args.manifests is None):
@@ -62,10 +63,12 @@ def run(args) -> int:
             check_output(args.output)
         spec, spec_file = load_spec(args.environment)
         if args.plan is not None:
-            report = audit.audit_plan(spec, _document(spec_file), _read_plan(args.plan, spec), as_of=as_of,
-                                      spec_file=spec_file)
+            plan = _read_plan(args.plan, spec)
+            with progress.phase("evaluating the policy rules"):
+                report = audit.audit_plan(spec, _document(spec_file), plan, as_of=as_of, spec_file=spec_file)
         else:
-            report = audit.audit_environment(spec, spec_file, as_of=as_of)
+            with progress.phase(f"planning and auditing {spec.name}"):
+                report = audit.audit_environment(spec, spec_file, as_of=as_of)
     text = render(report, args.format)
     if args.output is not None:
         from stacks import atomic

@@ -20,6 +20,9 @@ def add_report_options(parser) -> None:
     parser.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                         help="also write the Markdown report (a pull-request comment) to FILE")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the JSON report to FILE")
+    parser.add_argument("--detailed-exitcode", action="store_true",
+                        help="exit 6 when the change creates, updates, replaces or deletes anything and nothing "
+                             "blocks it (0 for no changes; 4 still wins), as Terraform's -detailed-exitcode")
     parser.add_argument("--allow-data-loss", action="append", default=[], metavar="GLOB",
                         help="acknowledge deleting or replacing the stateful resources whose URN or name matches "
                              "GLOB (repeatable; needs --reason)")
@@ -81,7 +84,7 @@ def emit(report: dict, args) -> None:
     sys.stdout.write(document if args.format == "json" else markdown)
 
 
-def exit_code(report: dict) -> int:
+def exit_code(report: dict, detailed: bool = False) -> int:
     if report["dataLoss"]["status"] == "blocked":
         risks = report["dataLoss"]["risks"]
         unacknowledged = [risk["name"] for risk in risks if risk["acknowledgement"] is None]
@@ -92,5 +95,7 @@ def exit_code(report: dict) -> int:
              f"({', '.join(protected)})"] if protected else [])
         print(f"stackyard: data-loss guard: {'; '.join(reasons)}", file=sys.stderr)
         return int(ExitCode.UNSAFE_CHANGE)
+    if detailed and any(report["summary"][op] for op in ("create", "update", "replace", "delete")):
+        return int(ExitCode.CHANGES_PRESENT)
     return int(ExitCode.OK)
 

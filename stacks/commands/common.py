@@ -24,17 +24,22 @@ def load_spec(environment: str) -> tuple[Spec, Path]:
     try:
         spec = loader.load(environment)
     except SpecError as error:
-        for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        if os.environ.get("GITHUB_ACTIONS") == "true":  # the pull request's files show each problem
-            for problem in error.problems:
-                where = problem.location
-                print(annotation("error", str(problem), where.file if where else "", where.line if where else 0),
-                      file=sys.stderr)
+        print_problems(error.problems)
         count = len(error.problems)
         raise StackyardError(f"{count} problem{'s' if count != 1 else ''} in environment "
                              f"{environment!r}", ExitCode.INVALID_INPUT) from None
     return spec, loader.spec_path(environment).resolve()
+
+
+def print_problems(problems) -> None:
+    """One `error:` line per spec problem; under GitHub Actions also an annotation on the file and line."""
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # the pull request's files show each problem
+        for problem in problems:
+            where = problem.location
+            print(annotation("error", str(problem), where.file if where else "", where.line if where else 0),
+                  file=sys.stderr)
 
 
 def check_registry_lock(spec: Spec, spec_file: Path) -> None:

@@ -83,7 +83,7 @@ def _resolve(spec, previous, only: list[str], display_path: str):
 
 def run(args) -> int:
     from environments.loader import display
-    from stacks import atomic, registry_lock
+    from stacks import atomic, progress, registry_lock
     from stacks.plan import table
 
     spec, spec_file = load_spec(args.environment)
@@ -104,7 +104,9 @@ def run(args) -> int:
         except registry_lock.LockError:
             previous = None  # unreadable: every entry gets a fresh resolvedAt
     try:
-        lock = _resolve(spec, previous, args.endpoint, display(path))
+        registry = spec.serving.registry
+        with progress.phase(f"asking the registry at {registry.tracking_uri if registry else '(none)'}"):
+            lock = _resolve(spec, previous, args.endpoint, display(path))
     except registry_lock.RegistryError as error:
         unchanged = f" ({display(path)} is unchanged)" if path.exists() else ""
         raise StackyardError(f"{error}{unchanged}", ExitCode.INVALID_INPUT) from None

@@ -44,6 +44,7 @@ def run(args) -> int:
     from environments import loader
     from policies import parity
     from stacks import plan as offline_plan
+    from stacks import progress
 
     if args.json is not None:
         from stacks.commands.common import check_output
@@ -58,9 +59,11 @@ def run(args) -> int:
         raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     source_document, _ = loader.load_document(args.source)
     target_document, _ = loader.load_document(args.target)
-    report = parity.compare(pair, contract.file, source_document, target_document,
-                            offline_plan.build(source_spec, source_file),
-                            offline_plan.build(target_spec, target_file))
+    with progress.phase(f"planning {source_spec.name}"):
+        source_plan = offline_plan.build(source_spec, source_file)
+    with progress.phase(f"planning {target_spec.name}"):
+        target_plan = offline_plan.build(target_spec, target_file)
+    report = parity.compare(pair, contract.file, source_document, target_document, source_plan, target_plan)
     if args.json is not None:
         from stacks import atomic
 

@@ -73,7 +73,7 @@ def run(args) -> int:
         print(f"stackyard: the preview failed: {len(errors)} error diagnostic{'s' if len(errors) != 1 else ''} "
               f"({errors[0]}{'; …' if len(errors) > 1 else ''})", file=sys.stderr)
         return int(ExitCode.DEPLOY_FAILED)
-    return exit_code(report)
+    return exit_code(report, args.detailed_exitcode)
 
 
 def _spec_acknowledgements(environment: str, explicit: bool, base):

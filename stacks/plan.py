@@ -12,7 +12,7 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 from environments.spec import SecretRef, Spec
 from stacks import __version__, atomic, offline
@@ -136,12 +136,33 @@ def summary_rows(plan: dict) -> list[tuple[str, str, int]]:
     return sorted((component, type_, count) for (component, type_), count in counts.items())
 
 
-def table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
-    """A plain aligned text table."""
+LAST_COLUMN_AT_LEAST = 30  # below this a wrapped last column is harder to read than a wide line
+
+
+def terminal_width() -> int:
+    """The terminal's width ($COLUMNS first, as shells set it), 120 when there is no terminal."""
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+def table(headers: Iterable[str], rows: Iterable[Iterable[Any]], width: Optional[int] = None) -> str:
+    """A plain aligned text table. With `width`, the last column (the message) wraps to fit it, never cut."""
+    import textwrap
+
     headers = [str(h) for h in headers]
     body = [[str(cell) for cell in row] for row in rows]
+    if width is not None and body:
+        lead = sum(max(len(row[i]) for row in [headers, *body]) + 2 for i in range(len(headers) - 1))
+        room = max(width - lead, LAST_COLUMN_AT_LEAST)
+        wrapped = []
+        for row in body:
+            pieces = textwrap.wrap(row[-1], room, break_long_words=False, break_on_hyphens=False) or [""]
+            wrapped.append(row[:-1] + [pieces[0]])
+            wrapped += [[""] * (len(row) - 1) + [piece] for piece in pieces[1:]]
+        body = wrapped
     widths = [max(len(row[i]) for row in [headers, *body]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+    lines = ["  ".join(cell.ljust(column) for cell, column in zip(row, widths)).rstrip()
              for row in [headers, ["-" * w for w in widths], *body]]
     return "\n".join(lines)
 

@@ -100,3 +100,23 @@ def test_the_plan_summary_counts_what_the_diff_counts_and_speaks_json():
     document = offline_plan.summary_document(plan)
     assert document["resources"] == len(plan["resources"])
     assert document["provisioned"] == sum(t["count"] for t in document["types"]) < document["resources"]
+
+
+def test_the_audit_table_fits_the_terminal_and_never_cuts_a_message(monkeypatch):
+    from environments import loader
+    from policies.audit import audit_plan
+    from policies.reports import render
+
+    spec_file = loader.spec_path("prod").resolve()
+    report = audit_plan(loader.load("prod"), loader.load_document(str(spec_file))[0], plan_for("prod"),
+                        spec_file=spec_file)
+    for columns in (100, 160):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        findings = render(report, "table").split("\n\n")[1].splitlines()
+        start = findings[0].index("message")
+        lead = len(findings[0][:start])
+        # Only a single word longer than the column (an image reference) may run past the edge.
+        assert all(len(line) <= max(columns, lead + 30) or " " not in line[start:].strip() for line in findings)
+        column = " ".join(line[start:].strip() for line in findings[2:])
+        for finding in report.evaluation.findings:
+            assert finding.message in column

@@ -120,3 +120,27 @@ def test_the_audit_table_fits_the_terminal_and_never_cuts_a_message(monkeypatch)
         column = " ".join(line[start:].strip() for line in findings[2:])
         for finding in report.evaluation.findings:
             assert finding.message in column
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('cron: "0 6 * * 1"', 'cron: "@daily"', "expected a five-field cron expression (minute hour day-of-month month "
+                                            "day-of-week, e.g. '0 2 * * *'), found string '@daily'"),
+    ("runtime: sklearnserver", "runtime: sklearnservr",
+     "unknown serving runtime 'sklearnservr'; did you mean 'sklearnserver'?"),
+    ("model_name: recsys-ranker", "model_nme: recsys-ranker", "did you mean 'model_name'?"),
+])
+def test_spec_problems_say_what_a_user_means(old, new, message, tmp_path, capsys):
+    spec = tmp_path / "dev.yaml"
+    text = (REPO / "environments" / "dev.yaml").read_text()
+    assert old in text
+    spec.write_text(text.replace(old, new, 1))
+    shutil.copy(REPO / "environments" / "base.yaml", tmp_path / "base.yaml")
+    assert cli.main(["validate", str(spec)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ci_help_names_its_words_plainly(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["ci", "--help"])
+    out = capsys.readouterr().out
+    assert "init github" in out and "{init}" not in out

@@ -20,26 +20,41 @@ from environments.errors import Location, PathPart, SpecError, SpecProblem, desc
 from environments.located_yaml import LocatedList, LocatedMap, load_located
 from environments.spec import Spec, from_document
 
-ENVIRONMENTS_DIR = Path(__file__).resolve().parent
+ENVIRONMENTS_DIR = Path(__file__).resolve().parent  # the installed package's own (schema, shipped specs)
 SCHEMA_DIR = ENVIRONMENTS_DIR / "schema"
 ROOT_SCHEMA = "https://stackyard.dev/schema/v1/environment.schema.json"
 _ENV_NAME = re.compile(r"^[a-z0-9][-a-z0-9]*$")
 
 
-def repository_root() -> Path:
-    """The repository the environments belong to (the parent of `environments/`)."""
+def repository_root(start: Optional[Path] = None) -> Path:
+    """The project the commands work on, found as Pulumi finds its project.
+
+    The nearest folder at or above the working directory that holds
+    `Pulumi.yaml` and `environments/`; so any checkout (a second clone, a git
+    worktree, CI) works with any installation. Outside every project: the
+    installed package's own checkout.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "Pulumi.yaml").is_file() and (folder / "environments").is_dir():
+            return folder
     return ENVIRONMENTS_DIR.parent
 
 
+def environments_dir() -> Path:
+    """The environments/ folder of the project (repository_root)."""
+    return repository_root() / "environments"
+
+
 def spec_path(env: str) -> Path:
-    """`env` is an environment name under environments/ or a path to a spec file."""
+    """`env` is an environment name under the project's environments/ or a path to a spec file."""
     if _ENV_NAME.match(env):
-        return ENVIRONMENTS_DIR / f"{env}.yaml"
+        return environments_dir() / f"{env}.yaml"
     return Path(env)
 
 
 def environment_names() -> list[str]:
-    return sorted(p.stem for p in ENVIRONMENTS_DIR.glob("*.yaml")
+    return sorted(p.stem for p in environments_dir().glob("*.yaml")
                   if not p.name.endswith(".lock.yaml") and p.stem not in ("parity",))
 
 

@@ -172,10 +172,12 @@ def audit_plan(spec: Spec, document: Any, plan: dict, as_of: str = "",
     for finding in evaluation.findings:
         if finding.subject in where:
             continue
-        path = locations.subject_path(finding.subject)
+        path = locations.subject_path(finding.subject)  # a spec entry: exactly that entry
+        quoted = ""
         if path is None and finding.subject in by_urn:
             path = locations.resource_path(by_urn[finding.subject], spec, by_urn)
-        found = locations.spec_location(document, path or ())
+            quoted = finding.message  # a resource: the entry's field that sets the value the message quotes
+        found = locations.spec_location(document, path or (), quoted)
         if found is not None:
             where[finding.subject] = found
     return AuditReport(

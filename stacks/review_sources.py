@@ -18,7 +18,6 @@ from environments import loader
 from environments.errors import SpecError
 from environments.parity_contract import load_contract
 from policies.audit import audit_plan
-from policies.engine import Finding
 from policies.parity import compact, compare
 from stacks.cost import max_hourly_cost
 
@@ -26,6 +25,29 @@ from stacks.cost import max_hourly_cost
 @dataclass(frozen=True)
 class Unavailable:
     reason: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One policy finding as the change report shows it: the rule id, the subject, and where the spec
+    sets the value (policies.engine.Finding carries the rule object and the exemption itself)."""
+
+    rule: str
+    resource: str
+    message: str
+    level: str = ""
+    exempted: bool = False
+    file: str = ""  # where the spec sets what the finding is about ("" where no spec entry is known)
+    line: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.rule, self.resource, self.message)
+
+    @property
+    def blocking(self) -> bool:
+        """What makes `stackyard audit` exit 3 (policies.engine.Finding.blocking)."""
+        return self.level == "mandatory" and not self.exempted
 
 
 @dataclass(frozen=True)
@@ -40,11 +62,22 @@ class ParityDifference:
         return (self.pair, self.path)
 
 
-def policy_findings(spec: Any, plan: dict) -> list[Finding]:
-    """Every unexempted finding of the policy audit over one side's plan."""
-    report = audit_plan(spec, {}, plan)  # no located document: the report needs no spec lines
-    return sorted((finding for finding in report.evaluation.findings if finding.exemption is None),
-                  key=lambda f: (f.rule.id, f.subject, f.message))
+def policy_findings(spec: Any, plan: dict, spec_file: Path) -> list[Finding]:
+    """Every finding of the policy audit over one side's plan, exempted ones included.
+
+    The same evaluation `stackyard audit` makes (policies.audit.audit_plan):
+    the spec's levels and exemptions and the registry lock beside `spec_file`,
+    so the change report's counts are the audit's counts.
+    """
+    document, _ = loader.load_document(str(spec_file))
+    report = audit_plan(spec, document, plan, spec_file=spec_file)
+    findings = []
+    for finding in report.evaluation.findings:
+        where = report.location(finding.subject)
+        findings.append(Finding(finding.rule.id, finding.subject, finding.message, finding.level,
+                                finding.exemption is not None, where.file if where else "",
+                                where.line if where else 0))
+    return sorted(findings, key=lambda f: (f.rule, f.resource, f.message))
 
 
 def parity_differences(environment: str, environments_dir: Path) -> Union[list[ParityDifference], Unavailable]:
@@ -95,10 +128,10 @@ def unavailable_side(reason: str) -> SideReview:
     return SideReview(policy=Unavailable(reason), parity=Unavailable(reason), cost=Unavailable(reason))
 
 
-def review_side(spec: Any, plan: dict, environment: str, environments_dir: Path) -> SideReview:
-    """Ask every source about one side of the change."""
-    return SideReview(policy=policy_findings(spec, plan),
-                      parity=parity_differences(environment, environments_dir),
+def review_side(spec: Any, plan: dict, spec_file: Path, environments_dir: Path) -> SideReview:
+    """Ask every source about one side of the change (`plan` is that side's plan of `spec_file`)."""
+    return SideReview(policy=policy_findings(spec, plan, spec_file),
+                      parity=parity_differences(spec.name, environments_dir),
                       cost=gpu_cost(spec))
 
 

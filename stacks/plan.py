@@ -1,7 +1,7 @@
 """The offline plan: the resource graph of one environment as plan.json and manifests.
 
 `build(spec)` runs the real stack program under mocks (stacks/offline.py) and
-returns the plan document of DESIGN.md; `write(plan, out)` writes plan.json and
+returns the plan document of docs/architecture.md ("Plan format"); `write(plan, out)` writes plan.json and
 every Kubernetes object as YAML under manifests/. Both are pure functions of
 the spec and the code: sorted by URN, keys sorted, no timestamps.
 """
@@ -12,15 +12,16 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from environments.spec import SecretRef, Spec
-from stacks import __version__, atomic, offline
+from environments import __version__
+from policies.manifests import is_manifest, manifest, manifest_path
+from policies.text_table import table
+from stacks import atomic, offline
 from stacks.errors import ExitCode, StackyardError
 
 # Kubernetes resource types that are not objects in the cluster API.
-_NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
-_SECRET_KINDS = {"Secret"}
 
 
 def config_secret_names(value: Any) -> set[str]:
@@ -56,6 +57,8 @@ def build(spec: Spec, spec_file: Path) -> dict:
 
         what = "pipeline does not compile: " if isinstance(error, PipelineCompileError) else ""
         raise StackyardError(f"{what}{error}", ExitCode.INVALID_INPUT) from None
+    except offline.DuplicateUrnError as error:
+        raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     return {
         "stackyard": __version__,
         "environment": spec.name,
@@ -68,42 +71,22 @@ def to_json(plan: dict) -> str:
     return json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def is_manifest(resource: dict) -> bool:
-    type_ = resource["type"]
-    return (type_.startswith("kubernetes:") and not type_.startswith(_NOT_MANIFESTS)
-            and "kind" in resource["inputs"] and "apiVersion" in resource["inputs"])
-
-
-def manifest(resource: dict) -> dict:
-    """The Kubernetes object a resource would apply, Secret values masked."""
-    inputs = resource["inputs"]
-    body = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "metadata": inputs.get("metadata", {})}
-    for key, value in inputs.items():
-        if key not in body:
-            body[key] = value
-    if body["kind"] in _SECRET_KINDS:
-        for field in ("data", "stringData"):
-            if isinstance(body.get(field), dict):
-                body[field] = {key: offline.SECRET for key in body[field]}
-    return body
-
-
-def manifest_path(body: dict) -> str:
-    metadata = body.get("metadata") or {}
-    scope = metadata.get("namespace") or "_cluster"
-    name = metadata.get("name") or "unnamed"
-    return f"{scope}/{body['kind'].lower()}-{name}.yaml"
-
-
 def manifests(plan: dict) -> dict[str, str]:
     """Relative path -> YAML text for every Kubernetes object in the plan."""
     import yaml
 
     files: dict[str, str] = {}
+    writers: dict[str, str] = {}
     for resource in plan["resources"]:
         if is_manifest(resource):
             body = manifest(resource)
-            files[manifest_path(body)] = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+            path = manifest_path(body)
+            if path in writers:  # two resources would apply one object: never keep just one of them
+                raise StackyardError(f"resources {writers[path]} and {resource['urn']} are one Kubernetes object "
+                                     f"(manifests/{path}): two names in the spec derive the same object name",
+                                     ExitCode.INVALID_INPUT)
+            writers[path] = resource["urn"]
+            files[path] = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
     return dict(sorted(files.items()))
 
 
@@ -134,37 +117,6 @@ def summary_rows(plan: dict) -> list[tuple[str, str, int]]:
             continue
         counts[(component_of(resource, by_urn), resource["type"])] += 1
     return sorted((component, type_, count) for (component, type_), count in counts.items())
-
-
-LAST_COLUMN_AT_LEAST = 30  # below this a wrapped last column is harder to read than a wide line
-
-
-def terminal_width() -> int:
-    """The terminal's width ($COLUMNS first, as shells set it), 120 when there is no terminal."""
-    import shutil
-
-    return shutil.get_terminal_size((120, 24)).columns
-
-
-def table(headers: Iterable[str], rows: Iterable[Iterable[Any]], width: Optional[int] = None) -> str:
-    """A plain aligned text table. With `width`, the last column (the message) wraps to fit it, never cut."""
-    import textwrap
-
-    headers = [str(h) for h in headers]
-    body = [[str(cell) for cell in row] for row in rows]
-    if width is not None and body:
-        lead = sum(max(len(row[i]) for row in [headers, *body]) + 2 for i in range(len(headers) - 1))
-        room = max(width - lead, LAST_COLUMN_AT_LEAST)
-        wrapped = []
-        for row in body:
-            pieces = textwrap.wrap(row[-1], room, break_long_words=False, break_on_hyphens=False) or [""]
-            wrapped.append(row[:-1] + [pieces[0]])
-            wrapped += [[""] * (len(row) - 1) + [piece] for piece in pieces[1:]]
-        body = wrapped
-    widths = [max(len(row[i]) for row in [headers, *body]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(column) for cell, column in zip(row, widths)).rstrip()
-             for row in [headers, ["-" * w for w in widths], *body]]
-    return "\n".join(lines)
 
 
 def render_summary(plan: dict) -> str:

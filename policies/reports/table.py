@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from policies.audit import AuditReport
-from policies.reports.summary import finding_order, status_counts, title, verdict
-from stacks.plan import table, terminal_width
+from policies.reports.summary import NOT_EXAMINED, finding_order, status_counts, title, verdict
+from policies.text_table import table, terminal_width
 
 SUBJECT_WIDTH = 48  # a subject is a kind and a name; the full URN is in the JSON and SARIF reports
 
@@ -39,6 +39,8 @@ def render(report: AuditReport) -> str:
               str(e.covers)] for e in report.exemptions]))
     if report.skipped:
         sections.append("Skipped documents\n" + "\n".join(f"  {line}" for line in report.skipped))
+    if report.not_examined:
+        sections.append(NOT_EXAMINED + "\n" + "\n".join(f"  {release.describe()}" for release in report.not_examined))
     counts = status_counts(report)
     sections.append(f"{len(report.evaluation.controls)} rules: "
                     + ", ".join(f"{count} {status}" for status, count in counts.items() if count)

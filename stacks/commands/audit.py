@@ -41,6 +41,16 @@ def _as_of(value: str) -> str:
         raise StackyardError(f"--as-of: expected a date YYYY-MM-DD, found {value!r}", ExitCode.INVALID_INPUT) from None
 
 
+def _nothing_audited(path, report) -> str:
+    """Why an audit of `path` examined nothing: a PASS over no objects would be a pass nobody earned."""
+    read = f"{len(report.files)} file(s) read" if report.files else "no .yaml, .yml or .json file found"
+    skipped = f"; skipped: {report.skipped[0]}" + (f" and {len(report.skipped) - 1} more" if len(report.skipped) > 1
+                                                  else "") if report.skipped else ""
+    return (f"--manifests: {path} holds no Kubernetes object ({read}{skipped}); nothing was audited. "
+            "To audit a plan, run `stackyard audit ENV` or point --manifests at the manifests/ folder "
+            "`stackyard plan ENV --out DIR` writes")
+
+
 def run(args) -> int:
     from policies import audit
     from policies.reports import render, summary
@@ -58,17 +68,21 @@ def run(args) -> int:
             raise StackyardError(f"--manifests: {args.manifests} does not exist", ExitCode.INVALID_INPUT)
         context_spec = load_spec(args.context) if args.context else None
         report = audit.audit_manifests(args.manifests, context_spec, as_of=as_of)
+        if not report.resources:
+            raise StackyardError(_nothing_audited(args.manifests, report), ExitCode.INVALID_INPUT)
     else:
         if args.output is not None:
             check_output(args.output)
         spec, spec_file = load_spec(args.environment)
         if args.plan is not None:
             plan = _read_plan(args.plan, spec)
-            with progress.phase("evaluating the policy rules"):
-                report = audit.audit_plan(spec, _document(spec_file), plan, as_of=as_of, spec_file=spec_file)
         else:
-            with progress.phase(f"planning and auditing {spec.name}"):
-                report = audit.audit_environment(spec, spec_file, as_of=as_of)
+            from stacks import plan as offline_plan
+
+            with progress.phase(f"planning {spec.name}"):
+                plan = offline_plan.build(spec, spec_file)
+        with progress.phase("evaluating the policy rules"):
+            report = audit.audit_plan(spec, _document(spec_file), plan, as_of=as_of, spec_file=spec_file)
     text = render(report, args.format)
     if args.output is not None:
         from stacks import atomic

@@ -20,9 +20,10 @@ def load_spec(environment: str) -> tuple[Spec, Path]:
     """Load and check an environment; every spec problem is printed and ends the command with 2."""
     from environments import loader
     from environments.errors import SpecError
+    from stacks import spec_loading
 
     try:
-        spec = loader.load(environment)
+        spec = spec_loading.load(environment)
     except SpecError as error:
         print_problems(error.problems)
         count = len(error.problems)

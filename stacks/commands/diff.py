@@ -95,10 +95,10 @@ def run(args) -> int:
 
 def _spec_or_none(spec_file: Path):
     """The base spec as the current code reads it, or None where it no longer can."""
-    from environments import loader
     from environments.errors import SpecError
+    from stacks import spec_loading
 
     try:
-        return loader.load(str(spec_file))
+        return spec_loading.load(str(spec_file))
     except SpecError:
         return None

@@ -83,8 +83,8 @@ def _resolve(spec, previous, only: list[str], display_path: str):
 
 def run(args) -> int:
     from environments.loader import display
+    from policies.text_table import table
     from stacks import atomic, progress, registry_lock
-    from stacks.plan import table
 
     spec, spec_file = load_spec(args.environment)
     if not spec.endpoints:

@@ -6,8 +6,6 @@ without `policies` importing `stacks` (docs/architecture.md, "Layers").
 
 from __future__ import annotations
 
-import shutil
-import textwrap
 from typing import Any, Iterable, Optional
 
 LAST_COLUMN_AT_LEAST = 30  # below this a wrapped last column is harder to read than a wide line
@@ -15,15 +13,22 @@ LAST_COLUMN_AT_LEAST = 30  # below this a wrapped last column is harder to read 
 
 def terminal_width() -> int:
     """The terminal's width ($COLUMNS first, as shells set it), 120 when there is no terminal."""
+    import shutil
+
     return shutil.get_terminal_size((120, 24)).columns
 
 
 def table(headers: Iterable[Any], rows: Iterable[Iterable[Any]], width: Optional[int] = None) -> str:
     """Columns padded to their widest cell, a dashed rule under the headers, no trailing spaces.
-    With `width`, the last column (the message) wraps to fit it, never cut."""
+
+    With `width`, the last column (a message) wraps at spaces to fit that width:
+    it is never cut, and a single word longer than the room is kept whole.
+    """
     headers = [str(h) for h in headers]
     body = [[str(cell) for cell in row] for row in rows]
     if width is not None and body:
+        import textwrap
+
         lead = sum(max(len(row[i]) for row in [headers, *body]) + 2 for i in range(len(headers) - 1))
         room = max(width - lead, LAST_COLUMN_AT_LEAST)
         wrapped = []

@@ -17,7 +17,8 @@ from environments import __version__
 from environments.safe_text import printable, scrub
 from stacks.diff import OPS, PlanDiff, ResourceChange, Verdict
 from stacks.property_paths import ParseError, parse_path
-from stacks.review_sources import Finding, SideReview, Unavailable, new_and_fixed
+from policies.engine import Finding
+from stacks.review_sources import PolicyReview, SideReview, Unavailable, new_and_fixed
 
 # GitHub refuses comments over 65536 characters; keep room for the other environments' sections.
 MARKDOWN_BUDGET = 60000
@@ -102,39 +103,46 @@ def _compare_section(base: Any, head: Any, reason: str, describe) -> dict:
             "current": len(head)}
 
 
-def _finding(finding: Finding) -> dict:
-    return {"rule": finding.rule, "resource": finding.resource, "message": finding.message,
-            "level": finding.level, "exempted": finding.exempted, "blocking": finding.blocking,
-            "location": {"file": finding.file, "line": finding.line} if finding.file else None}
+def _finding(finding: Finding, review: PolicyReview) -> dict:
+    where = review.locations.get(finding.subject)
+    return {"rule": finding.rule.id, "resource": finding.subject, "message": finding.message,
+            "level": finding.level, "exempted": finding.exemption is not None, "blocking": finding.blocking,
+            "location": {"file": where.file, "line": where.line} if where else None}
+
+
+def _same_finding(finding: Finding) -> tuple[str, str, str]:
+    """One finding on both sides of a change: same rule, subject and message (a subject can have several)."""
+    return (finding.rule.id, finding.subject, finding.message)
 
 
 def _policy_section(base: Any, head: Any, reason: str) -> dict:
     """The head's findings as `stackyard audit` counts them, and what the change does to them.
 
-    A finding is the same finding on both sides when rule, resource and message
-    match; if only its level or exemption differs it is "changed", not fixed
-    and new, so raising a rule to mandatory or exempting a finding shows as such.
+    A finding whose level or exemption is all that differs is "changed", not
+    fixed and new, so raising a rule to mandatory or exempting a finding shows
+    as such.
     """
     missing = _missing(base, head, reason)
     if missing:
         return missing
-    new, fixed = new_and_fixed(base, head)
-    before = {finding.key: finding for finding in base}
-    changed = [{**_finding(finding), "before": {"level": before[finding.key].level,
-                                                  "exempted": before[finding.key].exempted}}
-               for finding in head if finding.key in before
-               and (finding.level, finding.exempted) != (before[finding.key].level, before[finding.key].exempted)]
-    return {"available": True, "counts": _finding_counts(head), "baseCounts": _finding_counts(base),
-            "blocking": [_finding(f) for f in head if f.blocking],
-            "new": [_finding(f) for f in new], "fixed": [_finding(f) for f in fixed], "changed": changed,
-            "current": len(head)}
+    before = {_same_finding(f): f for f in base.findings}
+    after = {_same_finding(f) for f in head.findings}
+    changed = [{**_finding(f, head), "before": {"level": before[key].level,
+                                                "exempted": before[key].exemption is not None}}
+               for f in head.findings if (key := _same_finding(f)) in before
+               and (f.level, f.exemption is None) != (before[key].level, before[key].exemption is None)]
+    return {"available": True, "counts": _finding_counts(head.findings), "baseCounts": _finding_counts(base.findings),
+            "blocking": [_finding(f, head) for f in head.findings if f.blocking],
+            "new": [_finding(f, head) for f in head.findings if _same_finding(f) not in before],
+            "fixed": [_finding(f, base) for f in base.findings if _same_finding(f) not in after],
+            "changed": changed, "current": len(head.findings)}
 
 
 def _finding_counts(findings: Sequence[Finding]) -> dict[str, int]:
     """Findings by state: blocking (mandatory, not exempted), advisory, exempted; and in all."""
     return {"blocking": sum(f.blocking for f in findings),
-            "advisory": sum(not f.blocking and not f.exempted for f in findings),
-            "exempted": sum(f.exempted for f in findings), "total": len(findings)}
+            "advisory": sum(not f.blocking and f.exemption is None for f in findings),
+            "exempted": sum(f.exemption is not None for f in findings), "total": len(findings)}
 
 
 def _cost_section(base: Any, head: Any, reason: str) -> dict:

@@ -10,12 +10,12 @@ or prices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Mapping, Union
 
 from environments import loader
-from environments.errors import SpecError
+from environments.errors import Location, SpecError
 from environments.parity_contract import load_contract
 from policies.audit import audit_plan
 from policies.parity import compact, compare
@@ -25,29 +25,6 @@ from stacks.cost import max_hourly_cost
 @dataclass(frozen=True)
 class Unavailable:
     reason: str
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One policy finding as the change report shows it: the rule id, the subject, and where the spec
-    sets the value (policies.engine.Finding carries the rule object and the exemption itself)."""
-
-    rule: str
-    resource: str
-    message: str
-    level: str = ""
-    exempted: bool = False
-    file: str = ""  # where the spec sets what the finding is about ("" where no spec entry is known)
-    line: int = 0
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.rule, self.resource, self.message)
-
-    @property
-    def blocking(self) -> bool:
-        """What makes `stackyard audit` exit 3 (policies.engine.Finding.blocking)."""
-        return self.level == "mandatory" and not self.exempted
 
 
 @dataclass(frozen=True)
@@ -62,8 +39,16 @@ class ParityDifference:
         return (self.pair, self.path)
 
 
-def policy_findings(spec: Any, plan: dict, spec_file: Path) -> list[Finding]:
-    """Every finding of the policy audit over one side's plan, exempted ones included.
+@dataclass(frozen=True)
+class PolicyReview:
+    """One side's policy audit, as `stackyard audit` makes it."""
+
+    findings: list[Finding]  # every finding, exempted ones included
+    locations: Mapping[str, Location] = field(default_factory=dict)  # subject -> where the spec sets it
+
+
+def policy_findings(spec: Any, plan: dict, spec_file: Path) -> PolicyReview:
+    """Every finding of the policy audit over one side's plan, and where the spec sets each.
 
     The same evaluation `stackyard audit` makes (policies.audit.audit_plan):
     the spec's levels and exemptions and the registry lock beside `spec_file`,
@@ -71,13 +56,9 @@ def policy_findings(spec: Any, plan: dict, spec_file: Path) -> list[Finding]:
     """
     document, _ = loader.load_document(str(spec_file))
     report = audit_plan(spec, document, plan, spec_file=spec_file)
-    findings = []
-    for finding in report.evaluation.findings:
-        where = report.location(finding.subject)
-        findings.append(Finding(finding.rule.id, finding.subject, finding.message, finding.level,
-                                finding.exemption is not None, where.file if where else "",
-                                where.line if where else 0))
-    return sorted(findings, key=lambda f: (f.rule, f.resource, f.message))
+    findings = sorted(report.evaluation.findings, key=lambda f: (f.rule.id, f.subject, f.message))
+    return PolicyReview(findings, {f.subject: report.location(f.subject) for f in findings
+                                   if report.location(f.subject) is not None})
 
 
 def parity_differences(environment: str, environments_dir: Path) -> Union[list[ParityDifference], Unavailable]:
@@ -116,12 +97,12 @@ def gpu_cost(spec: Any) -> dict[str, float]:
 class SideReview:
     """What the sources say about one side (base or head) of a change."""
 
-    policy: Union[list[Finding], Unavailable]
+    policy: Union[PolicyReview, Unavailable]
     parity: Union[list[ParityDifference], Unavailable]
     cost: Union[dict[str, float], Unavailable]
 
 
-EMPTY_SIDE = SideReview(policy=[], parity=[], cost={})  # an environment that does not exist on that side
+EMPTY_SIDE = SideReview(policy=PolicyReview([]), parity=[], cost={})  # an environment that does not exist on that side
 
 
 def unavailable_side(reason: str) -> SideReview:

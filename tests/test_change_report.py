@@ -22,7 +22,7 @@ from stacks.errors import StackyardError
 from stacks.resource_rules import table
 from policies.engine import Finding
 from policies.rules import RULES_BY_ID
-from stacks.review_sources import ParityDifference, SideReview, Unavailable
+from stacks.review_sources import ParityDifference, PolicyReview, SideReview, Unavailable
 from conftest import FIXTURES, run_cli
 
 REPORTS = FIXTURES / "change_report"
@@ -123,10 +123,12 @@ def _fixture_report(review: bool = True) -> dict:
     verdict = data_loss_verdict(diff.changes, [acknowledgement])
     # Sample answers of the sources, to show how the report renders them (not real findings).
     base_side = SideReview(
-        policy=[Finding(RULES_BY_ID["SY-WKL-013"], "mandatory", "pr-pipelines-ns", "namespace has no owner label")],
+        policy=PolicyReview([Finding(RULES_BY_ID["SY-WKL-013"], "mandatory", "pr-pipelines-ns",
+                                     "namespace has no owner label")]),
         parity=[], cost={"t4-dev": 1.05})
     head_side = SideReview(
-        policy=[Finding(RULES_BY_ID["SY-SRV-005"], "advisory", "pr-monitoring-ns", "no retention set | default used")],
+        policy=PolicyReview([Finding(RULES_BY_ID["SY-SRV-005"], "advisory", "pr-monitoring-ns",
+                                     "no retention set | default used")]),
         parity=[ParityDifference("serving.namespace", "allowed", "may differ freely", "staging:prod")],
         cost={"t4-dev": 1.05, "l4-batch": 3.2})
     return change_report.build(

@@ -11,7 +11,7 @@ import pytest
 
 from stacks import cli
 from stacks import plan as offline_plan
-from tests.conftest import REPO, plan_for
+from conftest import REPO, plan_for
 
 
 class Terminal(io.StringIO):

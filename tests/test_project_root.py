@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from environments import loader
-from tests.conftest import REPO, run_cli
+from conftest import REPO, run_cli
 
 
 def _second_clone(target: Path) -> Path:

@@ -24,7 +24,7 @@ from stacks import change_report
 from stacks.diff import data_loss_verdict, diff_plans
 from stacks.resource_rules import table
 from stacks.review_sources import review_side
-from tests.conftest import REPO, plan_for
+from conftest import REPO, plan_for
 
 RAISED_AND_EXEMPTED = """policy:
   enforcement: mandatory

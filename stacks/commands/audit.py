@@ -76,11 +76,13 @@ def run(args) -> int:
         spec, spec_file = load_spec(args.environment)
         if args.plan is not None:
             plan = _read_plan(args.plan, spec)
-            with progress.phase("evaluating the policy rules"):
-                report = audit.audit_plan(spec, _document(spec_file), plan, as_of=as_of, spec_file=spec_file)
         else:
-            with progress.phase(f"planning and auditing {spec.name}"):
-                report = audit.audit_environment(spec, spec_file, as_of=as_of)
+            from stacks import plan as offline_plan
+
+            with progress.phase(f"planning {spec.name}"):
+                plan = offline_plan.build(spec, spec_file)
+        with progress.phase("evaluating the policy rules"):
+            report = audit.audit_plan(spec, _document(spec_file), plan, as_of=as_of, spec_file=spec_file)
     text = render(report, args.format)
     if args.output is not None:
         from stacks import atomic

@@ -108,7 +108,7 @@ class Platform(pulumi.ComponentResource):
             self.rollouts = Rollouts(
                 f"{name}-rollouts",
                 RolloutsArgs(tuple(rolling), spec.serving.gateway, spec.serving.domain, spec.monitoring.namespace,
-                             versions.flagger, ownership),
+                             spec.serving.namespace, versions.flagger, ownership),
                 pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
                                        depends_on=[self.serving, self.monitoring]))
         self.register_outputs({})

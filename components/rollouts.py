@@ -30,8 +30,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import rollout_gate
+from components.network_isolation import allow_ingress, namespace_peer
 from components.ownership import Ownership
-from components.serving_endpoint import PREDICTOR_PORT
+from components.serving_endpoint import ISVC_POD_LABEL, PREDICTOR_PORT
 from components.watchlist import EndpointWatch
 from environments import spec as env
 
@@ -39,8 +40,10 @@ FLAGGER_API_VERSION = "flagger.app/v1beta1"
 FLAGGER_CHART_REPOSITORY = "https://flagger.app"
 FLAGGER_NAMESPACE = "flagger-system"
 FLAGGER_PROVIDER = "gatewayapi:v1"
-# kube-prometheus-stack's Prometheus Service (release `kube-prometheus-stack`, port 9090).
+# kube-prometheus-stack's Prometheus Service (release `kube-prometheus-stack`, port 9090) and the label
+# its pods carry (the chart's templates/prometheus/service.yaml selector).
 PROMETHEUS_SERVICE = "kube-prometheus-stack-prometheus"
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 PROMETHEUS_PORT = 9090
 SERVICE_PORT = 80  # KServe's predictor Service port (CommonDefaultHttpPort), to the container's 8080
 PROGRESS_DEADLINE_SECONDS = 900
@@ -150,6 +153,7 @@ class RolloutsArgs:
     gateway: env.GatewayRef
     domain: Optional[str]
     monitoring_namespace: str
+    serving_namespace: str
     flagger_version: str
     ownership: Ownership
 
@@ -166,6 +170,15 @@ class Rollouts(pulumi.ComponentResource):
             namespace=FLAGGER_NAMESPACE, create_namespace=True, skip_crds=True,
             values=flagger_values(args.monitoring_namespace, labels),
             opts=pulumi.ResourceOptions(parent=self))
+        # The namespaces are isolated (components/network_isolation.py): the Gateway reaches the predictors
+        # through Flagger's Services, and Flagger asks Prometheus for the gate's series.
+        child = pulumi.ResourceOptions(parent=self)
+        allow_ingress(f"{name}-allow-gateway", args.serving_namespace, "allow-rollout-gateway", labels,
+                      {"matchExpressions": [{"key": ISVC_POD_LABEL, "operator": "Exists"}]},
+                      [namespace_peer(args.gateway.namespace)], child, ports=[PREDICTOR_PORT])
+        allow_ingress(f"{name}-allow-flagger", args.monitoring_namespace, "allow-flagger", labels,
+                      {"matchLabels": dict(PROMETHEUS_POD_LABELS)}, [namespace_peer(FLAGGER_NAMESPACE)], child,
+                      ports=[PROMETHEUS_PORT])
         after_flagger = pulumi.ResourceOptions(parent=self, depends_on=[flagger])
         for endpoint in args.endpoints:
             for body in rollout_objects(endpoint, args.gateway, args.domain, args.monitoring_namespace, labels):

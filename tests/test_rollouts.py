@@ -116,6 +116,13 @@ def test_rollout_endpoints_get_no_kserve_ingress_and_flagger_is_installed(rollou
     (release,) = [r["inputs"] for r in resources(rollout_plan, "kubernetes:helm.sh/v3:Release")
                   if r["inputs"].get("chart") == "flagger"]
     assert release["version"] == "1.44.0" and release["values"]["meshProvider"] == "gatewayapi:v1"
+    policies = {(r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]): r["inputs"]["spec"]
+                for r in resources(rollout_plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    gateway = policies[("serving", "allow-rollout-gateway")]["ingress"][0]
+    assert gateway["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway"}}}]
+    flagger = policies[("monitoring", "allow-flagger")]
+    assert flagger["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+    assert flagger["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9090}]
     monitors = {target["metadata"]["name"] for target in scrape_targets(rollout_plan)}
     assert "payload-logger" in monitors  # the shadow disagreement counters are scraped
 

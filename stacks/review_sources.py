@@ -18,6 +18,7 @@ from environments import loader
 from environments.errors import Location, SpecError
 from environments.parity_contract import load_contract
 from policies.audit import audit_plan
+from policies.engine import Finding
 from policies.parity import compact, compare
 from stacks.cost import max_hourly_cost
 

@@ -22,9 +22,9 @@ from conftest import plan_for, require_tool, resources
 from environments import loader
 from monitoring_support import scrape_targets, spec_variant
 from stacks import plan as offline_plan
-from tests.test_chart_values import problems as chart_value_problems
-from tests.test_monitoring_rules import write_rule_files
-from tests.test_object_schemas import CelResult, cel_rules, custom_object_errors, is_core
+from test_chart_values import problems as chart_value_problems
+from test_monitoring_rules import write_rule_files
+from test_object_schemas import CelResult, cel_rules, custom_object_errors, is_core
 
 FLAGGER = "kubernetes:flagger.app/v1beta1:"
 STRATEGIES = {"recsys-ranker": "canary", "fraud-scorer": "blueGreen", "image-tagger": "shadow"}

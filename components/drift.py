@@ -201,6 +201,7 @@ def retrain_receiver_objects(namespace: str, image: str, targets: Mapping[str, M
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": selector},
             "template": {"metadata": {"labels": all_labels}, "spec": {
+                "automountServiceAccountToken": False,  # it talks to Kubeflow Pipelines, not to Kubernetes
                 "securityContext": restricted_pod_security_context(run_as_user=RUN_AS_USER, fs_group=RUN_AS_USER),
                 "containers": [container],
                 "volumes": [_code_volume(f"{name}-code"),

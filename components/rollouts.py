@@ -1,7 +1,8 @@
 """Endpoint rollouts: Flagger, one Canary per endpoint with a `rollout`, and the gate's MetricTemplates.
 
-Why Flagger (docs/rollouts.md has the comparison): KServe's own traffic split
-needs Knative (Serverless) at the pinned KServe, while the shipped endpoints run
+Why Flagger (docs/rollouts.md has the comparison): KServe's `canaryTrafficPercent`
+needs Knative (Serverless), and its RawDeployment `spec.canary` (v0.20.0) is a
+hand-stepped replica split without analysis or mirroring; the shipped endpoints run
 as RawDeployment, i.e. a plain Deployment `<name>-predictor`. Flagger drives a
 Deployment through a Gateway API HTTPRoute (`provider: gatewayapi:v1`) with all
 three strategies in one CRD: weighted steps (canary), a test phase followed by
@@ -14,7 +15,7 @@ routes the HTTPRoute `<name>-rollout` on the spec's Gateway to it. When `stackya
 up` changes the InferenceService (a new model version from the lock), KServe
 updates `<name>-predictor`, Flagger sees the new pod template and starts the
 rollout of that candidate. KServe's Deployment reconciler ignores the replica
-count when an HPA scales the predictor (kserve v0.15.2, deployment_reconciler.go),
+count when an HPA scales the predictor (kserve v0.20.0, deployment_reconciler.go),
 so Flagger may scale the idle candidate to zero.
 
 The gate's PromQL is in the endpoint's PrometheusRule (components/rollout_gate.py);

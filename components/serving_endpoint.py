@@ -47,7 +47,7 @@ MODEL_CARD_ANNOTATION = "stackyard.dev/model-card"
 # KServe runs the model server in the predictor container of this name, serving HTTP on this port.
 PREDICTOR_CONTAINER = "kserve-container"
 PREDICTOR_PORT = 8080
-# KServe creates no Ingress for an InferenceService labelled cluster-local (kserve v0.15.2,
+# KServe creates no Ingress for an InferenceService labelled cluster-local (kserve v0.20.0,
 # kube_ingress_reconciler.go): an endpoint in a rollout is reached through Flagger's HTTPRoute.
 NETWORK_VISIBILITY_LABEL = "networking.kserve.io/visibility"
 CLUSTER_LOCAL = "cluster-local"

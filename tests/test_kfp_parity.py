@@ -71,12 +71,12 @@ def parity_gaps(theirs: tuple[dict, ...], ours: list[dict]) -> list[str]:
     return gaps
 
 
-KFP_ENVIRONMENTS = [env for env in SHIPPED_ENVIRONMENTS if "kubeflowPipelines" in loader.load(env).versions]
+KFP_ENVIRONMENTS = [env for env in SHIPPED_ENVIRONMENTS if loader.load(env).versions.kubeflow_pipelines]
 
 
 @pytest.mark.parametrize("environment", KFP_ENVIRONMENTS)
 def test_the_plan_installs_everything_upstream_kfp_installs(environment):
-    version = loader.load(environment).versions["kubeflowPipelines"]
+    version = loader.load(environment).versions.kubeflow_pipelines
     assert parity_gaps(upstream(version), installed(environment)) == []
 
 
@@ -89,7 +89,7 @@ def test_a_missing_upstream_rule_a_missing_crd_and_a_status_subresource_are_foun
     ours = [obj for obj in ours if obj["metadata"]["name"] != "cronworkflows.argoproj.io"]
     (workflows,) = [obj for obj in ours if obj["metadata"]["name"] == "workflows.argoproj.io"]
     workflows["spec"]["versions"][0]["subresources"] = {"status": {}}
-    gaps = parity_gaps(upstream(loader.load("dev").versions["kubeflowPipelines"]), ours)
+    gaps = parity_gaps(upstream(loader.load("dev").versions.kubeflow_pipelines), ours)
     assert "argo may not get argoproj.io/workflowtemplates" in gaps
     assert "argo may not watch argoproj.io/workflowtemplates/finalizers" in gaps
     assert "CRD cronworkflows.argoproj.io is not installed" in gaps
@@ -98,7 +98,7 @@ def test_a_missing_upstream_rule_a_missing_crd_and_a_status_subresource_are_foun
 
 
 def test_every_omission_excuses_something_upstream_has():
-    version = loader.load("dev").versions["kubeflowPipelines"]
+    version = loader.load("dev").versions.kubeflow_pipelines
     theirs = upstream(version)
     crds = {obj["metadata"]["name"] for obj in theirs if obj["kind"] == "CustomResourceDefinition"}
     grants = grants_by_subject(theirs)

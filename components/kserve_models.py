@@ -7,13 +7,19 @@ that is not in them is a misspelling, and it fails while the plan is built with
 the path of the field and the closest valid name, instead of being applied and
 silently ignored (or rejected) by the cluster.
 
-`kserve` is heavy to import, so it is imported inside the functions only.
+`import kserve` is heavy (the package's `__init__` starts with its model server:
+fastapi, pandas, pyarrow, 0.7 s and more), and only the generated models are
+needed: `sdk()` loads those alone.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib.util
 import re
+import sys
+import types
 from typing import Any, Iterable, Mapping
 
 PathPart = str | int
@@ -52,12 +58,43 @@ def format_path(path: Iterable[PathPart]) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=None)
+def _kserve_modules() -> tuple[types.ModuleType, types.ModuleType]:
+    """(`kserve.models`, `kserve.api_client`): the SDK's generated classes, without its model server.
+
+    Where `kserve` is not imported yet, the two are imported under a bare
+    package object standing in for `kserve` (its `__init__` not run), and then
+    every `kserve` module is taken out of `sys.modules` again: a later
+    `import kserve` elsewhere in the process runs the real package whole. The
+    classes returned here stay usable; only their identity differs from that
+    later import's, and nothing here compares classes across the two.
+    """
+    if "kserve" not in sys.modules:
+        package_spec = importlib.util.find_spec("kserve")
+        if package_spec is None or package_spec.submodule_search_locations is None:
+            raise ImportError("the kserve SDK is not installed")
+        stand_in = types.ModuleType("kserve")
+        stand_in.__path__ = list(package_spec.submodule_search_locations)
+        stand_in.__spec__ = package_spec
+        sys.modules["kserve"] = stand_in
+        try:
+            return importlib.import_module("kserve.models"), importlib.import_module("kserve.api_client")
+        finally:
+            for name in [name for name in sys.modules if name == "kserve" or name.startswith("kserve.")]:
+                del sys.modules[name]
+    return importlib.import_module("kserve.models"), importlib.import_module("kserve.api_client")
+
+
+def sdk() -> types.ModuleType:
+    """`kserve.models`: every generated KServe model class (V1beta1InferenceService ...)."""
+    return _kserve_modules()[0]
+
+
 def model_class(type_name: str) -> type | None:
     """The SDK class an OpenAPI type name refers to (kserve's own or the Kubernetes client's), if any."""
-    import kserve.models
     import kubernetes.client.models
 
-    return getattr(kserve.models, type_name, None) or getattr(kubernetes.client.models, type_name, None)
+    return getattr(sdk(), type_name, None) or getattr(kubernetes.client.models, type_name, None)
 
 
 def _describe(value: Any) -> str:
@@ -134,6 +171,4 @@ def make(cls: type, where: tuple[PathPart, ...] = (), /, **fields: Any) -> Any:
 
 def to_wire(model: Any) -> Any:
     """A typed SDK object as the plain JSON-able dict the cluster receives (None fields left out)."""
-    from kserve import ApiClient
-
-    return ApiClient().sanitize_for_serialization(model)
+    return _kserve_modules()[1].ApiClient().sanitize_for_serialization(model)

@@ -22,7 +22,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kserve_models import from_wire, make, to_wire
+from components.kserve_models import from_wire, make, sdk, to_wire
 from components.kube import namespace
 from components.ownership import Ownership
 from components.serving_endpoint import (PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs,
@@ -139,10 +139,9 @@ def _server_family(image: str) -> str:
 
 def cluster_serving_runtime(runtime: env.ServingRuntime, labels: Mapping[str, str]) -> dict:
     """A ClusterServingRuntime for a spec runtime, built from kserve's typed models, in wire form."""
-    from kserve import (V1alpha1ClusterServingRuntime, V1alpha1ServingRuntimeSpec,
-                        V1alpha1SupportedModelFormat)
     from kubernetes.client import V1Container, V1ObjectMeta, V1ResourceRequirements
 
+    models = sdk()
     family = _server_family(runtime.image)
     path = ("spec",)
     security = restricted_security_context()
@@ -157,15 +156,15 @@ def cluster_serving_runtime(runtime: env.ServingRuntime, labels: Mapping[str, st
         resources=make(V1ResourceRequirements, path + ("containers", 0, "resources"),
                        requests=dict(_RUNTIME_DEFAULT_RESOURCES), limits=dict(_RUNTIME_DEFAULT_RESOURCES)),
     )
-    formats = [make(V1alpha1SupportedModelFormat, path + ("supportedModelFormats", index),
+    formats = [make(models.V1alpha1SupportedModelFormat, path + ("supportedModelFormats", index),
                     name=model_format, auto_select=True, priority=1)
                for index, model_format in enumerate(runtime.model_formats)]
     body = make(
-        V1alpha1ClusterServingRuntime, (),
+        models.V1alpha1ClusterServingRuntime, (),
         api_version=SERVING_RUNTIME_API_VERSION,
         kind="ClusterServingRuntime",
         metadata=make(V1ObjectMeta, ("metadata",), name=runtime.name, labels=dict(labels)),
-        spec=make(V1alpha1ServingRuntimeSpec, path,
+        spec=make(models.V1alpha1ServingRuntimeSpec, path,
                   supported_model_formats=formats,
                   protocol_versions=[runtime.protocol],
                   containers=[container],

@@ -16,6 +16,19 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHIPPED_ENVIRONMENTS = ("dev", "staging", "prod", "local")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_cache_directory(tmp_path_factory):
+    """Stackyard's result cache (stacks/cache.py) in a folder of this test session, not the user's
+    ~/.cache; child processes (run_cli) inherit it."""
+    previous = os.environ.get("STACKYARD_CACHE_DIR")
+    os.environ["STACKYARD_CACHE_DIR"] = str(tmp_path_factory.mktemp("stackyard-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("STACKYARD_CACHE_DIR", None)
+    else:
+        os.environ["STACKYARD_CACHE_DIR"] = previous
+
+
 def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `stackyard ARGS` in a fresh interpreter, as a user would."""
     environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}

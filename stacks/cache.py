@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -69,3 +70,17 @@ def store(kind: str, key: Mapping[str, Any], value: Any) -> None:
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def installation_digest() -> str:
+    """A digest of the interpreter and of every installed distribution's name and version (the
+    names of the `.dist-info` folders on sys.path): what a result computed by installed code
+    depends on besides the repository."""
+    installed = set()
+    for entry in sys.path:
+        try:
+            installed.update(name for name in os.listdir(entry or ".") if name.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue  # a zip file or a folder that is gone: nothing installed there
+    text = "\n".join([sys.version, *sorted(installed)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

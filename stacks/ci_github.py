@@ -1,7 +1,7 @@
 """GitHub Actions workflows for the GitOps loop: review on pull request, deploy on merge, detect drift.
 
-- stackyard-pull-request.yml: offline `stackyard diff`, `stackyard audit` and
-  `stackyard parity` for every environment; one sticky comment on the pull
+- stackyard-pull-request.yml: offline `stackyard review` (diff, audit and
+  parity of every environment from one plan each); one sticky comment on the pull
   request (same-repository pull requests; forks get the job summary, since
   their token cannot comment); fails on any non-zero exit, 3 and 4 named.
   Needs no cloud credentials, so it runs for forks too.
@@ -93,21 +93,16 @@ jobs:
         id: review
         env:
           BASE_SHA: ${{ github.event.pull_request.base.sha }}
+        # One run plans each environment once and derives its diff, audit and parity from that plan.
         run: |
-          worst=0
-          note() { code=$1; shift; [ "$code" -eq 0 ] && return; echo "::error::$* exited $code"; if [ "$worst" -eq 0 ] || [ "$code" -eq 4 ] || { [ "$code" -eq 3 ] && [ "$worst" -ne 4 ]; }; then worst=$code; fi; }
-          details() { printf '<details><summary>%s (exit %s)</summary>\\n\\n```\\n' "$1" "$2"; cat "$3"; printf '```\\n</details>\\n\\n'; }
-          : > report.md
-          for environment in @ENVIRONMENTS@; do
-            code=0; stackyard diff "$environment" --base "$BASE_SHA" --markdown "diff-$environment.md" --json "diff-$environment.json" > /dev/null 2> "diff-$environment.err" || code=$?
-            note "$code" "stackyard diff $environment"
-            if [ -s "diff-$environment.md" ]; then cat "diff-$environment.md" >> report.md; else details "stackyard diff $environment" "$code" "diff-$environment.err" >> report.md; fi
-            code=0; stackyard audit "$environment" > "audit-$environment.txt" 2>&1 || code=$?
-            note "$code" "stackyard audit $environment"
-            details "stackyard audit $environment" "$code" "audit-$environment.txt" >> report.md
-          done
-@PARITY@
-          echo "status=$worst" >> "$GITHUB_OUTPUT"
+          status=0
+          stackyard review @ENVIRONMENTS@ @PARITY@ --base "$BASE_SHA" --markdown report.md > /dev/null 2> review.err || status=$?
+          if [ ! -s report.md ]; then
+            printf '<details><summary>stackyard review (exit %s)</summary>\\n\\n```\\n' "$status" > report.md
+            cat review.err >> report.md; printf '```\\n</details>\\n' >> report.md
+          fi
+          [ "$status" -eq 0 ] || echo "::error::stackyard review exited $status"
+          echo "status=$status" >> "$GITHUB_OUTPUT"
           cat report.md >> "$GITHUB_STEP_SUMMARY"
       - name: Post or update the pull-request comment
         # A fork's token cannot comment; its report is in the job summary.
@@ -128,11 +123,6 @@ jobs:
           esac
           exit 1
 """
-
-_PARITY_STEP = """\
-          code=0; stackyard parity @A@ @B@ > parity-@A@-@B@.txt 2>&1 || code=$?
-          note "$code" "stackyard parity @A@ @B@"
-          details "stackyard parity @A@ @B@" "$code" parity-@A@-@B@.txt >> report.md"""
 
 DEPLOY = _HEADER + """\
 # Merging deploys: `pulumi up` for every environment the merge changes, one after
@@ -272,7 +262,7 @@ def workflows(environments: Sequence[str], parity_pairs: Sequence[tuple[str, str
     """File name under .github/workflows/ -> workflow text."""
     setup = _fill(_SETUP, PYTHON=python).rstrip("\n")
     listed = " ".join(environments)
-    parity = "\n".join(_PARITY_STEP.replace("@A@", a).replace("@B@", b) for a, b in parity_pairs)
+    parity = " ".join(f"--parity {a}:{b}" for a, b in parity_pairs)
 
     jobs = []
     for index, environment in enumerate(environments):

@@ -71,11 +71,10 @@ def test_pull_requests_get_diff_audit_parity_a_comment_and_fail_on_3_and_4(workf
     assert document["on"] == {"pull_request": {"branches": ["main"]}}
     steps = list(_steps(document))
     script = next(s["run"] for s in steps if s.get("id") == "review")
-    for environment in ("dev", "staging", "prod"):
-        assert environment in script.split("for environment in ")[1].splitlines()[0]
-    assert 'stackyard diff "$environment" --base "$BASE_SHA"' in script
-    assert 'stackyard audit "$environment"' in script
-    assert "stackyard parity staging prod" in script
+    # One `stackyard review` plans each environment once for its diff, audit and parity.
+    assert ('stackyard review dev staging prod --parity staging:prod --base "$BASE_SHA" --markdown report.md'
+            in script)
+    assert "stackyard diff" not in script and "stackyard audit" not in script
     comment = next(s for s in steps if s.get("uses", "").startswith("marocchino/sticky-pull-request-comment@"))
     assert comment["with"] == {"header": "stackyard", "path": "report.md"}
     failing = steps[-1]

@@ -35,8 +35,8 @@ def run(args) -> int:
     from stacks import atomic
     from stacks.ci_github import promotion_order, workflows
 
-    environments = _environments(args.environments)
-    pairs = _parity_pairs(args.parity, environments)
+    environments = cloud_environments(args.environments)
+    pairs = parity_pairs(args.parity, environments)
     root = args.dir.resolve()
     if not root.is_dir():
         raise StackyardError(f"--dir {args.dir}: not a directory", ExitCode.INVALID_INPUT)
@@ -55,7 +55,7 @@ def run(args) -> int:
     return 0
 
 
-def _environments(listed) -> list[str]:
+def cloud_environments(listed) -> list[str]:
     from environments import loader
     from environments.errors import SpecError
 
@@ -84,7 +84,7 @@ def _environments(listed) -> list[str]:
     return names
 
 
-def _parity_pairs(given, environments: list[str]) -> list[tuple[str, str]]:
+def parity_pairs(given, environments: list[str]) -> list[tuple[str, str]]:
     if given is None:
         return [("staging", "prod")] if {"staging", "prod"} <= set(environments) else []
     pairs = []

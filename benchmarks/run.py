@@ -252,12 +252,21 @@ def ratio_samples(a: Samples, b: Samples) -> Samples:
     return Samples([x / y for x, y in zip(a.values, b.values)])
 
 
+def child_environment(extra: Optional[dict] = None) -> dict:
+    """The environment of every measured child: this repository first on the path, and bytecode
+    caching on (as for a user; a PYTHONDONTWRITEBYTECODE here would make every run compile the
+    project's modules again)."""
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **(extra or {})}
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    return environ
+
+
 def child_usage(command: list[str], env: Optional[dict] = None) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, peak RSS in MiB) of `command` run as a child process."""
     # stderr goes to a file, not a pipe: nobody reads a pipe while wait4 waits, and a full one would block.
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
-        child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        child = subprocess.Popen(command, cwd=REPO, env=child_environment(env),
                                  stdout=subprocess.DEVNULL, stderr=errors)
         _pid, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - start
@@ -286,7 +295,7 @@ def checkov_executable(venv_dir: Path = CHECKOV_VENV) -> tuple[Optional[Path], s
 
 def _run_checker(command: list[str]) -> None:
     # Both exit non-zero when a rule fails: only a crash (no report) is an error here.
-    done = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    done = subprocess.run(command, cwd=REPO, env=child_environment(),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if done.returncode not in (0, 1, 3) or not done.stdout:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
@@ -303,8 +312,9 @@ def audit_against_checkov(manifests: Path, rounds: int, checkov: Optional[Path])
 # --- phases (--profile) -------------------------------------------------------------
 
 def phases(spec_file: Path, out: Path) -> dict[str, float]:
-    """Seconds per phase of one cold plan and audit in this process (run in a fresh child)."""
-    clock = time.perf_counter
+    """CPU seconds per phase of one cold plan and audit in this process (run in a fresh child): CPU,
+    not wall time, so that other jobs on a shared machine do not show up as a phase's cost."""
+    clock = time.process_time
     began = clock()
     import pulumi  # noqa: F401
     import pulumi_aws  # noqa: F401
@@ -361,7 +371,7 @@ def phases(spec_file: Path, out: Path) -> dict[str, float]:
 
 def profile(spec_file: Path, out: Path) -> dict[str, float]:
     result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--phases-of", str(spec_file),
-                             "--phases-out", str(out)], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                             "--phases-out", str(out)], cwd=REPO, env=child_environment(),
                             capture_output=True, text=True, timeout=3600)
     if result.returncode != 0:
         raise RuntimeError(f"phases of {spec_file} failed: {result.stderr[-2000:]}")
@@ -490,7 +500,7 @@ def markdown(results: list[SizeResult], commands: dict[str, Samples], start_up: 
     profiled = [r for r in results if r.phases]
     if profiled:
         names = [name for name in profiled[0].phases if name not in ("total", "resources")]
-        lines += ["", "Phases of one cold plan and audit (s, a child process per size):", "",
+        lines += ["", "Phases of one cold plan and audit (CPU s, a child process per size):", "",
                   "| endpoints | " + " | ".join(names) + " | total |", "|---:|" + "---:|" * (len(names) + 1)]
         lines += [f"| {r.endpoints} | " + " | ".join(f"{r.phases[n]:.2f}" for n in names)
                   + f" | {r.phases['total']:.2f} |" for r in profiled]

@@ -8,8 +8,8 @@ the path of the field and the closest valid name, instead of being applied and
 silently ignored (or rejected) by the cluster.
 
 `import kserve` is heavy (the package's `__init__` starts with its model server:
-fastapi, pandas, pyarrow, 0.7 s and more), and only the generated models are
-needed: `sdk()` loads those alone.
+fastapi, pandas, pyarrow, 0.7 s and more), and so is `import kubernetes`; only
+the generated models are needed: `sdk()` and `kubernetes_models()` load those alone.
 """
 
 from __future__ import annotations
@@ -58,31 +58,39 @@ def format_path(path: Iterable[PathPart]) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=None)
-def _kserve_modules() -> tuple[types.ModuleType, types.ModuleType]:
-    """(`kserve.models`, `kserve.api_client`): the SDK's generated classes, without its model server.
+def _without_package_init(packages: tuple[str, ...], modules: tuple[str, ...]) -> tuple[types.ModuleType, ...]:
+    """Import `modules` without running the `__init__` of `packages` (a package, then its subpackages).
 
-    Where `kserve` is not imported yet, the two are imported under a bare
-    package object standing in for `kserve` (its `__init__` not run), and then
-    every `kserve` module is taken out of `sys.modules` again: a later
-    `import kserve` elsewhere in the process runs the real package whole. The
-    classes returned here stay usable; only their identity differs from that
-    later import's, and nothing here compares classes across the two.
+    Where the first package is not imported yet, each of `packages` is stood in
+    for by a bare package object (its `__path__` only), `modules` are imported
+    under them, and then every module of the first package is taken out of
+    `sys.modules` again: a later plain `import` elsewhere in the process runs
+    the real packages whole. The modules returned stay usable; only their
+    classes' identity differs from that later import's, and nothing here
+    compares classes across the two.
     """
-    if "kserve" not in sys.modules:
-        package_spec = importlib.util.find_spec("kserve")
-        if package_spec is None or package_spec.submodule_search_locations is None:
-            raise ImportError("the kserve SDK is not installed")
-        stand_in = types.ModuleType("kserve")
-        stand_in.__path__ = list(package_spec.submodule_search_locations)
-        stand_in.__spec__ = package_spec
-        sys.modules["kserve"] = stand_in
-        try:
-            return importlib.import_module("kserve.models"), importlib.import_module("kserve.api_client")
-        finally:
-            for name in [name for name in sys.modules if name == "kserve" or name.startswith("kserve.")]:
-                del sys.modules[name]
-    return importlib.import_module("kserve.models"), importlib.import_module("kserve.api_client")
+    if packages[0] in sys.modules:
+        return tuple(importlib.import_module(name) for name in modules)
+    try:
+        for package in packages:
+            package_spec = importlib.util.find_spec(package)
+            if package_spec is None or package_spec.submodule_search_locations is None:
+                raise ImportError(f"{package} is not installed")
+            stand_in = types.ModuleType(package)
+            stand_in.__path__ = list(package_spec.submodule_search_locations)
+            stand_in.__spec__ = package_spec
+            sys.modules[package] = stand_in
+        return tuple(importlib.import_module(name) for name in modules)
+    finally:
+        for name in [name for name in sys.modules if name == packages[0] or name.startswith(packages[0] + ".")]:
+            del sys.modules[name]
+
+
+@functools.lru_cache(maxsize=None)
+def _kserve_modules() -> tuple[types.ModuleType, ...]:
+    """(`kserve.models`, `kserve.api_client`): `import kserve` would start with its model server
+    (fastapi, pandas, pyarrow)."""
+    return _without_package_init(("kserve",), ("kserve.models", "kserve.api_client"))
 
 
 def sdk() -> types.ModuleType:
@@ -90,11 +98,16 @@ def sdk() -> types.ModuleType:
     return _kserve_modules()[0]
 
 
+@functools.lru_cache(maxsize=None)
+def kubernetes_models() -> types.ModuleType:
+    """`kubernetes.client.models` (V1Container ...): `import kubernetes` would first load its API
+    clients, kubeconfig and cloud auth libraries, none of which an object needs."""
+    return _without_package_init(("kubernetes", "kubernetes.client"), ("kubernetes.client.models",))[0]
+
+
 def model_class(type_name: str) -> type | None:
     """The SDK class an OpenAPI type name refers to (kserve's own or the Kubernetes client's), if any."""
-    import kubernetes.client.models
-
-    return getattr(sdk(), type_name, None) or getattr(kubernetes.client.models, type_name, None)
+    return getattr(sdk(), type_name, None) or getattr(kubernetes_models(), type_name, None)
 
 
 def _describe(value: Any) -> str:

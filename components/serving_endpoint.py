@@ -29,7 +29,8 @@ import pulumi_kubernetes as k8s
 from components.drift import payload_logger_url
 from components.gpu_scheduling import gpu_scheduling
 from components.irsa import irsa_trust_policy
-from components.kserve_models import KServeFieldError, fields_from_wire, from_wire, make, sdk, to_wire
+from components.kserve_models import (KServeFieldError, fields_from_wire, from_wire, kubernetes_models, make, sdk,
+                                      to_wire)
 from components.ownership import Ownership, label_value
 from environments import spec as env
 
@@ -187,8 +188,7 @@ def inference_service(endpoint: env.Endpoint, model: env.ResolvedModel, *, names
                       deployment_mode: str, protocol: Optional[str], labels: Mapping[str, str],
                       service_account: str) -> dict:
     """The InferenceService of `endpoint` serving `model`, in wire form, built from kserve's typed models."""
-    from kubernetes.client import V1ObjectMeta, V1ResourceRequirements
-
+    kubernetes = kubernetes_models()
     models = sdk()
 
     predictor_path = ("spec", "predictor")
@@ -199,7 +199,7 @@ def inference_service(endpoint: env.Endpoint, model: env.ResolvedModel, *, names
         limits.update(gpu.limits)
         predictor["tolerations"] = from_wire("list[V1Toleration]", gpu.tolerations, predictor_path + ("tolerations",))
         predictor["node_selector"] = gpu.node_selector
-    resources = make(V1ResourceRequirements, predictor_path + ("model", "resources"),
+    resources = make(kubernetes.V1ResourceRequirements, predictor_path + ("model", "resources"),
                      requests=dict(endpoint.resources.requests) or None, limits=limits or None)
     model_path = predictor_path + ("model",)
     predictor["model"] = make(
@@ -246,7 +246,7 @@ def inference_service(endpoint: env.Endpoint, model: env.ResolvedModel, *, names
         models.V1beta1InferenceService, (),
         api_version=INFERENCE_SERVICE_API_VERSION,
         kind="InferenceService",
-        metadata=make(V1ObjectMeta, ("metadata",), name=endpoint.name, namespace=namespace,
+        metadata=make(kubernetes.V1ObjectMeta, ("metadata",), name=endpoint.name, namespace=namespace,
                       labels=dict(labels), annotations=annotations),
         spec=make(models.V1beta1InferenceServiceSpec, ("spec",),
                   predictor=make(models.V1beta1PredictorSpec, predictor_path, **predictor)),

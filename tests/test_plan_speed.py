@@ -17,16 +17,20 @@ from stacks import offline
 from tests.conftest import REPO
 
 
-def test_kserve_models_load_without_the_model_server_and_kserve_still_imports_whole():
+def test_kserve_and_kubernetes_models_load_alone_and_both_packages_still_import_whole():
     script = (
         "import sys\n"
-        "from components.kserve_models import make, sdk, to_wire\n"
+        "from components.kserve_models import from_wire, kubernetes_models, make, sdk, to_wire\n"
         "spec = make(sdk().V1beta1ModelFormat, (), name='sklearn')\n"
-        "assert to_wire(spec) == {'name': 'sklearn'}, to_wire(spec)\n"
-        "heavy = sorted({'fastapi', 'pandas', 'pyarrow'} & set(sys.modules))\n"
+        "meta = make(kubernetes_models().V1ObjectMeta, (), name='m', labels={'a': 'b'})\n"
+        "toleration = from_wire('V1Toleration', {'key': 'gpu', 'effect': 'NoSchedule'})\n"
+        "assert to_wire(spec) == {'name': 'sklearn'} and to_wire(meta) == {'name': 'm', 'labels': {'a': 'b'}}\n"
+        "assert to_wire(toleration) == {'key': 'gpu', 'effect': 'NoSchedule'}\n"
+        "heavy = sorted({'fastapi', 'pandas', 'pyarrow', 'kubernetes.config', 'google.auth'} & set(sys.modules))\n"
         "assert not heavy, heavy\n"
-        "import kserve\n"  # the real package, whole, after the light load
-        "assert kserve.Model and kserve.models.V1beta1InferenceService and 'fastapi' in sys.modules\n")
+        "import kserve, kubernetes\n"  # the real packages, whole, after the light loads
+        "assert kserve.Model and kserve.models.V1beta1InferenceService and 'fastapi' in sys.modules\n"
+        "assert kubernetes.config.load_kube_config and kubernetes.client.CoreV1Api\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
                             env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -192,7 +192,7 @@ def _make_monitor(mocks, recorded: list[RecordedResource]):
 # Objects allocated (net) before a young-generation collection while a program is recorded. The
 # default, 700, makes the collector run thousands of times over a heap that only grows (every
 # resource, Output and task lives to the end), each older-generation pass scanning all of it.
-RECORDING_GC_THRESHOLD = 100_000
+RECORDING_GC_THRESHOLD = 10_000
 
 
 @contextlib.contextmanager

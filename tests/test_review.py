@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 from stacks.commands.review import Step, render_markdown, worst
 from tests.conftest import REPO, run_cli

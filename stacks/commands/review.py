@@ -75,27 +75,36 @@ def _captured(command: str, action: Callable[[], tuple[int, str, str]]) -> Step:
     return Step(command, code, text, markdown)
 
 
+def _plan_heads(environments, repository: Path) -> tuple[dict, dict[str, Step]]:
+    """Each working-tree environment planned once, for every step below: (heads, failed diff steps)."""
+    from stacks.commands.diff import head_side
+
+    heads = {}
+
+    def plan(environment: str) -> tuple[int, str, str]:
+        heads[environment] = head_side(environment, repository)
+        return 0, "", ""
+
+    failed = {}
+    for environment in environments:
+        step = _captured(f"stackyard diff {environment}", lambda: plan(environment))
+        if step.code:
+            failed[environment] = step
+    return heads, failed
+
+
 def run(args) -> int:
     from environments import loader
     from stacks import git_base
     from stacks.ci_github import promotion_order
     from stacks.commands.ci import cloud_environments, parity_pairs
-    from stacks.commands.diff import head_side
 
     environments = args.environments or promotion_order(cloud_environments(None))
     pairs = parity_pairs(args.parity, environments)
     repository = git_base.toplevel(loader.repository_root())
     base_ref = git_base.resolve_base(repository, args.base)
 
-    heads, head_errors = {}, {}
-    for environment in environments:  # each working-tree environment planned once, for every step below
-        errors = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(errors):
-                heads[environment] = head_side(environment, repository)
-        except StackyardError as error:
-            head_errors[environment] = Step(f"stackyard diff {environment}", int(error.code),
-                                            errors.getvalue() + f"stackyard: {error}\n")
+    heads, head_errors = _plan_heads(environments, repository)
 
     steps: list[Step] = []
     with git_base.checkout(repository, base_ref.commit) as worktree:

@@ -122,3 +122,31 @@ def test_the_selector_index_finds_exactly_what_checking_every_selector_finds(see
     for _ in range(200):
         labels = {key: rng.choice(values) for key in rng.sample(keys, rng.randint(0, 4))}
         assert index.matching(labels) == [name for name, sel in entries if selector_matches(sel, labels)]
+
+
+def test_bucket_settings_are_found_by_dependency_or_by_name_as_before():
+    from policies.rules.aws import settings_of_buckets
+    from policies.rules.model import Resource
+
+    rng = random.Random(7)
+    names = ["models", "features", "artifacts", "[unknown]", ""]
+
+    def bucket(i: int) -> Resource:
+        return Resource.from_plan_entry({"urn": f"urn:bucket-{i}", "type": "aws:s3/bucketV2:BucketV2", "name": f"b{i}",
+                                         "inputs": {"bucket": rng.choice(names), "id": rng.choice([None, *names])},
+                                         "dependencies": []})
+
+    buckets = [bucket(i) for i in range(12)]
+    settings = [Resource.from_plan_entry({
+        "urn": f"urn:setting-{i}", "type": "aws:s3/bucketVersioningV2:BucketVersioningV2", "name": f"s{i}",
+        "inputs": {"bucket": rng.choice([*names, 3, None])},
+        "dependencies": rng.sample([b.urn for b in buckets], rng.randint(0, 2))}) for i in range(40)]
+
+    def configures(setting: Resource, target: Resource) -> bool:  # the rule's meaning, one pair at a time
+        wanted = {target.inputs.get("bucket"), target.inputs.get("id")} - {None, "", "[unknown]"}
+        return target.urn in setting.dependencies or (isinstance(setting.inputs["bucket"], str)
+                                                      and setting.inputs["bucket"] in wanted)
+
+    of = settings_of_buckets(settings)
+    for target in buckets:
+        assert of(target) == [s for s in settings if configures(s, target)]

@@ -23,6 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+import pulumi
+
+from components.pod_security import restricted_container_security_context, restricted_pod_security_context
+
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 API_SERVICE = "ml-pipeline"
 API_HTTP_PORT = 8888
@@ -48,17 +52,20 @@ class KfpRelease:
         return f"ghcr.io/kubeflow/kfp-{component}:{self.version}"
 
 
+# From upstream's manifests/kustomize at the release tag (tests/upstream/kubeflow__pipelines@<tag>/).
 KFP_RELEASES: dict[str, KfpRelease] = {
-    "2.5.0": KfpRelease(version="2.5.0", argo="v3.5.14", mlmd="1.14.0", mysql="8.4.5", seaweedfs="3.92"),
+    "2.17.0": KfpRelease(version="2.17.0", argo="v4.0.5", mlmd="1.14.0", mysql="8.4", seaweedfs="4.34"),
 }
 
 
 def release(version: str) -> KfpRelease:
+    """The images of KFP `version`. An unknown one is input the component cannot build: a
+    pulumi.RunError (docs/architecture.md, "Conventions"), so the plan ends with exit 2, not 1."""
     try:
         return KFP_RELEASES[version]
     except KeyError:
-        raise ValueError(f"versions.kubeflowPipelines {version!r} is not a release Stackyard knows how to install; "
-                         f"known: {sorted(KFP_RELEASES)}") from None
+        raise pulumi.RunError(f"versions.kubeflowPipelines {version!r} is not a release Stackyard knows how to "
+                              f"install; known: {sorted(KFP_RELEASES)}") from None
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,74 @@ class KfpInstall:
     platform_env: Mapping[str, str] = field(default_factory=dict)  # the stackyard-platform ConfigMap
 
 
+@dataclass(frozen=True)
+class Omission:
+    """A part of upstream's platform-agnostic install that Stackyard leaves out on purpose.
+
+    `kind` is CustomResourceDefinition, Deployment (any workload of that name) or Rule; a Rule names the
+    service account, api group, resources and verbs ("*": every verb) it excuses."""
+
+    kind: str
+    name: str
+    reason: str
+    api_group: str = ""
+    resources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ("*",)
+
+
+_V1_ONLY = "a v1 (ContainerOp) feature: Stackyard pipelines are v2"
+_MULTI_USER = ("a virtual resource the API server authorizes with a SubjectAccessReview in multi-user mode "
+               "only; this install is single-user")
+_MLFLOW_PLUGIN = "KFP's MLflow plugin, which this install does not enable (pipelines log to MLflow directly)"
+_RUNNER_V1 = ("granted to v1 ResourceOps/VolumeOps and v1 components; the v2 driver and launcher need only "
+              "what the pipeline-runner Role grants")
+
+# Everything of upstream's install (tests/upstream/kubeflow__pipelines@<tag>/) that is not installed, in one place.
+UPSTREAM_OMISSIONS: tuple[Omission, ...] = (
+    Omission("CustomResourceDefinition", "viewers.kubeflow.org", f"the viewer CRD: {_V1_ONLY}"),
+    Omission("CustomResourceDefinition", "applications.app.k8s.io",
+             "the Application CRD only groups upstream's objects for a dashboard; Stackyard's ownership labels do"),
+    Omission("Deployment", "cache-server", f"the cache webhook: {_V1_ONLY} (v2 caching is in the driver)"),
+    Omission("Deployment", "cache-deployer-deployment", f"deploys the cache webhook: {_V1_ONLY}"),
+    Omission("Deployment", "metadata-writer", f"{_V1_ONLY} (v2 launchers write ML Metadata themselves)"),
+    Omission("Deployment", "ml-pipeline-viewer-crd", f"the viewer controller: {_V1_ONLY}"),
+    Omission("Deployment", "ml-pipeline-visualizationserver", f"v1 visualizations: {_V1_ONLY}"),
+    Omission("Deployment", "seaweedfs", "artifacts go to S3 through IRSA in AWS environments (installed in local)"),
+    Omission("Rule", "kubeflow-pipelines-cache", f"the cache webhook's account: {_V1_ONLY}"),
+    Omission("Rule", "kubeflow-pipelines-cache-deployer-sa", f"the cache deployer's account: {_V1_ONLY}"),
+    Omission("Rule", "kubeflow-pipelines-metadata-writer", f"the metadata writer's account: {_V1_ONLY}"),
+    Omission("Rule", "ml-pipeline-viewer-crd-service-account", f"the viewer controller's account: {_V1_ONLY}"),
+    Omission("Rule", "system:authenticated", "kubeflow-pipelines-public: lets every user read a ConfigMap this "
+             "install does not create"),
+    Omission("Rule", "ml-pipeline", "the Kubernetes-native pipeline store; pipelines are kept in MySQL",
+             "pipelines.kubeflow.org", ("pipelines",)),
+    Omission("Rule", "ml-pipeline", "multi-user authentication and authorization only",
+             "authorization.k8s.io", ("subjectaccessreviews",)),
+    Omission("Rule", "ml-pipeline", "multi-user authentication only", "authentication.k8s.io", ("tokenreviews",)),
+    Omission("Rule", "ml-pipeline", _MLFLOW_PLUGIN, "mlflow.kubeflow.org", ("experiments",)),
+    Omission("Rule", "ml-pipeline", _MLFLOW_PLUGIN, "", ("secrets",)),
+    Omission("Rule", "ml-pipeline-persistenceagent", _MULTI_USER, "pipelines.kubeflow.org",
+             ("scheduledworkflows", "workflows", "runs")),
+    Omission("Rule", "ml-pipeline-scheduledworkflow", _MULTI_USER, "pipelines.kubeflow.org", ("runs",)),
+    Omission("Rule", "ml-pipeline-ui", f"the viewer CRD: {_V1_ONLY}", "kubeflow.org", ("viewers",)),
+    Omission("Rule", PIPELINE_RUNNER, _MLFLOW_PLUGIN, "mlflow.kubeflow.org", ("experiments",)),
+    Omission("Rule", PIPELINE_RUNNER, _RUNNER_V1, "", ("pods/exec", "services", "persistentvolumes",
+                                                        "deployments", "replicasets")),
+    Omission("Rule", PIPELINE_RUNNER, _RUNNER_V1, "apps", ("deployments", "replicasets")),
+    Omission("Rule", PIPELINE_RUNNER, _RUNNER_V1, "extensions", ("deployments", "replicasets")),
+    Omission("Rule", PIPELINE_RUNNER, _RUNNER_V1, "kubeflow.org", ("*",)),
+    Omission("Rule", PIPELINE_RUNNER, _RUNNER_V1, "batch", ("jobs",)),
+    Omission("Rule", PIPELINE_RUNNER, _RUNNER_V1, "machinelearning.seldon.io", ("seldondeployments",)),
+    Omission("Rule", PIPELINE_RUNNER, _RUNNER_V1, "snapshot.storage.k8s.io", ("volumesnapshots",)),
+    Omission("Rule", PIPELINE_RUNNER, "the launcher reads and patches its own pod; it creates and deletes none",
+             "", ("pods",), ("create", "update", "delete", "deletecollection")),
+    Omission("Rule", PIPELINE_RUNNER, "the launcher only reads its steps' logs", "", ("pods/log",),
+             ("list", "watch", "create", "update", "patch", "delete", "deletecollection")),
+    Omission("Rule", PIPELINE_RUNNER, "kfp-kubernetes creates, reads and deletes volumes; it changes none",
+             "", ("persistentvolumeclaims",), ("update", "patch", "deletecollection")),
+)
+
+
 # --- small builders --------------------------------------------------------------
 
 def _meta(install: KfpInstall, name: str, app: Optional[str] = None, annotations: Optional[dict] = None,
@@ -112,8 +187,9 @@ def _container(name: str, image: str, cpu: str, memory: str, memory_limit: str, 
         "name": name,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": run_as_user,
-                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        # KFP's servers write caches beside themselves: no read-only root filesystem.
+        "securityContext": restricted_container_security_context(read_only_root_filesystem=False,
+                                                                 run_as_user=run_as_user),
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}},
         **extra,
     }
@@ -123,7 +199,7 @@ def _pod(install: KfpInstall, app: str, service_account: str, containers: list[d
     return {
         "metadata": {"labels": {**install.labels, "app": app}},
         "spec": {"serviceAccountName": service_account, "containers": containers,
-                 "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}, **extra},
+                 "securityContext": restricted_pod_security_context(), **extra},
     }
 
 
@@ -145,11 +221,19 @@ def _service_account(install: KfpInstall, name: str, annotations: Optional[dict]
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(install, name, annotations=annotations)}
 
 
-def _role_and_binding(install: KfpInstall, name: str, rules: list[tuple[str, list[str], list[str]]]) -> list[dict]:
-    """A Role with `rules` (api group, resources, verbs) bound to the service account of the same name."""
+Rule = tuple  # (api group, resources, verbs) or (api group, resources, verbs, resource names)
+
+
+def _role_and_binding(install: KfpInstall, name: str, rules: list[Rule]) -> list[dict]:
+    """A Role with `rules` bound to the service account of the same name."""
+    def rule(group: str, resources: list[str], verbs: list[str], resource_names: tuple = ()) -> dict:
+        body = {"apiGroups": [group], "resources": resources, "verbs": verbs}
+        if resource_names:
+            body["resourceNames"] = list(resource_names)
+        return body
+
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(install, name),
-            "rules": [{"apiGroups": [group], "resources": resources, "verbs": verbs}
-                      for group, resources, verbs in rules]}
+            "rules": [rule(*entry) for entry in rules]}
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta(install, name),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": install.namespace}]}
@@ -169,28 +253,59 @@ def _env(**values: Any) -> list[dict]:
             for name, value in values.items()]
 
 
-def crd(group: str, kind: str, plural: str, version: str, labels: Mapping[str, str],
-        short_names: tuple[str, ...] = ()) -> dict:
+@dataclass(frozen=True)
+class CrdName:
+    """What identifies a CRD to the API server and its clients: everything but the schema."""
+
+    group: str
+    kind: str
+    plural: str
+    version: str
+    short_names: tuple[str, ...] = ()
+    cluster_scoped: bool = False
+    # Only where upstream's CRD has it: with a status subresource the API server drops `.status` from
+    # ordinary updates, and Argo's controller writes a Workflow's status with ordinary updates.
+    status_subresource: bool = False
+
+
+# The CRDs of upstream's install (Argo's minimal CRDs and the ScheduledWorkflow), as upstream names them.
+# The Argo controller starts no worker until the informer of every one of its kinds has synced.
+KFP_CRDS: tuple[CrdName, ...] = (
+    CrdName("argoproj.io", "Workflow", "workflows", "v1alpha1", ("wf",)),
+    CrdName("argoproj.io", "WorkflowTemplate", "workflowtemplates", "v1alpha1", ("wftmpl",)),
+    CrdName("argoproj.io", "ClusterWorkflowTemplate", "clusterworkflowtemplates", "v1alpha1",
+            ("clusterwftmpl", "cwft"), cluster_scoped=True),
+    CrdName("argoproj.io", "CronWorkflow", "cronworkflows", "v1alpha1", ("cwf", "cronwf")),
+    CrdName("argoproj.io", "WorkflowEventBinding", "workfloweventbindings", "v1alpha1", ("wfeb",)),
+    CrdName("argoproj.io", "WorkflowTaskResult", "workflowtaskresults", "v1alpha1"),
+    CrdName("argoproj.io", "WorkflowTaskSet", "workflowtasksets", "v1alpha1", ("wfts",), status_subresource=True),
+    CrdName("argoproj.io", "WorkflowArtifactGCTask", "workflowartifactgctasks", "v1alpha1", ("wfat",),
+            status_subresource=True),
+    CrdName("kubeflow.org", "ScheduledWorkflow", "scheduledworkflows", "v1beta1", ("swf",)),
+)
+
+
+def crd(name: CrdName, labels: Mapping[str, str]) -> dict:
     """A CustomResourceDefinition that stores objects as given (as upstream's minimal CRDs do)."""
-    names = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
-    if short_names:
-        names["shortNames"] = list(short_names)
+    names = {"kind": name.kind, "listKind": f"{name.kind}List", "plural": name.plural,
+             "singular": name.kind.lower()}
+    if name.short_names:
+        names["shortNames"] = list(name.short_names)
+    version: dict[str, Any] = {
+        "name": name.version, "served": True, "storage": True,
+        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+    if name.status_subresource:
+        version["subresources"] = {"status": {}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}", "labels": dict(labels)},
-        "spec": {"group": group, "names": names, "scope": "Namespaced", "versions": [{
-            "name": version, "served": True, "storage": True, "subresources": {"status": {}},
-            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-        }]},
+        "metadata": {"name": f"{name.plural}.{name.group}", "labels": dict(labels)},
+        "spec": {"group": name.group, "names": names, "scope": "Cluster" if name.cluster_scoped else "Namespaced",
+                 "versions": [version]},
     }
 
 
 def crds(labels: Mapping[str, str]) -> list[dict]:
-    argo = [("Workflow", "workflows", ("wf",)), ("WorkflowTaskResult", "workflowtaskresults", ()),
-            ("WorkflowTaskSet", "workflowtasksets", ("wfts",)),
-            ("WorkflowArtifactGCTask", "workflowartifactgctasks", ("wfat",))]
-    return ([crd("argoproj.io", kind, plural, "v1alpha1", labels, short) for kind, plural, short in argo]
-            + [crd("kubeflow.org", "ScheduledWorkflow", "scheduledworkflows", "v1beta1", labels, ("swf",))])
+    return [crd(name, labels) for name in KFP_CRDS]
 
 
 # --- the install ---------------------------------------------------------------
@@ -218,7 +333,7 @@ def _config_maps(install: KfpInstall) -> list[dict]:
                   "ConMaxLifeTime": "120s"}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(install, "kfp-launcher"), "data": launcher},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(install, "workflow-controller-configmap"),
-         "data": {"config": f"artifactRepository:\n  archiveLogs: true\n"
+         "data": {"config": "artifactRepository:\n  archiveLogs: true\n"
                             + "".join(f"  {line}\n" for line in artifact_repository.splitlines())
                             + "executor:\n  resources:\n    requests: {cpu: 10m, memory: 64Mi}\n"
                               "    limits: {memory: 512Mi}\n"}},
@@ -254,31 +369,43 @@ _WORKFLOW_VERBS = ["create", "get", "list", "watch", "update", "patch", "delete"
 
 
 def _rbac(install: KfpInstall) -> list[dict]:
+    """Upstream's grants per service account, less `UPSTREAM_OMISSIONS` (tests/test_kfp_parity.py
+    holds the two against upstream's rendered install)."""
     grants = {
-        "ml-pipeline": [("argoproj.io", ["workflows"], _WORKFLOW_VERBS),
+        "ml-pipeline": [("", ["pods", "pods/log"], ["get", "list", "delete"]),
+                        ("argoproj.io", ["workflows"], _WORKFLOW_VERBS),
                         ("kubeflow.org", ["scheduledworkflows"], ["create", "get", "list", "update", "patch", "delete"]),
-                        ("", ["pods", "pods/log"], ["get", "list", "delete"])],
+                        ("kubeflow.org", ["scheduledworkflows/finalizers"], ["update"]),
+                        ("", ["configmaps"], ["get"], ("kfp-launcher",))],
         "ml-pipeline-persistenceagent": [("argoproj.io", ["workflows"], ["get", "list", "watch"]),
                                          ("kubeflow.org", ["scheduledworkflows"], ["get", "list", "watch"])],
         "ml-pipeline-scheduledworkflow": [("argoproj.io", ["workflows"], _WORKFLOW_VERBS),
                                           ("kubeflow.org", ["scheduledworkflows", "scheduledworkflows/finalizers"],
                                            _WORKFLOW_VERBS),
                                           ("", ["events"], ["create", "patch"])],
-        "ml-pipeline-ui": [("", ["pods", "pods/log", "events"], ["get", "list"]),
+        "ml-pipeline-ui": [("", ["pods", "pods/log"], ["get"]), ("", ["events"], ["list"]),
+                           ("", ["secrets", "configmaps"], ["get", "list"]),
                            ("argoproj.io", ["workflows"], ["get", "list"])],
-        PIPELINE_RUNNER: [("", ["pods"], ["get", "list", "watch", "patch"]), ("", ["pods/log"], ["get"]),
-                          ("", ["configmaps", "secrets"], ["get"]),
-                          ("", ["persistentvolumeclaims"], ["create", "get", "delete"]),
+        PIPELINE_RUNNER: [("", ["secrets"], ["get"]), ("", ["configmaps"], ["get", "watch", "list"]),
+                          ("", ["pods"], ["get", "list", "watch", "patch"]), ("", ["pods/log"], ["get"]),
+                          ("", ["persistentvolumeclaims"], ["create", "get", "list", "watch", "delete"]),
                           ("argoproj.io", ["workflows"], ["get", "list", "watch", "update", "patch"]),
                           ("argoproj.io", ["workflowtaskresults"], ["create", "patch"])],
-        "argo": [("", ["pods"], _WORKFLOW_VERBS), ("", ["pods/exec"], ["create"]),
-                 ("", ["configmaps"], ["get", "list", "watch"]), ("", ["secrets", "serviceaccounts"], ["get", "list"]),
-                 ("", ["persistentvolumeclaims", "persistentvolumeclaims/finalizers"], ["create", "get", "update", "delete"]),
-                 ("", ["events"], ["create", "patch"]),
+        # Argo's namespace-install Role at the release's Argo version, as upstream KFP installs it.
+        "argo": [("coordination.k8s.io", ["leases"], ["create", "get", "update"]),
+                 ("", ["pods", "pods/exec"], _WORKFLOW_VERBS),
+                 ("", ["configmaps"], ["get", "watch", "list"]),
+                 ("", ["persistentvolumeclaims", "persistentvolumeclaims/finalizers"], ["create", "update", "delete", "get"]),
                  ("argoproj.io", ["workflows", "workflows/finalizers", "workflowtasksets", "workflowtasksets/finalizers",
-                                  "workflowtaskresults", "workflowartifactgctasks"], _WORKFLOW_VERBS + ["deletecollection"]),
-                 ("policy", ["poddisruptionbudgets"], ["create", "get", "delete"]),
-                 ("coordination.k8s.io", ["leases"], ["create", "get", "update"])],
+                                  "workflowartifactgctasks"], _WORKFLOW_VERBS),
+                 ("argoproj.io", ["workflowtemplates", "workflowtemplates/finalizers"], ["get", "list", "watch"]),
+                 ("argoproj.io", ["workflowtaskresults"], ["list", "watch", "deletecollection"]),
+                 ("", ["serviceaccounts"], ["get", "list"]),
+                 ("", ["secrets"], ["get"]),
+                 ("argoproj.io", ["cronworkflows", "cronworkflows/finalizers"],
+                  ["get", "list", "watch", "update", "patch", "delete"]),
+                 ("", ["events"], ["create", "patch"]),
+                 ("policy", ["poddisruptionbudgets"], ["create", "get", "delete"])],
     }
     return [obj for name, rules in grants.items() for obj in _role_and_binding(install, name, rules)]
 
@@ -304,6 +431,8 @@ def _workloads(install: KfpInstall) -> list[dict]:
         "ml-pipeline-api-server", release.image("api-server"), "250m", "512Mi", "1Gi",
         env=_env(POD_NAMESPACE={"valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                  PUBLISH_LOGS="true", LOG_LEVEL="info", DB_DRIVER_NAME=_from_config("dbType"),
+                 **db_login, DBCONFIG_DBNAME=_from_config("pipelineDb"), DBCONFIG_HOST=_from_config("mysqlHost"),
+                 DBCONFIG_PORT=_from_config("mysqlPort"),
                  DBCONFIG_MYSQLCONFIG_USER=db_login["DBCONFIG_USER"],
                  DBCONFIG_MYSQLCONFIG_PASSWORD=db_login["DBCONFIG_PASSWORD"],
                  DBCONFIG_MYSQLCONFIG_DBNAME=_from_config("pipelineDb"),
@@ -374,8 +503,7 @@ def _stateful_set(install: KfpInstall, name: str, service_account: str, containe
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta(install, name),
             "spec": {"serviceName": name, "replicas": 1, "selector": {"matchLabels": {"app": name}},
                      "template": _pod(install, name, service_account, [container],
-                                      securityContext={"runAsNonRoot": True, "fsGroup": 999,
-                                                       "seccompProfile": {"type": "RuntimeDefault"}}),
+                                      securityContext=restricted_pod_security_context(fs_group=999)),
                      "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": dict(install.labels)},
                                                "spec": {"accessModes": ["ReadWriteOnce"],
                                                         "resources": {"requests": {"storage": storage}}}}]}}

@@ -33,7 +33,7 @@ DASHBOARD_LABEL = "grafana_dashboard"
 @dataclass(frozen=True)
 class MonitoringArgs:
     monitoring: env.Monitoring
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     serving: env.Serving = field(default_factory=env.Serving)
     endpoints: tuple[env.Endpoint, ...] = ()
@@ -98,13 +98,13 @@ class Monitoring(pulumi.ComponentResource):
         secrets = self._secrets(name, spec, ns, labels, in_namespace)
         stack = k8s.helm.v3.Release(
             f"{name}-stack", name=STACK_RELEASE, chart="kube-prometheus-stack",
-            version=args.versions["kubePrometheusStack"], namespace=ns,
+            version=args.versions.kube_prometheus_stack, namespace=ns,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY_CHARTS),
             values=stack_values(spec, labels, args.ownership.environment),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *secrets]))
         k8s.helm.v3.Release(
             f"{name}-pushgateway", name=scrape_targets.PUSHGATEWAY_NAME, chart="prometheus-pushgateway",
-            version=args.versions["prometheusPushgateway"], namespace=ns,
+            version=args.versions.prometheus_pushgateway, namespace=ns,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY_CHARTS),
             values=pushgateway_values(labels), opts=in_namespace)
 

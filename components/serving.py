@@ -3,14 +3,15 @@
 Installed as Helm releases at the versions in `versions:`: cert-manager (the
 KServe webhooks need certificates), the KServe CRDs as their own release (Helm
 never upgrades CRDs that ship inside a chart's crds/ folder, a release of their
-own does), and the KServe controller with the spec's default deployment mode.
+own does), and the KServe controller (`kserve-resources`) with the spec's default
+deployment mode.
 Knative Serving (through the Knative Operator, with Kourier as its ingress) is
 installed only when an endpoint runs in Serverless mode: canary traffic
 splitting and request-based autoscaling need it, RawDeployment does not.
 
-The KServe chart ships its own ClusterServingRuntimes (`kserve-*`, images at
-the chart's tags); they are disabled, and the spec's runtimes are created
-instead, each image pinned in the spec.
+KServe's own ClusterServingRuntimes (`kserve-*`, images at the chart's tags)
+ship in a chart of their own, `kserve-runtime-configs`, which Stackyard does not
+install: the spec's runtimes are created instead, each image pinned in the spec.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import pulumi_kubernetes as k8s
 from components.kserve_models import from_wire, kubernetes_models, make, sdk, to_wire
 from components.kube import namespace
 from components.ownership import Ownership
-from components.serving_endpoint import (PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs,
-                                        restricted_security_context)
+from components.pod_security import restricted_container_security_context
+from components.serving_endpoint import PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs
 from environments import spec as env
 
 CERT_MANAGER_REPOSITORY = "https://charts.jetstack.io"
@@ -40,10 +41,9 @@ KNATIVE_SERVING_NAMESPACE = "knative-serving"
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
 SERVING_RUNTIME_API_VERSION = "serving.kserve.io/v1alpha1"
 
-# The runtimes the KServe v0.15 chart installs (its `kserve.servingruntime.*` values).
-KSERVE_CHART_RUNTIMES = ("huggingfaceserver", "huggingfaceserver_multinode", "lgbserver", "mlserver",
-                         "paddleserver", "pmmlserver", "sklearnserver", "tensorflow", "torchserve",
-                         "tritonserver", "xgbserver")
+# The controller chart; since KServe v0.16 it renders no ClusterServingRuntime (those are in
+# `kserve-runtime-configs`), so installing it alone installs none of KServe's runtimes.
+KSERVE_CONTROLLER_CHART = "kserve-resources"
 
 # How the known model-server images are started: KServe's Python servers take
 # the model name and directory, Triton its model store. Other images run
@@ -69,7 +69,7 @@ _RUNTIME_DEFAULT_RESOURCES = {"cpu": "1", "memory": "2Gi"}
 @dataclass(frozen=True)
 class ServingArgs:
     serving: env.Serving
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     endpoints: tuple[env.Endpoint, ...] = ()
     models: Mapping[str, env.ResolvedModel] = field(default_factory=dict)  # endpoint name -> locked model
@@ -103,10 +103,7 @@ def kserve_values(serving: env.Serving, serverless: bool) -> dict:
     if serverless:
         # Knative's Kourier routes Serverless endpoints; KServe needs no Istio.
         gateway["disableIstioVirtualHost"] = True
-    return {"kserve": {
-        "controller": {"deploymentMode": serving.deployment_mode, "gateway": gateway},
-        "servingruntime": {runtime: {"disabled": True} for runtime in KSERVE_CHART_RUNTIMES},
-    }}
+    return {"kserve": {"controller": {"deploymentMode": serving.deployment_mode, "gateway": gateway}}}
 
 
 def knative_serving(version: str, domain: Optional[str], labels: Mapping[str, str]) -> dict:
@@ -143,9 +140,8 @@ def cluster_serving_runtime(runtime: env.ServingRuntime, labels: Mapping[str, st
     models = sdk()
     family = _server_family(runtime.image)
     path = ("spec",)
-    security = restricted_security_context()
-    if family in _RUN_AS_USER:
-        security["runAsUser"] = _RUN_AS_USER[family]
+    security = restricted_container_security_context(read_only_root_filesystem=False,
+                                                     run_as_user=_RUN_AS_USER.get(family))
     container = make(
         kubernetes.V1Container, path + ("containers", 0),
         name=PREDICTOR_CONTAINER,
@@ -194,7 +190,7 @@ class Serving(pulumi.ComponentResource):
             return
 
         versions = args.versions
-        missing = [key for key in ("certManager", "kserve") if key not in versions]
+        missing = [key for key in ("certManager", "kserve") if not versions.pinned(key)]
         if missing:
             raise pulumi.RunError(f"versions lacks {', '.join(missing)}: KServe is installed for the endpoints "
                                   "and its version must be pinned there")
@@ -202,7 +198,7 @@ class Serving(pulumi.ComponentResource):
             f"{name}-cert-manager",
             name="cert-manager",
             chart="cert-manager",
-            version=versions["certManager"],
+            version=versions.cert_manager,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER_REPOSITORY),
             namespace=CERT_MANAGER_NAMESPACE,
             create_namespace=True,
@@ -213,19 +209,19 @@ class Serving(pulumi.ComponentResource):
             f"{name}-kserve-crd",
             name="kserve-crd",
             chart=f"{KSERVE_CHART_REGISTRY}/kserve-crd",
-            version=versions["kserve"],
+            version=versions.kserve,
             namespace=KSERVE_NAMESPACE,
             create_namespace=True,
             opts=child,
         )
         controller_needs = [cert_manager, kserve_crds]
         if args.needs_knative:
-            controller_needs.append(self._knative(name, versions["knative"], args.serving.domain, labels, child))
+            controller_needs.append(self._knative(name, versions.knative, args.serving.domain, labels, child))
         self.kserve = k8s.helm.v3.Release(
             f"{name}-kserve",
             name="kserve",
-            chart=f"{KSERVE_CHART_REGISTRY}/kserve",
-            version=versions["kserve"],
+            chart=f"{KSERVE_CHART_REGISTRY}/{KSERVE_CONTROLLER_CHART}",
+            version=versions.kserve,
             namespace=KSERVE_NAMESPACE,
             create_namespace=True,
             values=kserve_values(args.serving, args.needs_knative),

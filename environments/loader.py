@@ -43,6 +43,12 @@ def environment_names() -> list[str]:
                   if not p.name.endswith(".lock.yaml") and p.stem not in ("parity",))
 
 
+def lock_path(spec_file: Path) -> Path:
+    """The registry lock beside a spec: environments/prod.yaml -> environments/prod.lock.yaml."""
+    spec_file = Path(spec_file)
+    return spec_file.with_name(f"{spec_file.stem}.lock.yaml")
+
+
 def display(path: Path) -> str:
     """A path as users see it: relative to the working directory where possible."""
     try:
@@ -241,11 +247,17 @@ def _leaf_errors(errors) -> Iterable:
             yield error
 
 
-def validate_document(document: Any) -> list[SpecProblem]:
+def schema_problems(validator, document: Any) -> list[SpecProblem]:
+    """Every problem `validator` (a jsonschema validator) finds in a located `document`, with
+    file:line:column, expected and found: the spec's schema and the parity contract's use this."""
     problems: list[SpecProblem] = []
-    for error in _leaf_errors(_validator().iter_errors(document)):
+    for error in _leaf_errors(validator.iter_errors(document)):
         problems.extend(_schema_problem(error, document))
     return problems
+
+
+def validate_document(document: Any) -> list[SpecProblem]:
+    return schema_problems(_validator(), document)
 
 
 # --- public API --------------------------------------------------------------
@@ -279,13 +291,17 @@ def load_document(env: str) -> tuple[Any, Path]:
     return document, path
 
 
-def load(env: str) -> Spec:
-    """Load, validate and check one environment; raises SpecError listing every problem."""
+def load(env: str, extra_checks: Sequence[checks.Check] = ()) -> Spec:
+    """Load, validate and check one environment; raises SpecError listing every problem.
+
+    `extra_checks` are the checks of the layers above, which this layer cannot import
+    (policy rule ids): stacks/spec_loading.py passes them."""
     document, path = load_document(env)
     spec = from_document(Spec, document)
     spec = _with_provenance(spec, display(path), digest_of(document))
+    found = [*checks.run(spec), *(problem for check in extra_checks for problem in check(spec))]
     problems = [SpecProblem(locate(document, p.path) if p.location is None else p.location, p.path, p.message)
-                for p in checks.run(spec)]
+                for p in found]
     if problems:
         raise SpecError(sorted(problems, key=_sort_key))
     return spec

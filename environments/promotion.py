@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import io
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 ENDPOINT_SECTION, PIPELINE_SECTION = "endpoints", "pipelines"
@@ -191,11 +190,6 @@ def promote_spec_text(target_text: str, display: str, source: Mapping,
 
 
 # --- the registry lock -------------------------------------------------------------
-
-def lock_path(spec_file: Path) -> Path:
-    """environments/prod.yaml -> environments/prod.lock.yaml (written by `stackyard lock`)."""
-    return spec_file.with_name(f"{spec_file.stem}.lock.yaml")
-
 
 def _lock_entries(data: Any, display: str):
     """(get, put) over a lock's endpoint entries, whether keyed by name or a list of named items."""

@@ -8,7 +8,7 @@ the kfp SDK) to a new one. `compile_spec_pipelines` does this for every
 pipeline of an environment while its plan is built.
 
 Compiling imports kfp and runs its compiler, about half a second per pipeline:
-results are cached across runs (stacks/cache.py) under the kfp version, the
+results are cached across runs (environments/result_cache.py) under the kfp version, the
 pipeline file's bytes, the function, the GPU placement and the bytes of every
 repository module the file imports, directly or not. Any change to one of
 those compiles again.
@@ -34,16 +34,18 @@ import inspect
 import sys
 import tempfile
 import types
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from pulumi import RunError
 
-from stacks import cache
-from stacks.cache import file_digest
+from environments import result_cache
+from environments.compiled_pipeline import CompiledPipeline, version_of
+from environments.pipeline_source import pipeline_function
+from environments.result_cache import file_digest
 
 IR_FILE = "pipeline.yaml"
+EXIT_INVALID_INPUT = 2  # the CLI contract's exit code for bad input (docs/architecture.md)
 CACHE_KIND = "kfp-ir"
 CODE_ROOT = Path(__file__).resolve().parent.parent  # the repository the `pipelines` package is in
 
@@ -52,32 +54,10 @@ class PipelineCompileError(RunError):
     """A pipeline named by a spec cannot be compiled; the message says where and why."""
 
 
-@dataclass(frozen=True)
-class CompiledPipeline:
-    """One pipeline of a spec, compiled: what the KubeflowPipelines component registers."""
-
-    name: str  # the spec's pipeline name (the KFP pipeline)
-    source: str  # the file, relative to the repository root
-    function: str
-    ir_yaml: str
-    version: str  # sha256 of ir_yaml, hex
-    parameters: tuple[str, ...]  # run parameters the pipeline takes
-
-
-def version_of(ir_yaml: str) -> str:
-    return hashlib.sha256(ir_yaml.encode("utf-8")).hexdigest()
-
-
 def function_line(source: Path, function: str) -> Optional[int]:
     """The line where `function` is defined at the top level of `source`, if it is."""
-    try:
-        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-    except (OSError, SyntaxError, ValueError):
-        return None
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function:
-            return node.lineno
-    return None
+    node, _problem = pipeline_function(source, function)
+    return node.lineno if node is not None else None
 
 
 def _where(display: str, line: Optional[int], function: str) -> str:
@@ -167,13 +147,13 @@ def compile_pipeline(source: Path, function: str, *, name: Optional[str] = None,
     if not source.is_file():
         raise PipelineCompileError(f"{display}: no such pipeline file")
     key = _cache_key(source, function, gpu_pool, gpu_count)
-    cached = cache.load(CACHE_KIND, key)
+    cached = result_cache.load(CACHE_KIND, key)
     if _well_formed(cached):
         return CompiledPipeline(name=name or function.replace("_", "-"), source=display, function=function,
                                 ir_yaml=cached["ir"], version=version_of(cached["ir"]),
                                 parameters=tuple(cached["parameters"]))
     compiled = _compile(source, function, name=name, gpu_pool=gpu_pool, gpu_count=gpu_count, display=display)
-    cache.store(CACHE_KIND, key, {"ir": compiled.ir_yaml, "parameters": list(compiled.parameters)})
+    result_cache.store(CACHE_KIND, key, {"ir": compiled.ir_yaml, "parameters": list(compiled.parameters)})
     return compiled
 
 
@@ -268,6 +248,19 @@ def compile_spec_pipelines(spec, root: Path) -> tuple[CompiledPipeline, ...]:
     return tuple(compiled)
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """Write beside `path`, then rename over it: a reader never sees half an IR file. (This module
+    sits below stacks/, so it cannot use stacks.atomic; the one file it writes needs no more.)"""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                     delete=False) as staged:
+        try:
+            staged.write(text)
+        except OSError:
+            Path(staged.name).unlink(missing_ok=True)
+            raise
+    Path(staged.name).replace(path)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.compile", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
@@ -276,19 +269,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--gpu-count", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write the IR here (default: print the version)")
     args = parser.parse_args(argv)
-    from stacks import atomic
-    from stacks.errors import ExitCode, StackyardError
-
     try:
         compiled = compile_pipeline(args.source, args.function, gpu_pool=args.gpu_pool, gpu_count=args.gpu_count)
         if args.out:
-            atomic.write_text(args.out, compiled.ir_yaml)
+            _write_whole(args.out, compiled.ir_yaml)
     except PipelineCompileError as error:
         print(f"error: {error}", file=sys.stderr)
-        return int(ExitCode.INVALID_INPUT)
-    except StackyardError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return int(error.code)
+        return EXIT_INVALID_INPUT
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
     print(f"{compiled.source} {compiled.function}: version {compiled.version}")
     return 0
 

@@ -1,7 +1,7 @@
 """The offline audit: the rules over an environment's plan, or over plain manifests, as one report.
 
-`audit_environment` builds the offline plan of an environment (stacks/plan.py)
-and evaluates every rule with the environment's enforcement levels and
+`audit_plan` evaluates every rule over an environment's offline plan (built by
+stacks/plan.py, the layer above) with the environment's enforcement levels and
 exemptions; `audit_manifests` does the same over Kubernetes YAML/JSON files,
 optionally with an environment's facts (`context_environment`). Both return an
 AuditReport, which every report format renders.
@@ -142,16 +142,6 @@ def audit_plan(spec: Spec, document: Any, plan: dict, as_of: str = "",
         commit=repository_commit(repository_root()), context=context, levels=levels, evaluation=evaluation,
         resources=by_urn, locations=where, exemptions=_exemption_statuses(context, evaluation),
         models=model_cards(spec, context))
-
-
-def audit_environment(spec: Spec, spec_file: Path, as_of: str = "") -> AuditReport:
-    """Plan a loaded environment offline and audit the plan."""
-    from environments import loader
-    from stacks import plan as offline_plan
-
-    document, _path = loader.load_document(str(spec_file))
-    plan = offline_plan.build(spec, spec_file)
-    return audit_plan(spec, document, plan, as_of=as_of, spec_file=spec_file)
 
 
 def audit_manifests(path: Path, context_spec: Optional[tuple[Spec, Path]] = None, as_of: str = "") -> AuditReport:

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any, Optional, Sequence
 
-from stacks import __version__
+from environments import __version__
 from stacks.diff import OPS, PlanDiff, ResourceChange, Verdict
 from stacks.property_paths import ParseError, parse_path
 from stacks.review_sources import SideReview, Unavailable, new_and_fixed
@@ -55,7 +55,7 @@ def build(*, environment: str, source: str, base: dict, head: dict, diff: PlanDi
             "carriedOver": [_acknowledgement(ack) for ack in verdict.carried_over],
         },
         "policy": _compare_section(base_review and base_review.policy, head_review and head_review.policy,
-                                   unavailable_reason, lambda f: {"rule": f.rule, "resource": f.resource,
+                                   unavailable_reason, lambda f: {"rule": f.rule.id, "resource": f.subject,
                                                                    "message": f.message, "level": f.level}),
         "parity": _compare_section(base_review and base_review.parity, head_review and head_review.parity,
                                    unavailable_reason, lambda d: {"pair": d.pair, "path": d.path,

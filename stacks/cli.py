@@ -13,12 +13,13 @@ import sys
 import threading
 from typing import Optional, Sequence
 
-from stacks import __version__
+from environments import __version__
 from stacks.errors import ExitCode, StackyardError
 
 # command -> (module under stacks.commands, one-line help). Order is the help order.
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "check an environment spec (schema and cross-references), fast"),
+    "versions": ("versions", "the pinned versions and the compatibility rules each was checked against"),
     "lock": ("lock", "resolve the endpoints' models in the MLflow registry into ENV.lock.yaml"),
     "plan": ("plan", "build the offline plan: plan.json, manifests and a summary"),
     "preview": ("deploy", "pulumi preview through the Automation API (needs the Pulumi CLI)"),

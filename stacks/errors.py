@@ -1,4 +1,4 @@
-"""Exit codes of the CLI and the error that carries one (DESIGN.md, "Contracts")."""
+"""Exit codes of the CLI and the error that carries one (docs/architecture.md, "Exit codes")."""
 
 from __future__ import annotations
 

@@ -7,9 +7,10 @@ dependencies and `protect`. Inputs are converted from wire form (protobuf
 Struct) to plain JSON: secrets become "[secret]", resource references their
 URN, integral floats integers.
 
-The mocks echo inputs back as state and add the few computed outputs our
-components read (ARNs, the EKS endpoint and OIDC issuer), so every `apply`
+The mocks echo inputs back as state and add the computed outputs our
+components read (`MOCK_OUTPUTS`: ARNs, ids, the EKS endpoint, VPC and OIDC issuer), so every `apply`
 runs and the graph is complete and deterministic.
+Like the real engine, it refuses two resources with one URN (DuplicateUrnError), naming both.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import runpy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+from policies.rules.model import SECRET, UNKNOWN  # the plan format's markers, defined where the rules read them
+
 STACK_PROGRAM = Path(__file__).resolve().parent / "__main__.py"
 PROJECT = "stackyard"
-SECRET = "[secret]"
-UNKNOWN = "[unknown]"
 # The value every secret (config secret or Secrets Manager secret) has in an offline plan.
 SECRET_PLACEHOLDER = "offline-plan-placeholder"
 
@@ -84,50 +86,78 @@ def _provider_urn(reference: str) -> str:
     return reference.rsplit("::", 1)[0] if reference else ""
 
 
-# Computed outputs the components read, per resource type. Everything else is
-# echoed from the inputs. Values are fixed so that plans are reproducible.
-def _computed_outputs(type_: str, name: str, inputs: dict) -> dict:
-    arn = f"arn:aws:mock:us-east-1:000000000000:{type_.split(':')[-1].lower()}/{name}"
-    outputs: dict[str, Any] = {}
-    if type_.startswith("aws:"):
-        outputs["arn"] = arn
-        outputs.setdefault("id", f"{name}-id")
-    if type_ == "aws:eks/cluster:Cluster":
-        outputs.update({
-            "endpoint": f"https://{name}.eks.mock.amazonaws.com",
+_ACCOUNT = "000000000000"
+_REGION = "us-east-1"
+
+
+def _aws_id(prefix: str, name: str) -> str:
+    """An id of AWS's form (`subnet-` and 17 hex digits), stable per resource name: CRDs that take
+    one (Karpenter's subnet selector) check the form."""
+    return f"{prefix}-{hashlib.sha256(name.encode()).hexdigest()[:17]}"
+
+
+def _cluster(name: str, inputs: dict) -> dict:
+    # Compute reads the endpoint, CA and OIDC issuer (components/cluster.py, karpenter.py); the
+    # feature store puts its security groups in the cluster's VPC (components/feature_store.py).
+    return {"endpoint": f"https://{name}.eks.mock.amazonaws.com",
             "certificateAuthority": {"data": "bW9jay1jYQ=="},
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.mock.amazonaws.com/id/{name.upper()}"}]}],
-            "vpcConfig": {**inputs.get("vpcConfig", {}), "vpcId": f"vpc-{name}",
-                          "clusterSecurityGroupId": f"sg-{name}-cluster"},
-        })
-    # Compute (components/cluster.py, gpu_node_pool.py, karpenter.py).
-    if type_ == "aws:eks/cluster:Cluster":
-        outputs["vpcConfig"] = {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{name}"}
-    if type_ == "aws:iam/role:Role":
-        role_name = inputs.get("name") or name
-        outputs.update({"name": role_name, "arn": f"arn:aws:iam::000000000000:role/{role_name}"})
-    if type_ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
-        host_path = str(inputs.get("url", name)).removeprefix("https://")
-        outputs["arn"] = f"arn:aws:iam::000000000000:oidc-provider/{host_path}"
-    if type_ == "aws:kms/key:Key":
-        outputs.update({"arn": f"arn:aws:kms:us-east-1:000000000000:key/{name}", "keyId": name})
-    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
-        outputs["latestVersion"] = 1
-    if type_ == "aws:eks/nodeGroup:NodeGroup":
-        outputs["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
-    if type_ == "aws:sqs/queue:Queue":
-        queue = inputs.get("name") or name
-        outputs.update({"name": queue, "arn": f"arn:aws:sqs:us-east-1:000000000000:{queue}",
-                        "url": f"https://sqs.us-east-1.amazonaws.com/000000000000/{queue}"})
-    if type_ == "aws:s3/bucketV2:BucketV2" or type_ == "aws:s3/bucket:Bucket":
-        bucket = inputs.get("bucket") or name
-        outputs.update({"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"})
-    if type_ == "aws:elasticache/replicationGroup:ReplicationGroup":
-        outputs["primaryEndpointAddress"] = f"{name}.cache.mock.amazonaws.com"
-    if type_ == "aws:rds/instance:Instance":
-        outputs.update({"address": f"{name}.rds.mock.amazonaws.com", "port": 5432})
-    if type_ == "aws:dynamodb/table:Table":
-        outputs["arn"] = f"arn:aws:dynamodb:us-east-1:000000000000:table/{inputs.get('name', name)}"
+            "vpcConfig": {**inputs.get("vpcConfig", {}), "vpcId": f"vpc-{name}", "clusterSecurityGroupId": f"sg-{name}"}}
+
+
+def _role(name: str, inputs: dict) -> dict:
+    role = inputs.get("name") or name
+    return {"name": role, "arn": f"arn:aws:iam::{_ACCOUNT}:role/{role}"}
+
+
+def _oidc_provider(name: str, inputs: dict) -> dict:
+    host_path = str(inputs.get("url", name)).removeprefix("https://")
+    return {"arn": f"arn:aws:iam::{_ACCOUNT}:oidc-provider/{host_path}"}
+
+
+def _queue(name: str, inputs: dict) -> dict:
+    queue = inputs.get("name") or name
+    return {"name": queue, "arn": f"arn:aws:sqs:{_REGION}:{_ACCOUNT}:{queue}",
+            "url": f"https://sqs.{_REGION}.amazonaws.com/{_ACCOUNT}/{queue}"}
+
+
+def _bucket(name: str, inputs: dict) -> dict:
+    bucket = inputs.get("bucket") or name
+    return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+
+
+# The outputs a deploy computes that components read, one row per resource type: what the
+# offline engine invents in their place (fixed values, so plans are reproducible). Every
+# aws: resource also gets an `arn` and an `id`; everything else is echoed from the inputs.
+# tests/test_offline_outputs.py checks that no input of a shipped plan is left without a value.
+MOCK_OUTPUTS: dict[str, Callable[[str, dict], dict]] = {
+    "aws:eks/cluster:Cluster": _cluster,
+    "aws:iam/role:Role": _role,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
+    "aws:kms/key:Key": lambda name, inputs: {"arn": f"arn:aws:kms:{_REGION}:{_ACCOUNT}:key/{name}", "keyId": name},
+    "aws:ec2/subnet:Subnet": lambda name, inputs: {"id": _aws_id("subnet", name)},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda name, inputs: {"latestVersion": 1},
+    "aws:eks/nodeGroup:NodeGroup": lambda name, inputs: {"resources": [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]},
+    "aws:sqs/queue:Queue": _queue,
+    # Auto-named by the provider (Karpenter's interruption rules): the logical name stands in for it.
+    "aws:cloudwatch/eventRule:EventRule": lambda name, inputs: {"name": inputs.get("name") or name},
+    "aws:s3/bucketV2:BucketV2": _bucket,
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:elasticache/replicationGroup:ReplicationGroup":
+        lambda name, inputs: {"primaryEndpointAddress": f"{name}.cache.mock.amazonaws.com"},
+    "aws:rds/instance:Instance": lambda name, inputs: {"address": f"{name}.rds.mock.amazonaws.com", "port": 5432},
+    "aws:dynamodb/table:Table":
+        lambda name, inputs: {"arn": f"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/{inputs.get('name', name)}"},
+}
+
+
+def _computed_outputs(type_: str, name: str, inputs: dict) -> dict:
+    outputs: dict[str, Any] = {}
+    if type_.startswith("aws:"):
+        outputs = {"arn": f"arn:aws:mock:{_REGION}:{_ACCOUNT}:{type_.split(':')[-1].lower()}/{name}", "id": f"{name}-id"}
+    row = MOCK_OUTPUTS.get(type_)
+    if row is not None:
+        outputs.update(row(name, inputs))
     return outputs
 
 
@@ -147,7 +177,7 @@ def _make_mocks():
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
             state = dict(args.inputs)
             state.update(_computed_outputs(args.typ, args.name, args.inputs))
-            return f"{args.name}-id", state
+            return state.get("id", f"{args.name}-id"), state
 
         def call(self, args: pulumi.runtime.MockCallArgs):
             return _INVOKE_RESULTS.get(args.token, {})
@@ -248,4 +278,41 @@ def record(stack: str, config: dict[str, str], secret_keys: tuple[str, ...] = ()
         settings.ROOT.set(None)
         asyncio.set_event_loop(None)
         loop.close()
-    return sorted(recorded, key=lambda r: r.urn)
+    resources = sorted(recorded, key=lambda r: r.urn)
+    refuse_duplicate_urns(resources)
+    return resources
+
+
+class DuplicateUrnError(ValueError):
+    """Two resources registered with one URN: the real engine refuses the program, so the plan does too."""
+
+
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    """A plan input as {dotted path: leaf value}."""
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items() for k, v in _leaves(item, f"{path}.{key}" if path else key).items()}
+    if isinstance(value, list) and value:
+        return {k: v for index, item in enumerate(value) for k, v in _leaves(item, f"{path}[{index}]").items()}
+    return {path: value}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def refuse_duplicate_urns(resources: list[RecordedResource]) -> None:
+    """Raise DuplicateUrnError for the first URN that repeats (`resources` sorted by URN), telling the
+    two registrations apart by the first input where they differ (what the spec gave each)."""
+    for first, second in zip(resources, resources[1:]):
+        if first.urn != second.urn:
+            continue
+        one, other = _leaves(first.inputs), _leaves(second.inputs)
+        differing = sorted((key not in one or key not in other, key) for key in one.keys() | other.keys()
+                           if one.get(key) != other.get(key))  # values both set come first: they read best
+        key = differing[0][1] if differing else None
+        told_apart = f": one with {key} = {_short(one.get(key))}, the other with {_short(other.get(key))}" \
+            if key else ""
+        raise DuplicateUrnError(f"duplicate resource URN {first.urn}: two {first.type} resources under "
+                                f"{first.parent or 'the stack'} have one name{told_apart}; the Pulumi engine "
+                                "refuses this, and a plan would keep only one of them")

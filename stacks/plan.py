@@ -1,7 +1,7 @@
 """The offline plan: the resource graph of one environment as plan.json and manifests.
 
 `build(spec)` runs the real stack program under mocks (stacks/offline.py) and
-returns the plan document of DESIGN.md; `write(plan, out)` writes plan.json and
+returns the plan document of docs/architecture.md ("Plan format"); `write(plan, out)` writes plan.json and
 every Kubernetes object as YAML under manifests/. Both are pure functions of
 the spec and the code: sorted by URN, keys sorted, no timestamps.
 """
@@ -12,15 +12,16 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from environments.spec import ResolvedModel, SecretRef, Spec
-from stacks import __version__, atomic, offline
+from environments import __version__
+from policies.manifests import is_manifest, manifest, manifest_path
+from policies.text_table import table
+from stacks import atomic, offline
 from stacks.errors import ExitCode, StackyardError
 
 # Kubernetes resource types that are not objects in the cluster API.
-_NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
-_SECRET_KINDS = {"Secret"}
 
 
 def config_secret_names(value: Any) -> set[str]:
@@ -69,6 +70,8 @@ def build(spec: Spec, spec_file: Path, models: Optional[Mapping[str, ResolvedMod
 
         what = "pipeline does not compile: " if isinstance(error, PipelineCompileError) else ""
         raise StackyardError(f"{what}{error}", ExitCode.INVALID_INPUT) from None
+    except offline.DuplicateUrnError as error:
+        raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     return {
         "stackyard": __version__,
         "environment": spec.name,
@@ -79,33 +82,6 @@ def build(spec: Spec, spec_file: Path, models: Optional[Mapping[str, ResolvedMod
 
 def to_json(plan: dict) -> str:
     return json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def is_manifest(resource: dict) -> bool:
-    type_ = resource["type"]
-    return (type_.startswith("kubernetes:") and not type_.startswith(_NOT_MANIFESTS)
-            and "kind" in resource["inputs"] and "apiVersion" in resource["inputs"])
-
-
-def manifest(resource: dict) -> dict:
-    """The Kubernetes object a resource would apply, Secret values masked."""
-    inputs = resource["inputs"]
-    body = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "metadata": inputs.get("metadata", {})}
-    for key, value in inputs.items():
-        if key not in body:
-            body[key] = value
-    if body["kind"] in _SECRET_KINDS:
-        for field in ("data", "stringData"):
-            if isinstance(body.get(field), dict):
-                body[field] = {key: offline.SECRET for key in body[field]}
-    return body
-
-
-def manifest_path(body: dict) -> str:
-    metadata = body.get("metadata") or {}
-    scope = metadata.get("namespace") or "_cluster"
-    name = metadata.get("name") or "unnamed"
-    return f"{scope}/{body['kind'].lower()}-{name}.yaml"
 
 
 def manifests(plan: dict) -> dict[str, str]:
@@ -119,10 +95,17 @@ def manifests(plan: dict) -> dict[str, str]:
         raise StackyardError("PyYAML was built without libyaml; manifests are written with libyaml's emitter "
                              "(install PyYAML from its wheel)", ExitCode.INTERNAL_ERROR)
     files: dict[str, str] = {}
+    writers: dict[str, str] = {}
     for resource in plan["resources"]:
         if is_manifest(resource):
             body = manifest(resource)
-            files[manifest_path(body)] = yaml.dump(body, Dumper=dumper, sort_keys=False, default_flow_style=False)
+            path = manifest_path(body)
+            if path in writers:  # two resources would apply one object: never keep just one of them
+                raise StackyardError(f"resources {writers[path]} and {resource['urn']} are one Kubernetes object "
+                                     f"(manifests/{path}): two names in the spec derive the same object name",
+                                     ExitCode.INVALID_INPUT)
+            writers[path] = resource["urn"]
+            files[path] = yaml.dump(body, Dumper=dumper, sort_keys=False, default_flow_style=False)
     return dict(sorted(files.items()))
 
 
@@ -153,16 +136,6 @@ def summary_rows(plan: dict) -> list[tuple[str, str, int]]:
             continue
         counts[(component_of(resource, by_urn), resource["type"])] += 1
     return sorted((component, type_, count) for (component, type_), count in counts.items())
-
-
-def table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
-    """A plain aligned text table."""
-    headers = [str(h) for h in headers]
-    body = [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in [headers, *body]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-             for row in [headers, ["-" * w for w in widths], *body]]
-    return "\n".join(lines)
 
 
 def render_summary(plan: dict) -> str:

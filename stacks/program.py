@@ -20,7 +20,7 @@ from environments import loader
 from environments.errors import SpecError, SpecProblem
 from environments.spec import Spec
 from pipelines.compile import compile_spec_pipelines
-from stacks import registry_lock
+from stacks import registry_lock, spec_loading
 
 
 def _located(environment: str, spec: Spec, error: EndpointFieldError) -> str:
@@ -36,7 +36,7 @@ def run() -> None:
     # `specFile` lets the offline plan point at a spec outside environments/.
     environment = config.get("specFile") or config.require("environment")
     try:
-        spec = loader.load(environment)
+        spec = spec_loading.load(environment)
     except SpecError as error:
         raise pulumi.RunError(f"invalid environment spec:\n{error}") from None
     spec_file = loader.spec_path(environment)

@@ -30,11 +30,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
+from environments.loader import lock_path
 from environments.spec import ModelRef, ModelRegistry, ResolvedModel, Spec
 
 LOCK_API_VERSION = "stackyard.dev/v1"
 LOCK_KIND = "RegistryLock"
-LOCK_SUFFIX = ".lock.yaml"
 
 # MLflow-internal URI schemes: only the MLflow server can read them, never a
 # model server. `resolve` asks the registry for the real storage location.
@@ -47,12 +47,6 @@ class LockError(Exception):
 
 class RegistryError(Exception):
     """The registry could not resolve a model reference; the previous lock stays as it was."""
-
-
-def lock_path(spec_file: Path) -> Path:
-    """`environments/prod.yaml` -> `environments/prod.lock.yaml`."""
-    spec_file = Path(spec_file)
-    return spec_file.with_name(spec_file.stem + LOCK_SUFFIX)
 
 
 def lock_command(spec_file: Path) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import shutil
 import subprocess
@@ -10,16 +12,32 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# pytest imports this file as `conftest` (tests/ is on sys.path). Without this alias an import of
+# `tests.conftest` would make a second module object, with a second plan cache: every shipped
+# plan would be built twice per session.
+sys.modules.setdefault("tests.conftest", sys.modules[__name__])
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHIPPED_ENVIRONMENTS = ("dev", "staging", "prod", "local")
 
+# Hypothesis profiles for every property test. `ci` (the default) still runs thousands of cases
+# and keeps the suite within its time budget; HYPOTHESIS_PROFILE=thorough runs 25 times more
+# (a nightly or pre-release run). Tests derive smaller counts for expensive commands from
+# `max_examples`, so one setting scales them all.
+_PROFILE_SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("ci", max_examples=1000, **_PROFILE_SETTINGS)
+settings.register_profile("thorough", max_examples=25000, **_PROFILE_SETTINGS)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _test_cache_directory(tmp_path_factory):
-    """Stackyard's result cache (stacks/cache.py) in a folder of this test session, not the user's
-    ~/.cache; child processes (run_cli) inherit it."""
+    """Stackyard's result cache (environments/result_cache.py) in a folder of this test session, not
+    the user's ~/.cache; child processes (run_cli) inherit it."""
     previous = os.environ.get("STACKYARD_CACHE_DIR")
     os.environ["STACKYARD_CACHE_DIR"] = str(tmp_path_factory.mktemp("stackyard-cache"))
     yield
@@ -29,11 +47,56 @@ def _test_cache_directory(tmp_path_factory):
         os.environ["STACKYARD_CACHE_DIR"] = previous
 
 
-def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `stackyard ARGS` in a fresh interpreter, as a user would."""
-    environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "stacks.cli", *args], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=600)
+def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None, process: bool = False
+            ) -> subprocess.CompletedProcess:
+    """Run `stackyard ARGS` as a user would, and what it printed and returned.
+
+    In this interpreter (`stacks.cli.main`, the function the console script calls), unless the test
+    is about the process itself (`process=True`: start-up, signals, imports) or needs another working
+    directory or environment: those get a fresh interpreter. A fresh interpreter costs seconds of
+    imports per call, and most tests are about what a command does, not how a process starts."""
+    if process or env or Path(cwd) != REPO:
+        environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+        return subprocess.run([sys.executable, "-m", "stacks.cli", *args], cwd=cwd, env=environ,
+                              capture_output=True, text=True, timeout=600)
+    from stacks.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(REPO), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse's --help and usage errors, as the process would end
+            code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    return subprocess.CompletedProcess(["stackyard", *args], code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def inputs_without_a_value():
+    """While planning, collect `type name.input` of every resource input that was an Output and resolved
+    to None: the SDK drops such an input, so the plan would silently lack a value a deploy has."""
+    import pulumi
+    from pulumi.runtime import rpc
+
+    found: list[str] = []
+    serialize = rpc.serialize_properties
+
+    async def watching(inputs, property_deps, resource_obj=None, *args, **kwargs):
+        if isinstance(resource_obj, pulumi.Resource):
+            for key in inputs:
+                value = inputs[key]
+                if isinstance(value, pulumi.Output) and await value.is_known() and await value.future() is None:
+                    found.append(f"{resource_obj.pulumi_type} {resource_obj._name}.{key}")
+        return await serialize(inputs, property_deps, resource_obj, *args, **kwargs)
+
+    rpc.serialize_properties = watching
+    try:
+        yield found
+    finally:
+        rpc.serialize_properties = serialize
+
+
+# environment -> what `inputs_without_a_value` found while plan_for built its plan
+UNSET_INPUTS: dict[str, list[str]] = {}
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,7 +106,10 @@ def plan_for(environment: str) -> dict:
     from stacks import plan
 
     spec = loader.load(environment)
-    return plan.build(spec, loader.spec_path(environment).resolve())
+    with inputs_without_a_value() as found:
+        built = plan.build(spec, loader.spec_path(environment).resolve())
+    UNSET_INPUTS[environment] = sorted(set(found))
+    return built
 
 
 def resources(plan: dict, type_: str) -> list[dict]:
@@ -53,6 +119,15 @@ def resources(plan: dict, type_: str) -> list[dict]:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def mlflow_registry(tmp_path_factory):
+    """One seeded `mlflow server` on loopback for the whole session (see tests/mlflow_registry.py)."""
+    from mlflow_registry import seeded_registry
+
+    with seeded_registry(tmp_path_factory.mktemp("mlflow")) as registry:
+        yield registry
 
 
 def descendants(plan: dict, component_type: str) -> list[dict]:
@@ -84,8 +159,6 @@ def require_tool(name: str, package: str) -> str:
 def lock_beside(spec_file: Path, shipped_environment: str) -> None:
     """Write the registry lock a spec copy needs to plan: the shipped environment's entries, plus an
     entry for each endpoint the copy adds, as a test registry would resolve it. Invalid copies get none."""
-    import dataclasses
-
     from environments import loader
     from environments.errors import SpecError
     from environments.spec import MODEL_CARD_TAG, ResolvedModel

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.policy_cases import _plan_entries
+from policy_cases import _plan_entries
 
 ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
 
@@ -46,7 +46,7 @@ def plan_variant(spec_file: Path, replan: bool = True):
     builds the same resources as prod, so `replan=False` reuses prod's cached plan."""
     from environments import loader
     from stacks import plan as offline_plan
-    from tests.conftest import plan_for
+    from conftest import plan_for
 
     spec = loader.load(str(spec_file))
     plan = offline_plan.build(spec, spec_file) if replan else copy.deepcopy(plan_for("prod"))

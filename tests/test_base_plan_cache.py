@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import stacks
+import environments
 from stacks import git_base
 
 GIT_IDENTITY = ("-c", "user.name=Stackyard Tests", "-c", "user.email=tests@stackyard.invalid")
@@ -89,17 +89,17 @@ def test_a_base_plan_is_reused_until_its_spec_lock_code_or_stackyard_version_cha
     commit_change(repo, "stacks/cli.py", "code-1", "code-2")
     assert base_plan(repo)["code"] == "code-2" and runs(repo) == 4
     assert base_plan(repo)["code"] == "code-2" and runs(repo) == 4
-    monkeypatch.setattr(stacks, "__version__", stacks.__version__ + ".dev-other")
+    monkeypatch.setattr(environments, "__version__", environments.__version__ + ".dev-other")
     assert base_plan(repo)["code"] == "code-2" and runs(repo) == 5
 
 
 def test_a_corrupt_or_foreign_cache_entry_is_planned_again(repo):
-    from stacks import cache
+    from environments import result_cache
 
     commit = git(repo, "rev-parse", "HEAD")
     key = git_base.base_plan_key(repo, commit, Path("."), Path("environments/pr.yaml"))
     base_plan(repo)
-    entry = next((cache.directory() / git_base.BASE_PLAN_CACHE).glob("*.json"))
+    entry = next((result_cache.directory() / git_base.BASE_PLAN_CACHE).glob("*.json"))
     entry.write_text("{ not json")
     assert base_plan(repo)["resources"][0]["spec"] == "spec: 1\n" and runs(repo) == 2
     # An entry whose stored key is another one's (a copied or colliding file) is not served.

@@ -20,8 +20,10 @@ from stacks import change_report, preview_json
 from stacks.diff import Acknowledgement, data_loss_verdict, diff_plans, spec_acknowledgements
 from stacks.errors import StackyardError
 from stacks.resource_rules import table
-from stacks.review_sources import Finding, ParityDifference, SideReview, Unavailable
-from tests.conftest import FIXTURES, run_cli
+from policies.engine import Finding
+from policies.rules import RULES_BY_ID
+from stacks.review_sources import ParityDifference, SideReview, Unavailable
+from conftest import FIXTURES, run_cli
 
 REPORTS = FIXTURES / "change_report"
 CLUSTER = "urn:pulumi:t::stackyard::stackyard:compute:Cluster"
@@ -121,10 +123,10 @@ def _fixture_report(review: bool = True) -> dict:
     verdict = data_loss_verdict(diff.changes, [acknowledgement])
     # Sample answers of the sources, to show how the report renders them (not real findings).
     base_side = SideReview(
-        policy=[Finding("SY-WL-003", "pr-pipelines-ns", "namespace has no owner label", "mandatory")],
+        policy=[Finding(RULES_BY_ID["SY-WKL-013"], "mandatory", "pr-pipelines-ns", "namespace has no owner label")],
         parity=[], cost={"t4-dev": 1.05})
     head_side = SideReview(
-        policy=[Finding("SY-MON-001", "pr-monitoring-ns", "no retention set | default used", "advisory")],
+        policy=[Finding(RULES_BY_ID["SY-SRV-005"], "advisory", "pr-monitoring-ns", "no retention set | default used")],
         parity=[ParityDifference("serving.namespace", "allowed", "may differ freely", "staging:prod")],
         cost={"t4-dev": 1.05, "l4-batch": 3.2})
     return change_report.build(
@@ -150,8 +152,8 @@ def test_json_report_is_the_same_document_markdown_is_rendered_from():
     assert report["dataLoss"]["status"] == "blocked"
     assert report["gpuCost"] == {"available": True, "before": 1.05, "after": 4.25, "change": 3.2, "pools": [
         {"pool": "l4-batch", "before": None, "after": 3.2}, {"pool": "t4-dev", "before": 1.05, "after": 1.05}]}
-    assert [f["rule"] for f in report["policy"]["new"]] == ["SY-MON-001"]
-    assert [f["rule"] for f in report["policy"]["fixed"]] == ["SY-WL-003"]
+    assert [f["rule"] for f in report["policy"]["new"]] == ["SY-SRV-005"]
+    assert [f["rule"] for f in report["policy"]["fixed"]] == ["SY-WKL-013"]
 
 
 def test_unavailable_sources_are_said_in_one_line_each():
@@ -235,13 +237,32 @@ def test_secrets_stay_masked_and_unchanged_secrets_are_no_change():
 
 def test_parity_changes_come_from_the_parity_contract(tmp_path):
     from stacks.review_sources import new_and_fixed, parity_differences
-    from tests.conftest import REPO
+    from conftest import REPO
 
     before = parity_differences("prod", REPO / "environments")
     assert not isinstance(before, Unavailable), before
     changed = tmp_path / "environments"
     shutil.copytree(REPO / "environments", changed)
-    (changed / "prod.yaml").write_text((changed / "prod.yaml").read_text() + "\nversions:\n  kserve: v0.15.3\n")
+    (changed / "prod.yaml").write_text((changed / "prod.yaml").read_text() + "\nversions:\n  kserve: v0.20.1\n")
     new, fixed = new_and_fixed(before, parity_differences("prod", changed))
     assert [(d.pair, d.path, d.verdict) for d in new] == [("staging:prod", "versions.kserve", "forbidden")]
-    assert "v0.15.2 → v0.15.3" in new[0].message and fixed == []
+    assert "v0.20.0 → v0.20.1" in new[0].message and fixed == []
+
+
+def test_a_renamed_source_function_fails_the_import_instead_of_reading_as_unavailable(tmp_path):
+    """review_sources imports its sources directly: on a copy of the tree where policies.parity's
+    `compare` is renamed, importing it fails and names the function."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    for package in ("environments", "pipelines", "components", "policies", "stacks"):
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    parity = tmp_path / "policies" / "parity.py"
+    parity.write_text(parity.read_text().replace("def compare(", "def compare_specs("))
+    done = subprocess.run([sys.executable, "-c", "import stacks.review_sources"], cwd=tmp_path,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert "ImportError: cannot import name 'compare' from 'policies.parity'" in done.stderr

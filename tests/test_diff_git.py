@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from stacks import change_report
-from tests.conftest import FIXTURES, REPO, plan_for, run_cli
+from conftest import FIXTURES, REPO, plan_for, run_cli
 
 GIT_IDENTITY = ("-c", "user.name=Stackyard Tests", "-c", "user.email=tests@stackyard.invalid")
 

@@ -111,10 +111,10 @@ def test_environment_names_are_replaced_as_whole_words_only():
 # --- each kind of forbidden drift -----------------------------------------------
 
 def test_a_version_drift_is_forbidden(environments):
-    edit(environments / "prod.yaml", lambda d: d.setdefault("versions", {}).update(kserve="v0.15.3"))
+    edit(environments / "prod.yaml", lambda d: d.setdefault("versions", {}).update(kserve="v0.20.1"))
     report = report_for(str(environments / "staging.yaml"), str(environments / "prod.yaml"))
     difference = assert_forbidden_by(report, "versions.kserve", '{path: "versions", relation: equal}')
-    assert (difference.source_value, difference.target_value) == ("v0.15.2", "v0.15.3")
+    assert (difference.source_value, difference.target_value) == ("v0.20.0", "v0.20.1")
 
 
 def test_a_runtime_drift_is_forbidden(environments):
@@ -213,7 +213,7 @@ def test_exemptions_only_in_prod_are_forbidden_and_only_in_staging_allowed(envir
 # --- the command ----------------------------------------------------------------
 
 def test_cli_exits_3_and_names_the_contract_line(environments):
-    edit(environments / "prod.yaml", lambda d: d.setdefault("versions", {}).update(kserve="v0.15.3"))
+    edit(environments / "prod.yaml", lambda d: d.setdefault("versions", {}).update(kserve="v0.20.1"))
     result = run_cli("parity", str(environments / "staging.yaml"), str(environments / "prod.yaml"),
                      "--format", "json")
     assert result.returncode == 3, result.stderr

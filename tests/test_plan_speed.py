@@ -85,8 +85,8 @@ def test_a_compile_is_reused_only_while_the_pipeline_and_what_it_imports_are_unc
 
 def test_the_cache_key_covers_every_repository_module_a_pipeline_imports():
     modules = {str(p.relative_to(REPO)) for p in pipeline_compile.local_modules(REPO / "pipelines" / "training.py")}
-    # training.py imports pipelines.platform, which imports components.gpu_scheduling.
-    assert {"pipelines/training.py", "pipelines/platform.py", "components/gpu_scheduling.py"} <= modules
+    # training.py imports pipelines.platform, which imports environments.gpu_scheduling.
+    assert {"pipelines/training.py", "pipelines/platform.py", "environments/gpu_scheduling.py"} <= modules
     assert all(not name.startswith(("kfp", "mlflow")) for name in modules)
 
 

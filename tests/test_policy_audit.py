@@ -12,8 +12,8 @@ import pytest
 
 from policies import audit, manifests
 from policies.reports import render
-from tests.conftest import FIXTURES, run_cli
-from tests.policy_variants import broken_prod  # noqa: F401 - a fixture, used by name
+from conftest import FIXTURES, run_cli
+from policy_variants import broken_prod  # noqa: F401 - a fixture, used by name
 from policies.rules.governance import UNREADABLE_MANIFEST
 
 MANIFESTS = FIXTURES / "policy" / "manifests"

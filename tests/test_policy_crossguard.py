@@ -8,6 +8,7 @@ hash, and tests/crossguard_driver.py runs inside it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -24,8 +25,8 @@ from policies.environment import context_from_spec, levels_from_spec
 from policies.pack_config import pack_config
 from policies.rules import RULES, RULES_BY_ID
 from policies.rules.model import Context, Resource
-from tests.policy_cases import all_cases
-from tests.policy_variants import broken_prod  # noqa: F401 - a fixture, used by name
+from policy_cases import all_cases
+from policy_variants import broken_prod  # noqa: F401 - a fixture, used by name
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / "policies" / "requirements.txt"
@@ -44,12 +45,17 @@ def pack_python() -> Path:
     venv = _cache_dir() / f"policy-pack-venv-{key}"
     python = venv / "bin" / "python"
     ready = venv / ".stackyard-ready"
-    if not ready.is_file():
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "-r", str(REQUIREMENTS)], check=True, timeout=1200)
-        ready.write_text(REQUIREMENTS.read_text())
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel test workers (pytest-xdist) and concurrent sessions build the venv once: the first
+    # takes the lock and builds, the others wait for it and find it ready.
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ready.is_file():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                            "-r", str(REQUIREMENTS)], check=True, timeout=1200)
+            ready.write_text(REQUIREMENTS.read_text())
     return python
 
 

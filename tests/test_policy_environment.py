@@ -8,8 +8,8 @@ from environments import loader
 from policies.engine import Levels
 from policies.environment import context_from_spec, levels_from_spec, lock_path
 from policies.rules import RULES_BY_ID
-from tests.conftest import run_cli
-from tests.policy_variants import write_prod_variant
+from conftest import run_cli
+from policy_variants import write_prod_variant
 
 
 def test_levels_follow_enforcement_and_overrides(tmp_path):

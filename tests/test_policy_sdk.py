@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from policies.rules.aws import taggable_types
-from tests.policy_cases import all_cases, bases
+from policy_cases import all_cases, bases
 
 TAGGABLE_FILE = Path(__file__).resolve().parent.parent / "policies" / "rules" / "aws_taggable_types.txt"
 _REGISTRATION = re.compile(r"super\((\w+), __self__\)\.__init__\(\s*'(aws:[^']+)'")

@@ -8,7 +8,7 @@ files) — and every outcome must be either success or exit 2 with one located
 line per problem: never a traceback, never another exit code.
 
 The CLI runs in-process (stacks.cli.main) so that tens of thousands of cases
-fit in CI time; `HYPOTHESIS_PROFILE=thorough` runs ten times more.
+fit in CI time; `HYPOTHESIS_PROFILE=thorough` runs 25 times more.
 """
 
 from __future__ import annotations
@@ -16,27 +16,21 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import os
 import re
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
-from conftest import REPO, SHIPPED_ENVIRONMENTS
+from conftest import HYPOTHESIS_PROFILE, REPO, SHIPPED_ENVIRONMENTS
 from environments import loader
 from stacks.cli import main
 
-# CI: 5,000 examples for each of the two validate tests (10,000 in all), plus the smaller
-# every-command and valid-plan tests below, which scale with the profile.
-settings.register_profile("ci", max_examples=5000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("thorough", max_examples=50000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
-settings.load_profile(PROFILE)
+# The `ci` profile (tests/conftest.py) runs 1,000 examples for each of the two validate tests,
+# plus the smaller every-command and valid-plan tests below, which scale with the profile.
+PROFILE = settings.get_profile(HYPOTHESIS_PROFILE)
 
 LOCATED_LINE = re.compile(r"^error: (?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): \$[^ ]*: .+$")
 SUMMARY_LINE = re.compile(r"^stackyard: \d+ problems? in environment '.+'$")
@@ -124,7 +118,6 @@ def structural_mutation(draw):
     return document
 
 
-@settings(parent=settings.get_profile(PROFILE))
 @given(structural_mutation())
 def test_structural_mutations_succeed_or_fail_cleanly(document):
     with tempfile.TemporaryDirectory() as folder:
@@ -158,7 +151,6 @@ def textual_mutation(draw):
     return b"".join(lines)
 
 
-@settings(parent=settings.get_profile(PROFILE))
 @given(textual_mutation())
 def test_textual_mutations_succeed_or_fail_cleanly(raw):
     with tempfile.TemporaryDirectory() as folder:
@@ -184,7 +176,7 @@ ONE_LINE_COMMANDS = {
     "parity": lambda spec: ["parity", "staging", spec],
     "diff": lambda spec: ["diff", spec, "--base", "HEAD"],
 }
-EVERY_COMMAND_EXAMPLES = max(10, settings.get_profile(PROFILE).max_examples // 25)
+EVERY_COMMAND_EXAMPLES = max(10, PROFILE.max_examples // 25)
 
 
 def assert_clean_failure(code: int, stdout: str, stderr: str) -> None:
@@ -196,7 +188,7 @@ def assert_clean_failure(code: int, stdout: str, stderr: str) -> None:
         assert LOCATED_LINE.match(line), line
 
 
-@settings(parent=settings.get_profile(PROFILE), max_examples=EVERY_COMMAND_EXAMPLES)
+@settings(max_examples=EVERY_COMMAND_EXAMPLES)
 @given(structural_mutation())
 def test_invalid_specs_fail_cleanly_through_every_command(document):
     """Mutations that validate rejects end plan, audit, parity and diff with exit 2 and located lines.
@@ -238,7 +230,7 @@ def valid_mutation(draw):
     return document
 
 
-@settings(parent=settings.get_profile(PROFILE), max_examples=max(3, settings.get_profile(PROFILE).max_examples // 500))
+@settings(max_examples=max(3, PROFILE.max_examples // 500))
 @given(valid_mutation())
 def test_valid_specs_plan_byte_identically_twice(document):
     from conftest import lock_beside

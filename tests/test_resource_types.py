@@ -13,7 +13,7 @@ import pulumi_aws
 import pulumi_kubernetes
 from stacks.property_paths import WILDCARD, format_path, leaf_changes, parse_path, values_at
 from stacks.resource_rules import parse_table, table
-from tests.conftest import SHIPPED_ENVIRONMENTS, plan_for
+from conftest import SHIPPED_ENVIRONMENTS, plan_for
 
 SDKS = {"aws": Path(pulumi_aws.__file__).parent, "kubernetes": Path(pulumi_kubernetes.__file__).parent}
 

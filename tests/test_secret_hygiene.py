@@ -11,6 +11,7 @@ shows the search would notice.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import http.server
 import json
@@ -63,9 +64,21 @@ def written_files(folder: Path) -> dict[str, str]:
             for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
-def every_output(folder: Path) -> dict[str, str]:
-    """Run each writing command on prod; every file written and every command's console output."""
+def every_output(folder: Path, monkeypatch) -> dict[str, str]:
+    """Run each writing command on prod; every file written and every command's console output.
+
+    The commands share one in-process plan per spec file (what a writer receives is the same either
+    way): the test is about what the writers emit, and the first command plans for real."""
     console = {}
+    built = {}
+    build = offline_plan.build
+
+    def build_once(spec, spec_file):
+        if spec_file not in built:
+            built[spec_file] = build(spec, spec_file)
+        return copy.deepcopy(built[spec_file])
+
+    monkeypatch.setattr(offline_plan, "build", build_once)
     commands = {
         "plan": ["plan", "prod", "--out", str(folder / "plan")],
         "policy-config": ["policy-config", "prod", "--output", str(folder / "policy-config.json")],
@@ -85,8 +98,8 @@ def every_output(folder: Path) -> dict[str, str]:
     return {**written_files(folder), **console}
 
 
-def test_no_seeded_secret_appears_in_any_output(seeded, tmp_path):
-    outputs = every_output(tmp_path)
+def test_no_seeded_secret_appears_in_any_output(seeded, tmp_path, monkeypatch):
+    outputs = every_output(tmp_path, monkeypatch)
     assert {"plan/plan.json", "policy-config.json", "audit.sarif", "audit.html", "audit.junit", "diff.md",
             "diff.json"} <= set(outputs)
     assert any(name.startswith("plan/manifests/") for name in outputs)

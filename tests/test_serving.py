@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from components import serving, serving_endpoint
-from components.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_toleration
+from environments.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_toleration
 from components.kserve_models import KServeFieldError, make
 from components.ownership import Ownership
 from environments import loader
@@ -18,7 +18,7 @@ from environments.errors import SpecError
 from environments.spec import ResolvedModel
 from stacks import offline, registry_lock
 from stacks.errors import StackyardError
-from tests.conftest import REPO, plan_for, resources, run_cli
+from conftest import REPO, plan_for, resources, run_cli
 
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 RUNTIME = "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime"
@@ -89,13 +89,15 @@ def test_prod_endpoints_run_in_raw_deployment_scaled_by_an_hpa():
 def test_prod_installs_kserve_at_the_pinned_versions():
     spec = loader.load("prod")
     releases = {r["inputs"]["name"]: r["inputs"] for r in resources(plan_for("prod"), RELEASE)}
-    assert releases["cert-manager"]["version"] == spec.versions["certManager"]
+    assert releases["cert-manager"]["version"] == spec.versions.cert_manager
     assert releases["kserve-crd"]["chart"] == "oci://ghcr.io/kserve/charts/kserve-crd"
-    assert releases["kserve-crd"]["version"] == releases["kserve"]["version"] == spec.versions["kserve"]
+    assert releases["kserve-crd"]["version"] == releases["kserve"]["version"] == spec.versions.kserve
     assert "knative-operator" not in releases  # no endpoint needs Serverless
     controller = releases["kserve"]["values"]["kserve"]
     assert controller["controller"]["deploymentMode"] == "RawDeployment"
-    assert all(runtime["disabled"] for runtime in controller["servingruntime"].values())
+    # KServe's own runtimes are in the kserve-runtime-configs chart, which is not installed.
+    assert releases["kserve"]["chart"] == "oci://ghcr.io/kserve/charts/kserve-resources"
+    assert "servingruntime" not in controller
 
 
 def test_prod_predictors_run_restricted_with_a_readiness_probe_and_a_disruption_budget():
@@ -104,7 +106,12 @@ def test_prod_predictors_run_restricted_with_a_readiness_probe_and_a_disruption_
                for r in resources(plan, "kubernetes:policy/v1:PodDisruptionBudget")}
     for name, service in services_by_name(plan).items():
         model = service["spec"]["predictor"]["model"]
-        assert model["securityContext"] == serving_endpoint.restricted_security_context()
+        # What Pod Security Standards "restricted" requires of a container, read from the plan.
+        context = model["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert context["runAsNonRoot"] is True
+        assert context["seccompProfile"]["type"] in ("RuntimeDefault", "Localhost")
         assert model["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
         assert budgets[f"{name}-predictor"]["spec"] == {
             "maxUnavailable": 1,
@@ -114,7 +121,7 @@ def test_prod_predictors_run_restricted_with_a_readiness_probe_and_a_disruption_
 def test_a_canary_endpoint_is_serverless_and_brings_knative(tmp_path):
     from stacks import plan as offline_plan
 
-    spec_file = local_spec(tmp_path, (("  kserve: v0.15.2\n", "  kserve: v0.15.2\n  knative: v1.16.0\n"),),
+    spec_file = local_spec(tmp_path, (("  kserve: v0.20.0\n", "  kserve: v0.20.0\n  knative: v1.21.1\n"),),
                            "    deploymentMode: Serverless\n    canary: {trafficPercent: 10}\n")
     plan = offline_plan.build(loader.load(str(spec_file)), spec_file)
     service = services_by_name(plan)["recsys-ranker"]
@@ -125,10 +132,10 @@ def test_a_canary_endpoint_is_serverless_and_brings_knative(tmp_path):
     assert (service["spec"]["predictor"]["scaleMetric"], service["spec"]["predictor"]["scaleTarget"]) == (
         "concurrency", 100)
     releases = {r["inputs"]["name"]: r["inputs"] for r in resources(plan, RELEASE)}
-    assert "knative-v1.16.0/knative-operator-v1.16.0.tgz" in releases["knative-operator"]["chart"]
+    assert "knative-v1.21.1/knative-operator-v1.21.1.tgz" in releases["knative-operator"]["chart"]
     assert releases["kserve"]["values"]["kserve"]["controller"]["gateway"]["disableIstioVirtualHost"] is True
     (knative,) = resources(plan, "kubernetes:operator.knative.dev/v1beta1:KnativeServing")
-    assert knative["inputs"]["spec"]["version"] == "1.16"
+    assert knative["inputs"]["spec"]["version"] == "1.21"
     assert knative["inputs"]["spec"]["config"]["features"]["kubernetes.podspec-tolerations"] == "enabled"
 
 

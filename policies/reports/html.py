@@ -11,7 +11,7 @@ from pathlib import Path
 
 from policies.audit import AuditReport
 from policies.reports.summary import finding_order, status_counts, title, verdict
-from stacks import __version__
+from environments import __version__
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

@@ -6,7 +6,7 @@ import json
 
 from policies.audit import AuditReport
 from policies.reports.summary import finding_order, status_counts, verdict
-from stacks import __version__
+from environments import __version__
 
 
 def _location(report: AuditReport, subject: str):

@@ -13,7 +13,7 @@ import json
 from policies.audit import AuditReport
 from policies.engine import MANDATORY, Finding
 from policies.reports.summary import finding_order
-from stacks import __version__
+from environments import __version__
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://stackyard.dev/docs/policies"

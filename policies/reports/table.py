@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
-
 from policies.audit import AuditReport
 from policies.reports.summary import finding_order, status_counts, title, verdict
+from policies.text_table import table
 
 MESSAGE_WIDTH = 100
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    rows = [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in [list(headers), *rows]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-             for row in [list(headers), ["-" * w for w in widths], *rows]]
-    return "\n".join(lines)
 
 
 def _short(text: str, width: int = MESSAGE_WIDTH) -> str:
@@ -38,9 +29,9 @@ def render(report: AuditReport) -> str:
             rows.append([state, finding.rule.id, finding.level, finding.rule.severity,
                          _short(report.display(finding.subject), 48), _short(finding.message),
                          str(location) if location else ""])
-        sections.append(_table(["", "rule", "level", "severity", "subject", "message", "where"], rows))
+        sections.append(table(["", "rule", "level", "severity", "subject", "message", "where"], rows))
     if report.exemptions:
-        sections.append("Exemptions\n" + _table(
+        sections.append("Exemptions\n" + table(
             ["rule", "resource", "owner", "expires", "status", "covers"],
             [[e.exemption.rule, e.exemption.resource, e.exemption.owner, e.exemption.expires, e.status,
               str(e.covers)] for e in report.exemptions]))

@@ -1,6 +1,6 @@
 """GPU rules: GPUs land only where they should, pools are built so they can, nothing grows unbounded.
 
-The taint and labels are the platform's contract (components/gpu_scheduling.py
+The taint and labels are the platform's contract (environments/gpu_scheduling.py
 builds them; a test keeps the two in step): GPU pools carry the taint
 `nvidia.com/gpu=true:NoSchedule` and the label `stackyard.dev/pool=<name>`.
 """
@@ -284,7 +284,7 @@ RULES = (
     Rule("SY-GPU-002", "GPU pods tolerate the GPU taint and select a GPU pool", "high", "mandatory",
          "GPU pools are tainted; a GPU pod without the toleration never schedules, and one without a pool "
          "selector lands on whichever GPU pool has room (wrong accelerator, wrong cost).",
-         "Build the pod's scheduling with components.gpu_scheduling.gpu_scheduling(pool, count): it adds the "
+         "Build the pod's scheduling with environments.gpu_scheduling.gpu_scheduling(pool, count): it adds the "
          "limit, the toleration and the pool's nodeSelector together.",
          Frameworks(nist_ai_rmf=("MANAGE",)), gpu_pods_target_gpu_pools),
     Rule("SY-GPU-003", "Pods without GPUs do not tolerate the GPU taint", "medium", "mandatory",

@@ -53,8 +53,13 @@ def run(args) -> int:
         context_spec = load_spec(args.context) if args.context else None
         report = audit.audit_manifests(args.manifests, context_spec, as_of=as_of)
     else:
+        from environments import loader
+        from stacks import plan as offline_plan
+
         spec, spec_file = load_spec(args.environment)
-        report = audit.audit_environment(spec, spec_file, as_of=as_of)
+        document, _path = loader.load_document(str(spec_file))
+        report = audit.audit_plan(spec, document, offline_plan.build(spec, spec_file), as_of=as_of,
+                                  spec_file=spec_file)
     text = render(report, args.format)
     if args.output is not None:
         from stacks import atomic

@@ -58,6 +58,7 @@ def run(args) -> int:
 def cloud_environments(listed) -> list[str]:
     from environments import loader
     from environments.errors import SpecError
+    from stacks import spec_loading
 
     if listed:
         names = [name.strip() for name in listed.split(",") if name.strip()]
@@ -72,7 +73,7 @@ def cloud_environments(listed) -> list[str]:
         if not (stacks_dir / f"Pulumi.{name}.yaml").is_file():
             continue  # no stack: a shared base like base.yaml, not an environment of its own
         try:
-            spec = loader.load(name)
+            spec = spec_loading.load(name)
         except SpecError as error:
             raise StackyardError(f"environment {name!r} is invalid ({len(error.problems)} problems; run "
                                  f"`stackyard validate {name}`)", ExitCode.INVALID_INPUT) from None

@@ -19,9 +19,10 @@ def load_spec(environment: str) -> tuple[Spec, Path]:
     """Load and check an environment; every spec problem is printed and ends the command with 2."""
     from environments import loader
     from environments.errors import SpecError
+    from stacks import spec_loading
 
     try:
-        spec = loader.load(environment)
+        spec = spec_loading.load(environment)
     except SpecError as error:
         for problem in error.problems:
             print(f"error: {problem}", file=sys.stderr)

@@ -122,10 +122,10 @@ def change_report(head: Head, repository: Path, base_ref, worktree: Path, cli_ac
 
 def _spec_or_none(spec_file: Path):
     """The base spec as the current code reads it, or None where it no longer can."""
-    from environments import loader
     from environments.errors import SpecError
+    from stacks import spec_loading
 
     try:
-        return loader.load(str(spec_file))
+        return spec_loading.load(str(spec_file))
     except SpecError:
         return None

@@ -25,7 +25,7 @@ def configure(parser) -> None:
 def run(args) -> int:
     from environments.loader import display
     from stacks import atomic, registry_lock
-    from stacks.plan import table
+    from policies.text_table import table
 
     spec, spec_file = load_spec(args.environment)
     if not spec.endpoints:

@@ -9,6 +9,9 @@ an unwritable directory, means the result is computed again, never an error.
 
 Where: $STACKYARD_CACHE_DIR, else $XDG_CACHE_HOME/stackyard, else
 ~/.cache/stackyard. STACKYARD_CACHE_DIR=off turns the cache off.
+
+It lives in the bottom layer (standard library only) because the pipeline
+compiler (pipelines/) and the base plans of a diff (stacks/) both use it.
 """
 
 from __future__ import annotations
@@ -17,11 +20,9 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
-
-from stacks import atomic
-from stacks.errors import StackyardError
 
 OFF = "off"
 
@@ -58,13 +59,22 @@ def load(kind: str, key: Mapping[str, Any]) -> Optional[Any]:
 
 
 def store(kind: str, key: Mapping[str, Any], value: Any) -> None:
-    """Keep `value` for `key` (atomically: a concurrent reader sees a whole entry or none)."""
+    """Keep `value` for `key`: written beside its place and renamed into it, so a concurrent reader
+    sees a whole entry or none (no fsync: an entry lost in a crash is only computed again)."""
     path = _entry_path(kind, key)
     if path is None:
         return
     try:
-        atomic.write_text(path, json.dumps({"key": key, "value": value}, sort_keys=True))
-    except StackyardError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"key": key, "value": value}, handle, sort_keys=True)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError:
         pass  # an unwritable cache costs the next run time, not this one its result
 
 

@@ -1,6 +1,6 @@
 """GitHub Actions workflows for the GitOps loop: review on pull request, deploy on merge, detect drift.
 
-- stackyard-pull-request.yml: offline `stackyard review` (diff, audit and
+- stackyard-pull-request.yml: offline `stackyard review` (the diff, audit and
   parity of every environment from one plan each); one sticky comment on the pull
   request (same-repository pull requests; forks get the job summary, since
   their token cannot comment); fails on any non-zero exit, 3 and 4 named.
@@ -44,6 +44,10 @@ ACTIONS = {
     "sticky-comment": Pin("marocchino/sticky-pull-request-comment", "773744901bac0e8cbb5a0dc842800d45e9b2b405",
                           "v2.9.4", "the v2.9.4 tag's commit, stated in a public pinning pull request and pinned "
                                     "as v2.9.4 in public workflows (code search)"),
+    "upload-artifact": Pin("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2",
+                           "the v4.6.2 tag's commit in a mirror of actions/upload-artifact"),
+    "upload-sarif": Pin("github/codeql-action/upload-sarif", "8aad20d150bbac5944a9f9d289da16a4b0d87c1e", "v4.36.2",
+                        "the v4.36.2 tag's commit in a mirror of github/codeql-action"),
     "aws-credentials": Pin("aws-actions/configure-aws-credentials", "e3dd6a429d7300a6a4c196c26e071d42e0343502",
                            "v4.0.2", "pinned as v4.0.2 in many public workflows (code search)"),
 }
@@ -69,6 +73,9 @@ _SETUP = """\
 
 PULL_REQUEST = _HEADER + """\
 # Offline review of every pull request: no cloud credentials, so forks get it too.
+# The comment holds the verdicts and what blocks the merge (it always fits GitHub's
+# limit); the full reports are in the job summary and the stackyard-reports artifact,
+# the policy findings also in code scanning (SARIF) and as annotations on the files.
 name: stackyard / pull request
 
 on:
@@ -78,6 +85,7 @@ on:
 permissions:
   contents: read
   pull-requests: write
+  security-events: write  # SARIF upload to code scanning
 
 concurrency:
   group: stackyard-pr-${{ github.event.pull_request.number }}
@@ -93,24 +101,41 @@ jobs:
         id: review
         env:
           BASE_SHA: ${{ github.event.pull_request.base.sha }}
-        # One run plans each environment once and derives its diff, audit and parity from that plan.
+          RUN_URL: ${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}
+        # One run plans each environment once and derives its diff, audit (every format) and parity from
+        # that plan; it writes the same reports/ layout, with a COMMAND.err for each step that failed.
         run: |
+          shopt -s nullglob
           status=0
-          stackyard review @ENVIRONMENTS@ @PARITY@ --base "$BASE_SHA" --markdown report.md > /dev/null 2> review.err || status=$?
-          if [ ! -s report.md ]; then
-            printf '<details><summary>stackyard review (exit %s)</summary>\\n\\n```\\n' "$status" > report.md
-            cat review.err >> report.md; printf '```\\n</details>\\n' >> report.md
-          fi
+          stackyard review @ENVIRONMENTS@ @PARITY@ --base "$BASE_SHA" --out reports > /dev/null 2> review.err || status=$?
           [ "$status" -eq 0 ] || echo "::error::stackyard review exited $status"
+          failed=()
+          for error in reports/errors/*.err; do name=$(basename "$error" .err); failed+=(--failed "${name//_/ }=$error"); cat "$error" >&2; done
+          if [ ! -s reports/full.md ]; then mkdir -p reports; cp review.err reports/full.md; failed+=(--failed "stackyard review=review.err"); fi
+          stackyard pr-comment reports/diff-*.json reports/parity-*.json "${failed[@]}" --annotations --output comment.md --details "Full reports: the job summary of $RUN_URL and its stackyard-reports artifact (Markdown, JSON, SARIF, JUnit, HTML)"
           echo "status=$status" >> "$GITHUB_OUTPUT"
-          cat report.md >> "$GITHUB_STEP_SUMMARY"
+          # The job summary takes up to 1 MiB per step.
+          { cat comment.md; echo; cat reports/full.md; } | head -c 1000000 >> "$GITHUB_STEP_SUMMARY"
       - name: Post or update the pull-request comment
         # A fork's token cannot comment; its report is in the job summary.
-        if: always() && github.event.pull_request.head.repo.full_name == github.repository
+        if: always() && github.event.pull_request.head.repo.full_name == github.repository && hashFiles('comment.md') != ''
         uses: @sticky-comment@
         with:
           header: stackyard
-          path: report.md
+          path: comment.md
+      - name: Keep the full reports
+        if: always()
+        uses: @upload-artifact@
+        with:
+          name: stackyard-reports
+          path: reports/
+          if-no-files-found: warn
+      - name: Upload the policy findings to code scanning
+        # A fork's token cannot write security events either.
+        if: always() && github.event.pull_request.head.repo.full_name == github.repository && hashFiles('reports/sarif/*.sarif') != ''
+        uses: @upload-sarif@
+        with:
+          sarif_file: reports/sarif
       - name: Fail on policy or parity violations (3) and unacknowledged data loss (4)
         if: steps.review.outputs.status != '0'
         env:
@@ -180,7 +205,7 @@ _DEPLOY_JOB = """
         with:
           role-to-assume: ${{ vars.AWS_DEPLOY_ROLE_ARN }}
           aws-region: ${{ vars.AWS_REGION }}
-      - uses: @pulumi@
+@POLICY_CONFIG@      - uses: @pulumi@
         with:
           command: up
           stack-name: @ENV@
@@ -190,6 +215,18 @@ _DEPLOY_JOB = """
           PULUMI_ACCESS_TOKEN: ${{ secrets.PULUMI_ACCESS_TOKEN }}
           PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PULUMI_CONFIG_PASSPHRASE }}
 """
+
+# The pack alone runs with no production flag, exemptions, registry allow-list or lock: it needs
+# the environment's configuration, the one `stackyard audit` evaluates with.
+_POLICY_CONFIG_STEP = """\
+      - name: Policy pack configuration of @ENV@
+        run: stackyard policy-config @ENV@ --output @FILE@
+"""
+
+
+def policy_config_file(environment: str) -> str:
+    return f"policy-config-{environment}.json"
+
 
 DRIFT = _HEADER + """\
 # Git is the source of truth: a scheduled refresh preview finds changes made
@@ -273,7 +310,10 @@ def workflows(environments: Sequence[str], parity_pairs: Sequence[tuple[str, str
             condition = (f"always() && !cancelled() && needs.changes.result == 'success' && {condition} && "
                          f"(needs.deploy-{previous}.result == 'success' || needs.deploy-{previous}.result == 'skipped')")
         jobs.append(_fill(_DEPLOY_JOB, ENV=environment, NEEDS=needs, CONDITION=condition, SETUP=setup,
-                          POLICY="          policyPacks: policies\n" if policy_pack else ""))
+                          POLICY_CONFIG=_POLICY_CONFIG_STEP.replace("@ENV@", environment).replace(
+                              "@FILE@", policy_config_file(environment)) if policy_pack else "",
+                          POLICY=(f"          policyPacks: policies\n          policyPackConfigs: "
+                                  f"{policy_config_file(environment)}\n") if policy_pack else ""))
     outputs = "\n".join(f"      {e}: ${{{{ steps.diff.outputs.{e} }}}}" for e in environments)
     drift_jobs = [_fill(_DRIFT_JOB, ENV=e, VAR=e.upper().replace("-", "_"), SETUP=setup) for e in environments]
     return {

@@ -40,13 +40,30 @@ def test_a_review_reports_the_diff_and_audit_of_one_plan_and_caches_the_base_pla
     spec.write_text(spec.read_text().replace("costCenter: ", "costCenter: x", 1))
     cache = tmp_path / "cache"
 
-    result = run_cli("review", "local", "--base", "main", "--markdown", str(tmp_path / "report.md"),
-                     "--format", "json", cwd=repo, env={"PYTHONPATH": str(repo), "STACKYARD_CACHE_DIR": str(cache)})
-    assert result.returncode == 0, result.stderr
+    out = tmp_path / "reports"
+    result = run_cli("review", "local", "dev", "--base", "main", "--out", str(out), "--format", "json", cwd=repo,
+                     env={"PYTHONPATH": str(repo), "STACKYARD_CACHE_DIR": str(cache)})
     first = json.loads(result.stdout)
-    assert [step["command"] for step in first["steps"]] == ["stackyard diff local", "stackyard audit local"]
-    change = json.loads(first["steps"][0]["output"])
+    assert [step["command"] for step in first["steps"]] == ["stackyard diff local", "stackyard audit local",
+                                                             "stackyard diff dev", "stackyard audit dev"]
+    assert result.returncode == first["exitCode"] == max(step["exitCode"] for step in first["steps"])
+    change = json.loads((out / "diff-local.json").read_text())
     assert change["environment"] == "local" and change["summary"]["update"] > 0
-    report = (tmp_path / "report.md").read_text()
-    assert "<details><summary>stackyard audit local (exit 0)</summary>" in report
-    assert len(list((cache / "base-plan").glob("*.json"))) == 1  # the next review of this base reuses it
+    assert json.loads((out / "diff-dev.json").read_text())["summary"]["update"] == 0  # dev did not change
+    assert json.loads((out / "sarif" / "audit-local.sarif").read_text())["runs"]
+    assert (out / "audit-local.junit").read_text().startswith("<?xml")
+    report = (out / "full.md").read_text()
+    assert "<details><summary>stackyard audit local (exit" in report
+    assert len(list((cache / "base-plan").glob("*.json"))) == 2  # the next review of this base reuses them
+
+
+def test_a_step_that_cannot_run_leaves_its_error_for_the_comment(tmp_path):
+    from stacks.commands.review import _captured
+    from stacks.errors import ExitCode, StackyardError
+
+    def broken():
+        raise StackyardError("no lock for prod", ExitCode.INVALID_INPUT)
+
+    step = _captured("stackyard diff prod", broken)
+    assert (step.code, step.text) == (2, "stackyard: no lock for prod\n")
+    assert step.files == (("errors/stackyard_diff_prod.err", step.text),)

@@ -44,7 +44,7 @@ def run(args) -> int:
     with git_base.checkout(repository, base_ref.commit) as worktree:
         report = change_report(head, repository, base_ref, worktree, cli_acknowledgements)
     emit(report, args)
-    return exit_code(report)
+    return exit_code(report, args.detailed_exitcode)
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,11 @@ class Head:
     plan: Optional[dict]
 
 
-def head_side(environment: str, repository: Path, plan: Optional[dict] = None) -> Head:
-    """Load and plan the working tree's `environment` (unless its `plan` is given)."""
+def head_side(environment: str, repository: Path) -> Head:
+    """Load and plan the working tree's `environment` (once: diff and review derive everything from it)."""
     from environments import loader
     from stacks import plan as offline_plan
+    from stacks import progress
 
     spec_file = loader.spec_path(environment).resolve()
     try:
@@ -72,32 +73,41 @@ def head_side(environment: str, repository: Path, plan: Optional[dict] = None) -
     if not spec_file.is_file():
         return Head(environment, spec_file, relative_spec, None, None)
     spec, _ = load_spec(environment)
-    return Head(environment, spec_file, relative_spec, spec, plan or offline_plan.build(spec, spec_file))
+    with progress.phase(f"planning {spec.name} (working tree)"):
+        plan = offline_plan.build(spec, spec_file)
+    return Head(environment, spec_file, relative_spec, spec, plan)
 
 
 def change_report(head: Head, repository: Path, base_ref, worktree: Path, cli_acknowledgements) -> dict:
-    """The change report of one environment: the head against its base plan (cached, else planned by the
-    base commit's own code in `worktree`, a checkout of `base_ref`)."""
+    """The change report of one environment: the head against its base plan (from the cache, else
+    planned by the base commit's own code in `worktree`, a checkout of `base_ref`)."""
     from environments import loader
     from stacks import change_report as report_builder
-    from stacks import git_base
+    from stacks import git_base, progress
     from stacks.diff import data_loss_verdict, diff_plans, spec_acknowledgements
     from stacks.resource_rules import table
     from stacks.review_sources import EMPTY_SIDE, review_side, unavailable_side
 
+    project = loader.repository_root()
     base_label = f"{base_ref.label} ({base_ref.commit[:12]})"
-    project = loader.repository_root().relative_to(repository)
     if head.spec is not None:
-        head_plan, head_review = head.plan, review_side(head.spec, head.plan, head.spec.name, loader.ENVIRONMENTS_DIR)
+        head_plan = head.plan
+        with progress.phase("auditing the working tree"):
+            head_review = review_side(head.spec, head_plan, head.spec_file, project / "environments")
     else:
         head_plan, head_review = _empty_plan(head.environment), EMPTY_SIDE
-    base_project, base_spec_file = worktree / project, worktree / head.relative_spec
+
+    base_project = worktree / project.relative_to(repository)
+    base_spec_file = worktree / head.relative_spec
     if base_spec_file.is_file():
-        base_plan = git_base.cached_plan_with_own_code(repository, base_ref.commit, worktree, project,
-                                                       head.relative_spec, base_label)
+        with progress.phase(f"planning {head.environment} at {base_label} with its own code"):
+            base_plan = git_base.cached_plan_with_own_code(repository, base_ref.commit, worktree,
+                                                           project.relative_to(repository), head.relative_spec,
+                                                           base_label)
         base_spec = _spec_or_none(base_spec_file)
         if base_spec:
-            base_review = review_side(base_spec, base_plan, base_spec.name, base_project / "environments")
+            with progress.phase("auditing the base"):
+                base_review = review_side(base_spec, base_plan, base_spec_file, base_project / "environments")
             earlier_acknowledgements = list(base_spec.acknowledgements)
         else:
             base_review = unavailable_side("the current code cannot read the base spec")

@@ -13,6 +13,11 @@ then one section per parity pair; a step that cannot run (an invalid spec, a
 base that does not plan) shows its error in its place and the others still run.
 The exit code is the worst: 4 (data loss blocked) over 3 (policy or parity
 violation) over any other failure.
+
+`--out DIR` writes what the pull-request workflow publishes, the files the
+single commands would have written: diff-ENV.{md,json}, audit-ENV.{txt,junit,html}
+and sarif/audit-ENV.sarif, parity-A-B.{md,json}, full.md (the whole report), and
+errors/COMMAND.err (spaces as underscores) for each step that failed.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ def configure(parser) -> None:
     parser.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                         help="also write the Markdown report (the pull-request comment) to FILE")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the JSON report to FILE")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="write every step's reports into DIR (the pull-request workflow's layout)")
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class Step:
     code: int
     text: str  # the report, or the error lines
     markdown: str = ""  # a Markdown rendering, where the step has one (the change report)
+    files: tuple[tuple[str, str], ...] = ()  # (name under --out, text): the step's reports
 
 
 def worst(codes) -> int:
@@ -64,15 +72,15 @@ def worst(codes) -> int:
     return codes[0] if codes else 0
 
 
-def _captured(command: str, action: Callable[[], tuple[int, str, str]]) -> Step:
+def _captured(command: str, action: Callable[[], Step]) -> Step:
     """Run one step; an error it raises becomes the step's result, with what it printed on stderr."""
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            code, text, markdown = action()
+            return action()
     except StackyardError as error:
-        return Step(command, int(error.code), errors.getvalue() + f"stackyard: {error}\n")
-    return Step(command, code, text, markdown)
+        text = errors.getvalue() + f"stackyard: {error}\n"
+        return Step(command, int(error.code), text, files=((f"errors/{command.replace(' ', '_')}.err", text),))
 
 
 def _plan_heads(environments, repository: Path) -> tuple[dict, dict[str, Step]]:
@@ -81,9 +89,9 @@ def _plan_heads(environments, repository: Path) -> tuple[dict, dict[str, Step]]:
 
     heads = {}
 
-    def plan(environment: str) -> tuple[int, str, str]:
+    def plan(environment: str) -> Step:
         heads[environment] = head_side(environment, repository)
-        return 0, "", ""
+        return Step(f"stackyard diff {environment}", 0, "")
 
     failed = {}
     for environment in environments:
@@ -114,7 +122,8 @@ def run(args) -> int:
                 continue
             steps.append(_captured(f"stackyard diff {environment}",
                                    lambda: _diff_step(heads[environment], repository, base_ref, worktree)))
-            steps.append(_captured(f"stackyard audit {environment}", lambda: _audit_step(heads[environment])))
+            steps.append(_captured(f"stackyard audit {environment}",
+                                   lambda: _audit_step(heads[environment], environment)))
     for source, target in pairs:
         steps.append(_captured(f"stackyard parity {source} {target}",
                                lambda: _parity_step(heads.get(source), heads.get(target), source, target)))
@@ -125,6 +134,11 @@ def run(args) -> int:
                                                        for s in steps]}, indent=2) + "\n"
     from stacks import atomic
 
+    if args.out is not None:
+        for step in steps:
+            for name, text in step.files:
+                atomic.write_text(args.out / name, text)
+        atomic.write_text(args.out / "full.md", markdown)
     if args.markdown is not None:
         atomic.write_text(args.markdown, markdown)
     if args.json is not None:
@@ -133,16 +147,18 @@ def run(args) -> int:
     return code
 
 
-def _diff_step(head, repository, base_ref, worktree) -> tuple[int, str, str]:
+def _diff_step(head, repository, base_ref, worktree) -> Step:
     from stacks import change_report as report_builder
     from stacks.commands.change_common import exit_code
     from stacks.commands.diff import change_report
 
     report = change_report(head, repository, base_ref, worktree, [])
-    return exit_code(report), report_builder.to_json(report), report_builder.render_markdown(report)
+    document, markdown = report_builder.to_json(report), report_builder.render_markdown(report)
+    return Step(f"stackyard diff {head.environment}", exit_code(report), document, markdown,
+                files=((f"diff-{head.environment}.json", document), (f"diff-{head.environment}.md", markdown)))
 
 
-def _audit_step(head) -> tuple[int, str, str]:
+def _audit_step(head, environment: str) -> Step:
     from environments import loader
     from policies import audit
     from policies.reports import render
@@ -152,10 +168,13 @@ def _audit_step(head) -> tuple[int, str, str]:
     document, _ = loader.load_document(str(head.spec_file))
     report = audit.audit_plan(head.spec, document, head.plan, spec_file=head.spec_file)
     code = ExitCode.OK if report.evaluation.passed else ExitCode.POLICY_VIOLATION
-    return int(code), render(report, "table"), ""
+    table = render(report, "table")
+    files = ((f"audit-{environment}.txt", table), (f"sarif/audit-{environment}.sarif", render(report, "sarif")),
+             *((f"audit-{environment}.{format}", render(report, format)) for format in ("junit", "html")))
+    return Step(f"stackyard audit {environment}", int(code), table, files=files)
 
 
-def _parity_step(source_head, target_head, source: str, target: str) -> tuple[int, str, str]:
+def _parity_step(source_head, target_head, source: str, target: str) -> Step:
     from environments import loader
     from policies import parity
     from stacks.commands.parity import load_contract
@@ -172,7 +191,11 @@ def _parity_step(source_head, target_head, source: str, target: str) -> tuple[in
         raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     report = parity.compare(pair, contract.file, loader.load_document(str(source_head.spec_file))[0],
                             loader.load_document(str(target_head.spec_file))[0], source_head.plan, target_head.plan)
-    return int(ExitCode.POLICY_VIOLATION if report.forbidden else ExitCode.OK), parity.render(report, "table"), ""
+    code = int(ExitCode.POLICY_VIOLATION if report.forbidden else ExitCode.OK)
+    markdown = parity.render(report, "markdown")
+    return Step(f"stackyard parity {source} {target}", code, parity.render(report, "table"),
+                files=((f"parity-{source}-{target}.md", markdown),
+                       (f"parity-{source}-{target}.json", parity.render_json(report) + "\n")))
 
 
 def render_markdown(steps: list[Step]) -> str:

@@ -31,6 +31,12 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 API_SERVICE = "ml-pipeline"
 API_HTTP_PORT = 8888
 API_GRPC_PORT = 8887
+
+
+def api_url(namespace: str) -> str:
+    """Where the KFP API server's REST API answers inside the cluster."""
+    return f"http://{API_SERVICE}.{namespace}.svc.cluster.local:{API_HTTP_PORT}"
+
 MYSQL_SERVICE = "mysql"
 STORE_SERVICE = "minio-service"  # the name every KFP component defaults to for the object store
 STORE_SECRET = "mlpipeline-minio-artifact"

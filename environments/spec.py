@@ -290,6 +290,7 @@ class ModelRegistry:
     tracking_uri: str
     timeout_seconds: float = 10.0
     token: Optional[SecretRef] = None
+    allowed_buckets: tuple[str, ...] = ()  # empty: any concrete bucket; else model sources must be in one
 
 
 @dataclass(frozen=True)

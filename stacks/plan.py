@@ -90,12 +90,28 @@ def manifests(plan: dict) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
+PLAN_FILE = "plan.json"
+MANIFESTS_DIR = "manifests"
+# What earlier versions left beside a plan when interrupted; replacing the directory drops them.
+_OLD_LEFTOVERS = (f".{PLAN_FILE}.", f".{MANIFESTS_DIR}.")
+
+
 def write(plan: dict, out: Path) -> None:
-    """Write plan.json and manifests/ so that a failure anywhere (a full disk) leaves the previous
-    pair as it was: plan.json is staged first, manifests/ replaced whole, then plan.json renamed
-    into place, last, marking a complete plan."""
-    with atomic.staged_text(out / "plan.json", to_json(plan)):
-        atomic.replace_directory(out / "manifests", manifests(plan))
+    """Write `out` as one unit: plan.json and manifests/ are staged in a sibling directory that
+    replaces `out` in one atomic exchange. A reader, a full disk, Ctrl-C, SIGTERM or SIGKILL at any
+    instant leaves the whole previous plan or the whole new one, and nothing else, in `out`.
+
+    `out` belongs to the plan: a directory holding anything else is refused, not overwritten."""
+    out = Path(out)
+    if out.is_dir():
+        foreign = sorted(entry.name for entry in out.iterdir()
+                         if entry.name not in (PLAN_FILE, MANIFESTS_DIR) and not entry.name.startswith(_OLD_LEFTOVERS))
+        if foreign:
+            raise StackyardError(f"{out} holds {foreign[0]!r}, which is not part of a plan; `--out` names a "
+                                 "directory of its own (it is replaced whole), nothing was written",
+                                 ExitCode.INVALID_INPUT)
+    files = {PLAN_FILE: to_json(plan), **{f"{MANIFESTS_DIR}/{name}": text for name, text in manifests(plan).items()}}
+    atomic.replace_directory(out, files, synced=(PLAN_FILE,))
 
 
 def component_of(resource: dict, by_urn: dict[str, dict]) -> str:
@@ -120,7 +136,18 @@ def summary_rows(plan: dict) -> list[tuple[str, str, int]]:
 
 
 def render_summary(plan: dict) -> str:
+    """The headline counts every resource in plan.json, as the diff and the reports do."""
     rows = summary_rows(plan)
-    total = sum(count for _, _, count in rows)
-    return (f"environment {plan['environment']}: {total} resources "
-            f"(spec {plan['specDigest'][:12]})\n" + table(["component", "type", "count"], rows))
+    provisioned = sum(count for _, _, count in rows)
+    components = len(plan["resources"]) - provisioned
+    return (f"environment {plan['environment']}: {len(plan['resources'])} resources ({provisioned} provisioned, "
+            f"{components} Stackyard components; spec {plan['specDigest'][:12]})\n"
+            + table(["component", "type", "count"], rows))
+
+
+def summary_document(plan: dict) -> dict:
+    """The plan summary for machines (`stackyard plan --format json`)."""
+    rows = summary_rows(plan)
+    return {"environment": plan["environment"], "specDigest": plan["specDigest"],
+            "resources": len(plan["resources"]), "provisioned": sum(count for _, _, count in rows),
+            "types": [{"component": component, "type": type_, "count": count} for component, type_, count in rows]}

@@ -38,6 +38,7 @@ import pulumi_kubernetes as k8s
 from components.irsa import irsa_role
 from components.kms import kms_key
 from components.kube import namespace
+from components.network_isolation import allow_ingress, stackyard_namespaces_peer
 from components.ownership import Ownership
 from components.pod_security import restricted_container_security_context, restricted_pod_security_context
 from components.secret_refs import secret_value
@@ -456,6 +457,10 @@ class FeatureStore(pulumi.ComponentResource):
 
         self.namespace = namespace(f"{name}-ns", store.namespace, self._labels, self._child)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        # The feature server's clients (model servers, pipelines, team notebooks) live in Stackyard's namespaces.
+        allow_ingress(f"{name}-allow-feature-clients", store.namespace, "allow-feature-clients", self._labels,
+                      {"matchLabels": selector_labels()}, [stackyard_namespaces_peer()], in_namespace,
+                      ports=[HTTP_PORT])
         self._in_namespace = in_namespace
 
         secrets: dict[str, pulumi.Output[str]] = {}

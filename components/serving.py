@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 
 from components.kserve_models import from_wire, make, to_wire
 from components.kube import namespace
+from components.network_isolation import allow_ingress, namespace_peer
 from components.ownership import Ownership
 from components.pod_security import restricted_container_security_context
 from components.serving_endpoint import PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs
@@ -38,6 +39,11 @@ KNATIVE_OPERATOR_CHART = ("https://github.com/knative/operator/releases/download
                           "knative-{version}/knative-operator-{version}.tgz")
 KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
 KNATIVE_SERVING_NAMESPACE = "knative-serving"
+# Where KServe's ingress gateway runs for RawDeployment endpoints (the chart's
+# kserve.controller.gateway.ingressGateway.gatewayService: istio-ingressgateway.istio-system).
+KSERVE_INGRESS_GATEWAY_NAMESPACE = "istio-system"
+# KServe labels every pod of an InferenceService with its name.
+KSERVE_ISVC_LABEL = "serving.kserve.io/inferenceservice"
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
 SERVING_RUNTIME_API_VERSION = "serving.kserve.io/v1alpha1"
 
@@ -186,6 +192,12 @@ class Serving(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = args.ownership.labels("serving")
         self.namespace = namespace(f"{name}-ns", args.serving.namespace, labels, child)
+        # Requests reach the model servers through a gateway: Kourier and the activator for Serverless
+        # endpoints, KServe's ingress gateway for RawDeployment ones.
+        allow_ingress(f"{name}-allow-gateway", args.serving.namespace, "allow-gateway", labels,
+                      {"matchExpressions": [{"key": KSERVE_ISVC_LABEL, "operator": "Exists"}]},
+                      [namespace_peer(KNATIVE_SERVING_NAMESPACE), namespace_peer(KSERVE_INGRESS_GATEWAY_NAMESPACE)],
+                      pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]))
         self.endpoints: dict[str, ServingEndpoint] = {}
         if not args.needs_kserve:
             self.register_outputs({"namespace": args.serving.namespace})
@@ -278,6 +290,9 @@ class Serving(pulumi.ComponentResource):
             opts=child,
         )
         serving_namespace = namespace(f"{name}-knative-serving-ns", KNATIVE_SERVING_NAMESPACE, labels, child)
+        # The edge: Kourier takes traffic from the load balancer, the webhooks calls from the API server.
+        allow_ingress(f"{name}-knative-allow-edge", KNATIVE_SERVING_NAMESPACE, "allow-edge", labels, {}, [],
+                      pulumi.ResourceOptions(parent=self, depends_on=[serving_namespace]))
         body = knative_serving(version, domain, labels)
         return k8s.apiextensions.CustomResource(
             f"{name}-knative-serving", api_version=body["apiVersion"], kind=body["kind"],

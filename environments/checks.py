@@ -17,16 +17,22 @@ from environments import compatibility, gpu_catalog, naming, urls
 from environments.cron import CronError, cron_problem, longest_gap
 from environments.derived_names import name_problems
 from environments.errors import SpecProblem
+from environments.project import repository_root
 from environments.pipeline_source import pipeline_function
 from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
-
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
 Check = Callable[[Spec], Iterable[SpecProblem]]
 
 
 def _problem(path: tuple, message: str) -> SpecProblem:
     return SpecProblem(None, path, message)
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    """`unknown node pool 'gpu-a10'; did you mean 'gpu-a100'?`, else the names there are."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"unknown {what} {name!r}; " + (f"did you mean {close[0]!r}?" if close else f"expected one of {known}")
 
 
 def unique_names(spec: Spec) -> Iterator[SpecProblem]:
@@ -82,14 +88,13 @@ def endpoint_references(spec: Spec) -> Iterator[SpecProblem]:
     runtimes = {runtime.name for runtime in spec.serving.runtimes}
     for index, endpoint in enumerate(spec.endpoints):
         if endpoint.gpu and endpoint.gpu.pool not in pools:
-            known = f"expected one of {sorted(pools)}" if pools else "this environment defines no nodePools"
-            yield _problem(("endpoints", index, "gpu", "pool"), f"unknown node pool {endpoint.gpu.pool!r}; {known}")
+            message = (_unknown("node pool", endpoint.gpu.pool, pools) if pools
+                       else f"unknown node pool {endpoint.gpu.pool!r}; this environment defines no nodePools")
+            yield _problem(("endpoints", index, "gpu", "pool"), message)
         if teams and endpoint.team not in teams:
-            yield _problem(("endpoints", index, "team"),
-                           f"unknown team {endpoint.team!r}; expected one of {sorted(teams)}")
+            yield _problem(("endpoints", index, "team"), _unknown("team", endpoint.team, teams))
         if runtimes and endpoint.runtime not in runtimes:
-            yield _problem(("endpoints", index, "runtime"),
-                           f"unknown serving runtime {endpoint.runtime!r}; expected one of {sorted(runtimes)}")
+            yield _problem(("endpoints", index, "runtime"), _unknown("serving runtime", endpoint.runtime, runtimes))
         if endpoint.replicas.min > endpoint.replicas.max:
             yield _problem(("endpoints", index, "replicas", "min"),
                            f"expected min <= max ({endpoint.replicas.max}), found {endpoint.replicas.min}")
@@ -139,9 +144,11 @@ def pipeline_problems(index: int, pipeline: Pipeline, root: Path) -> Iterator[Sp
             yield _problem(where + ("cron",), f"invalid cron schedule: {problem}")
         for key in schedule.parameters:
             if key not in parameters:
+                close = difflib.get_close_matches(key, list(parameters), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
                 yield _problem(where + ("parameters", key),
                                f"unknown parameter {key!r}: {pipeline.function} in {pipeline.source} takes "
-                               f"{parameters}")
+                               f"{parameters}{hint}")
         missing = sorted(required - set(schedule.parameters))
         if missing:
             yield _problem(where + ("parameters",),
@@ -150,12 +157,13 @@ def pipeline_problems(index: int, pipeline: Pipeline, root: Path) -> Iterator[Sp
 
 
 def pipeline_references(spec: Spec) -> Iterator[SpecProblem]:
+    root = repository_root()  # the project's pipelines/, the ones `stackyard plan` compiles
     for index, pipeline in enumerate(spec.pipelines):
-        yield from pipeline_problems(index, pipeline, REPOSITORY_ROOT)
+        yield from pipeline_problems(index, pipeline, root)
         pools = {pool.name for pool in spec.node_pools}
         if pipeline.gpu and pipeline.gpu.pool not in pools:
             yield _problem(("pipelines", index, "gpu", "pool"),
-                           f"unknown node pool {pipeline.gpu.pool!r}; expected one of {sorted(pools)}")
+                           _unknown("node pool", pipeline.gpu.pool, pools))
     if spec.kubeflow.enabled and spec.cloud.provider == "aws" and not spec.kubeflow.artifact_bucket:
         yield _problem(("kubeflow",), "missing required field 'artifactBucket': Kubeflow Pipelines on AWS keeps "
                                       "its artifacts in an S3 bucket")
@@ -304,7 +312,8 @@ def workload_pool_references(spec: Spec) -> Iterator[SpecProblem]:
         most = max((instance.gpus for instance in _pool_instances(pools[gpu.pool])), default=None)
         if most is not None and gpu.count > most:
             yield _problem((section, index, "gpu", "count"),
-                           f"expected at most {most} GPUs (the most one node of pool {gpu.pool!r} has), "
+                           f"expected at most {most} GPU{'s' if most != 1 else ''} (the most one node of pool "
+                           f"{gpu.pool!r} has), "
                            f"found {gpu.count}: the pod could never be scheduled")
 
 

@@ -18,28 +18,28 @@ from typing import Any, Iterable, Optional, Sequence
 from environments import checks, spec_strings
 from environments.errors import Location, PathPart, SpecError, SpecProblem, describe_value
 from environments.located_yaml import LocatedList, LocatedMap, load_located
+from environments.project import ENVIRONMENTS_DIR, repository_root  # noqa: F401 - part of the loader's API
 from environments.spec import Spec, from_document
 
-ENVIRONMENTS_DIR = Path(__file__).resolve().parent
 SCHEMA_DIR = ENVIRONMENTS_DIR / "schema"
 ROOT_SCHEMA = "https://stackyard.dev/schema/v1/environment.schema.json"
 _ENV_NAME = re.compile(r"^[a-z0-9][-a-z0-9]*$")
 
 
-def repository_root() -> Path:
-    """The repository the environments belong to (the parent of `environments/`)."""
-    return ENVIRONMENTS_DIR.parent
+def environments_dir() -> Path:
+    """The environments/ folder of the project (repository_root)."""
+    return repository_root() / "environments"
 
 
 def spec_path(env: str) -> Path:
-    """`env` is an environment name under environments/ or a path to a spec file."""
+    """`env` is an environment name under the project's environments/ or a path to a spec file."""
     if _ENV_NAME.match(env):
-        return ENVIRONMENTS_DIR / f"{env}.yaml"
+        return environments_dir() / f"{env}.yaml"
     return Path(env)
 
 
 def environment_names() -> list[str]:
-    return sorted(p.stem for p in ENVIRONMENTS_DIR.glob("*.yaml")
+    return sorted(p.stem for p in environments_dir().glob("*.yaml")
                   if not p.name.endswith(".lock.yaml") and p.stem not in ("parity",))
 
 
@@ -333,7 +333,7 @@ def digest_of(document: Any) -> str:
 def load_document(env: str) -> tuple[Any, Path]:
     """The resolved (extends-merged), schema-valid located document of `env`."""
     path = spec_path(env)
-    escape = _escape_problem(path, ENVIRONMENTS_DIR) if _ENV_NAME.match(env) else None
+    escape = _escape_problem(path, environments_dir()) if _ENV_NAME.match(env) else None
     if escape:
         raise SpecError([SpecProblem(None, (), escape)])
     if not path.is_file():

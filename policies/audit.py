@@ -45,6 +45,46 @@ class ModelCard:
     locked: Optional[LockedModel]
 
 
+@dataclass(frozen=True)
+class UnexaminedRelease:
+    """A Helm release whose objects no rule saw: Helm renders them at deploy time, from a chart the offline
+    plan does not download, so every report names the release instead of passing it silently."""
+
+    subject: str  # the release's URN
+    name: str
+    namespace: str
+    chart: str
+    version: str
+    repository: str
+
+    def describe(self) -> str:
+        source = f" from {self.repository}" if self.repository else ""
+        return f"Helm release {self.namespace}/{self.name}: chart {self.chart} {self.version}{source}"
+
+    def to_json(self) -> dict:
+        return {"subject": self.subject, "release": self.name, "namespace": self.namespace, "chart": self.chart,
+                "version": self.version, "repository": self.repository}
+
+
+HELM_RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
+
+
+def unexamined_releases(resources: list[Resource]) -> list[UnexaminedRelease]:
+    """Every Helm release of the audited resources, in URN order."""
+    found = []
+    for resource in sorted(resources, key=lambda r: r.urn):
+        if resource.type not in HELM_RELEASE_TYPES:
+            continue
+        inputs = resource.inputs
+        repository = inputs.get("repositoryOpts")
+        found.append(UnexaminedRelease(
+            subject=resource.urn, name=str(inputs.get("name") or resource.name),
+            namespace=str(inputs.get("namespace") or "default"), chart=str(inputs.get("chart") or "?"),
+            version=str(inputs.get("version") or "unpinned"),
+            repository=str(repository.get("repo") or "") if isinstance(repository, dict) else ""))
+    return found
+
+
 @dataclass
 class AuditReport:
     mode: str  # "environment" (an offline plan) or "manifests"
@@ -61,6 +101,7 @@ class AuditReport:
     models: list[ModelCard] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    not_examined: list[UnexaminedRelease] = field(default_factory=list)
 
     @property
     def as_of(self) -> str:
@@ -131,17 +172,19 @@ def audit_plan(spec: Spec, document: Any, plan: dict, as_of: str = "",
     for finding in evaluation.findings:
         if finding.subject in where:
             continue
-        path = locations.subject_path(finding.subject)
+        path = locations.subject_path(finding.subject)  # a spec entry: exactly that entry
+        quoted = ""
         if path is None and finding.subject in by_urn:
             path = locations.resource_path(by_urn[finding.subject], spec, by_urn)
-        found = locations.spec_location(document, path or ())
+            quoted = finding.message  # a resource: the entry's field that sets the value the message quotes
+        found = locations.spec_location(document, path or (), quoted)
         if found is not None:
             where[finding.subject] = found
     return AuditReport(
         mode="environment", environment=spec.name, target=spec.source, spec_digest=spec.digest,
         commit=repository_commit(repository_root()), context=context, levels=levels, evaluation=evaluation,
         resources=by_urn, locations=where, exemptions=_exemption_statuses(context, evaluation),
-        models=model_cards(spec, context))
+        models=model_cards(spec, context), not_examined=unexamined_releases(resources))
 
 
 def audit_manifests(path: Path, context_spec: Optional[tuple[Spec, Path]] = None, as_of: str = "") -> AuditReport:
@@ -169,4 +212,4 @@ def audit_manifests(path: Path, context_spec: Optional[tuple[Spec, Path]] = None
         commit=repository_commit(path if path.is_dir() else path.parent), context=context, levels=levels,
         evaluation=evaluation, resources={r.urn: r for r in manifest_set.resources}, locations=where,
         exemptions=_exemption_statuses(context, evaluation), models=models, skipped=manifest_set.skipped,
-        files=manifest_set.files)
+        files=manifest_set.files, not_examined=unexamined_releases(manifest_set.resources))

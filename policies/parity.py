@@ -298,11 +298,11 @@ def _headers(report: ParityReport) -> list[str]:
 
 
 def render_table(report: ParityReport) -> str:
-    from policies.text_table import table
+    from policies.text_table import table, terminal_width
 
     if not report.differences:
         return _summary(report)
-    return table(_headers(report), _rows(report)) + "\n" + _summary(report)
+    return table(_headers(report), _rows(report), width=terminal_width()) + "\n" + _summary(report)
 
 
 def render_markdown(report: ParityReport) -> str:

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("promote", "carry the source environment's pinned model and pipeline versions into the target"),
     "diff": ("diff", "what a change does: offline plans of the base commit and the working tree, compared"),
     "report-preview": ("report_preview", "the change report for the JSON of `pulumi preview --json`"),
+    "pr-comment": ("pr_comment", "join the environments' change and parity reports into one pull-request comment"),
     "ci": ("ci", "write CI workflows: `stackyard ci init github`"),
 }
 
@@ -39,12 +40,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="stackyard",
         description="ML platform as code: environment specs to Pulumi, offline plans, policy and parity.",
         epilog="Exit codes: 0 ok, 1 internal error, 2 invalid input, 3 policy or parity violation, "
-               "4 unsafe change blocked.")
+               "4 unsafe change blocked, 5 pulumi preview/up failed, 6 changes present (opt-in: diff "
+               "--detailed-exitcode, lock --check).")
     parser.add_argument("--version", action="version", version=f"stackyard {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--quiet", action="store_true",
+                         help="no progress lines on standard error (they appear only on a terminal anyway)")
         sub.set_defaults(_module=module)
     return parser
 
@@ -125,6 +129,9 @@ def _run(argv: list[str]) -> int:
         module = importlib.import_module(f"stacks.commands.{COMMANDS[command][0]}")
         module.configure(parser._subparsers._group_actions[0].choices[command])
     args = parser.parse_args(argv)
+    from stacks import progress
+
+    progress.set_quiet(args.quiet)
     module = importlib.import_module(f"stacks.commands.{args._module}")
     try:
         return int(module.run(args))

@@ -136,7 +136,18 @@ def summary_rows(plan: dict) -> list[tuple[str, str, int]]:
 
 
 def render_summary(plan: dict) -> str:
+    """The headline counts every resource in plan.json, as the diff and the reports do."""
     rows = summary_rows(plan)
-    total = sum(count for _, _, count in rows)
-    return (f"environment {plan['environment']}: {total} resources "
-            f"(spec {plan['specDigest'][:12]})\n" + table(["component", "type", "count"], rows))
+    provisioned = sum(count for _, _, count in rows)
+    components = len(plan["resources"]) - provisioned
+    return (f"environment {plan['environment']}: {len(plan['resources'])} resources ({provisioned} provisioned, "
+            f"{components} Stackyard components; spec {plan['specDigest'][:12]})\n"
+            + table(["component", "type", "count"], rows))
+
+
+def summary_document(plan: dict) -> dict:
+    """The plan summary for machines (`stackyard plan --format json`)."""
+    rows = summary_rows(plan)
+    return {"environment": plan["environment"], "specDigest": plan["specDigest"],
+            "resources": len(plan["resources"]), "provisioned": sum(count for _, _, count in rows),
+            "types": [{"component": component, "type": type_, "count": count} for component, type_, count in rows]}

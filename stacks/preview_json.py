@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from stacks.diff import (OPS, PROTECTED, PlanDiff, PropertyChange, ResourceChange, component_of_urn, urn_parts,
-                         uses_of)
+from stacks.diff import (OPS, PROTECTED, PlanDiff, PropertyChange, ResourceChange, component_of_urn,
+                         protection_of, urn_parts, uses_of)
 from stacks.errors import ExitCode, StackyardError
 from stacks.offline import plain
 from stacks.property_paths import ParseError, parse_path, value_at
@@ -89,6 +89,20 @@ def read(document: Any, rules: RuleTable, where: str = "preview") -> tuple[PlanD
     return PlanDiff(changes=tuple(resolved), unchanged=int(unchanged)), stack
 
 
+def error_diagnostics(document: Mapping[str, Any]) -> list[str]:
+    """The messages of the preview's error-severity diagnostics: a preview with any did not succeed."""
+    diagnostics = document.get("diagnostics")
+    if not isinstance(diagnostics, list):
+        return []
+    errors = []
+    for diagnostic in diagnostics:
+        if isinstance(diagnostic, dict) and diagnostic.get("severity") == "error":
+            where = urn_parts(str(diagnostic["urn"]))[3] if diagnostic.get("urn") else ""
+            message = str(diagnostic.get("message") or "").strip() or "(no message)"
+            errors.append(f"{where}: {message}" if where else message)
+    return errors
+
+
 def _inputs(steps: Mapping[str, dict], state: str) -> dict:
     for op in _PREFERENCE:
         if op in steps and isinstance(steps[op].get(state), dict):
@@ -130,7 +144,8 @@ def _change(urn: str, steps: Mapping[str, dict], rules: RuleTable) -> ResourceCh
         urn=urn, type=type_, name=urn_parts(urn)[3], component=own, op=op,
         properties=tuple(properties), replace_reasons=tuple(replace_reasons), dependencies=dependencies,
         stateful=rules.stateful_reason(type_) or (PROTECTED if protected else None),
-        uses=uses_of(own, dependencies, component_of_urn))
+        uses=uses_of(own, dependencies, component_of_urn),
+        protection=protection_of(op, protected, bool(new_state.get("protect"))))
 
 
 def _dependencies(state: Mapping[str, Any]) -> tuple[str, ...]:

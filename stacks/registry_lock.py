@@ -53,10 +53,10 @@ class RegistryError(Exception):
 
 def lock_command(spec_file: Path) -> str:
     """The command that writes the lock of `spec_file`, as the user would type it."""
-    from environments.loader import ENVIRONMENTS_DIR, display
+    from environments.loader import display, environments_dir
 
     spec_file = Path(spec_file)
-    if spec_file.resolve().parent == ENVIRONMENTS_DIR:
+    if spec_file.resolve().parent == environments_dir().resolve():
         return f"stackyard lock {spec_file.stem}"
     return f"stackyard lock {display(spec_file)}"
 

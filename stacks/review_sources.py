@@ -10,12 +10,12 @@ or prices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Mapping, Union
 
 from environments import loader
-from environments.errors import SpecError
+from environments.errors import Location, SpecError
 from environments.parity_contract import load_contract
 from policies.audit import audit_plan
 from policies.engine import Finding
@@ -40,11 +40,26 @@ class ParityDifference:
         return (self.pair, self.path)
 
 
-def policy_findings(spec: Any, plan: dict) -> list[Finding]:
-    """Every unexempted finding of the policy audit over one side's plan."""
-    report = audit_plan(spec, {}, plan)  # no located document: the report needs no spec lines
-    return sorted((finding for finding in report.evaluation.findings if finding.exemption is None),
-                  key=lambda f: (f.rule.id, f.subject, f.message))
+@dataclass(frozen=True)
+class PolicyReview:
+    """One side's policy audit, as `stackyard audit` makes it."""
+
+    findings: list[Finding]  # every finding, exempted ones included
+    locations: Mapping[str, Location] = field(default_factory=dict)  # subject -> where the spec sets it
+
+
+def policy_findings(spec: Any, plan: dict, spec_file: Path) -> PolicyReview:
+    """Every finding of the policy audit over one side's plan, and where the spec sets each.
+
+    The same evaluation `stackyard audit` makes (policies.audit.audit_plan):
+    the spec's levels and exemptions and the registry lock beside `spec_file`,
+    so the change report's counts are the audit's counts.
+    """
+    document, _ = loader.load_document(str(spec_file))
+    report = audit_plan(spec, document, plan, spec_file=spec_file)
+    findings = sorted(report.evaluation.findings, key=lambda f: (f.rule.id, f.subject, f.message))
+    return PolicyReview(findings, {f.subject: report.location(f.subject) for f in findings
+                                   if report.location(f.subject) is not None})
 
 
 def parity_differences(environment: str, environments_dir: Path) -> Union[list[ParityDifference], Unavailable]:
@@ -83,22 +98,22 @@ def gpu_cost(spec: Any) -> dict[str, float]:
 class SideReview:
     """What the sources say about one side (base or head) of a change."""
 
-    policy: Union[list[Finding], Unavailable]
+    policy: Union[PolicyReview, Unavailable]
     parity: Union[list[ParityDifference], Unavailable]
     cost: Union[dict[str, float], Unavailable]
 
 
-EMPTY_SIDE = SideReview(policy=[], parity=[], cost={})  # an environment that does not exist on that side
+EMPTY_SIDE = SideReview(policy=PolicyReview([]), parity=[], cost={})  # an environment that does not exist on that side
 
 
 def unavailable_side(reason: str) -> SideReview:
     return SideReview(policy=Unavailable(reason), parity=Unavailable(reason), cost=Unavailable(reason))
 
 
-def review_side(spec: Any, plan: dict, environment: str, environments_dir: Path) -> SideReview:
-    """Ask every source about one side of the change."""
-    return SideReview(policy=policy_findings(spec, plan),
-                      parity=parity_differences(environment, environments_dir),
+def review_side(spec: Any, plan: dict, spec_file: Path, environments_dir: Path) -> SideReview:
+    """Ask every source about one side of the change (`plan` is that side's plan of `spec_file`)."""
+    return SideReview(policy=policy_findings(spec, plan, spec_file),
+                      parity=parity_differences(spec.name, environments_dir),
                       cost=gpu_cost(spec))
 
 

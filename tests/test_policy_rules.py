@@ -66,7 +66,7 @@ def test_compliant_bases_together_pass_every_rule_in_production():
 
 def test_rule_table_is_complete():
     for rule in RULES:
-        assert re.fullmatch(r"SY-(GPU|WKL|SRV|AWS|GOV)-\d{3}", rule.id)
+        assert re.fullmatch(r"SY-(GPU|WKL|RBAC|NET|SRV|AWS|GOV)-\d{3}", rule.id)
         assert rule.severity in SEVERITIES and rule.enforcement in ("mandatory", "advisory")
         assert rule.title and "\n" not in rule.title and len(rule.title) <= 100
         assert rule.rationale and rule.remediation

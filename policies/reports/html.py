@@ -11,7 +11,7 @@ from pathlib import Path
 
 from environments import urls
 from policies.audit import AuditReport
-from policies.reports.summary import finding_order, status_counts, title, verdict
+from policies.reports.summary import NOT_EXAMINED, finding_order, status_counts, title, verdict
 from environments import __version__
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -27,4 +27,4 @@ def render(report: AuditReport) -> str:
     return environment.get_template("audit.html.j2").render(
         report=report, title=title(report), verdict=verdict(report), counts=status_counts(report),
         findings=sorted(report.evaluation.findings, key=finding_order),
-        version=__version__)
+        not_examined=NOT_EXAMINED, version=__version__)

@@ -58,6 +58,7 @@ def as_document(report: AuditReport) -> dict:
             "locked": card.locked.to_json() if card.locked else None,
         } for card in report.models],
         "skipped": list(report.skipped),
+        "notExamined": [release.to_json() for release in report.not_examined],
     }
 
 

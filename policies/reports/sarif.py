@@ -76,6 +76,9 @@ def as_document(report: AuditReport) -> dict:
     controls = list(report.evaluation.controls)
     index = {control.rule.id: number for number, control in enumerate(controls)}
     notifications = [{"level": "note", "message": {"text": f"skipped {line}"}} for line in report.skipped]
+    notifications += [{"level": "warning", "message": {"text": f"not examined: {release.describe()} (Helm renders "
+                                                               "its objects at deploy time)"}}
+                      for release in report.not_examined]
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",

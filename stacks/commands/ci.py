@@ -18,8 +18,8 @@ from stacks.errors import ExitCode, StackyardError
 
 
 def configure(parser) -> None:
-    parser.add_argument("action", choices=("init",), help="init: write the workflows")
-    parser.add_argument("provider", choices=("github",), help="the CI system (GitHub Actions)")
+    parser.add_argument("action", choices=("init",), metavar="init", help="write the workflows")
+    parser.add_argument("provider", choices=("github",), metavar="github", help="the CI system: GitHub Actions")
     parser.add_argument("--dir", type=Path, default=Path("."), metavar="DIR",
                         help="the repository to write .github/workflows/ into (default: the current directory)")
     parser.add_argument("--environments", default=None, metavar="A,B,...",

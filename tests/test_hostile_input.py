@@ -581,3 +581,12 @@ def test_property_only_plain_branch_names_reach_a_workflow(branch):
 
     if ci._BRANCH.match(branch):
         assert not any(c in branch for c in "'\" ;|\n{}$@") and ".." not in branch
+
+
+def test_the_audit_table_and_junit_show_escapes_not_raw_control_characters(tmp_path):
+    (tmp_path / "x.yaml").write_text('apiVersion: v1\nkind: Pod\nmetadata: {name: "evil\\u001b[31mRED\\u0000"}\n'
+                                     'spec: {containers: [{name: c, image: "x\\u001b[2J"}]}\n')
+    code, table = run("audit", "--manifests", str(tmp_path))
+    assert code == 3 and "\x1b" not in table and "evil\\x1b[31mRED" in table
+    code, _ = run("audit", "--manifests", str(tmp_path), "--format", "junit", "--output", str(tmp_path / "r.xml"))
+    ElementTree.parse(tmp_path / "r.xml")

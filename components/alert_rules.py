@@ -44,7 +44,6 @@ AVAILABILITY_ERRORS = "stackyard:endpoint_availability_errors:ratio_rate"
 LATENCY_SLOW = "stackyard:endpoint_latency_slow:ratio_rate"
 ENDPOINT_READY = "stackyard:endpoint_ready:bool"
 
-DRIFT_PUSH_JOB = "stackyard-drift"
 DRIFT_SCORE = "stackyard_model_drift_score"
 
 ERROR_RATIO_WARNING = 0.05  # more than 5% failed requests over 5 minutes

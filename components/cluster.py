@@ -22,7 +22,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.irsa import STS_AUDIENCE, irsa_trust_policy
+from components.irsa import STS_AUDIENCE, irsa_role
+from components.kms import kms_key
 from components.node_group import SYSTEM_NODE_SELECTOR, assume_role_policy, launch_template, node_role
 from components.ownership import Ownership
 from environments import spec as env
@@ -38,10 +39,10 @@ CONTROL_PLANE_LOG_RETENTION_DAYS = 90
 # vpc-cni and kube-proxy must exist before nodes can become Ready; coredns and
 # the EBS CSI controller are Deployments that stay degraded until nodes exist.
 ADDONS = (
-    ("vpc-cni", "vpcCni", False),
-    ("kube-proxy", "kubeProxy", False),
+    ("vpc-cni", "vpc_cni", False),
+    ("kube-proxy", "kube_proxy", False),
     ("coredns", "coredns", True),
-    ("aws-ebs-csi-driver", "awsEbsCsiDriver", True),
+    ("aws-ebs-csi-driver", "aws_ebs_csi_driver", True),
 )
 
 
@@ -49,7 +50,7 @@ ADDONS = (
 class ClusterArgs:
     cluster: env.Cluster
     cloud: env.Cloud
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
 
 
@@ -114,7 +115,7 @@ class Cluster(pulumi.ComponentResource):
     On EKS: `cluster_name` (the cluster name as an Output, so users of it wait for the
     cluster), `private_subnet_ids`, `security_group_id` (the cluster security
     group every node joins), and `oidc_provider_arn` / `oidc_issuer` for IRSA
-    trust policies (see `irsa_trust_policy`). For an existing cluster these are
+    roles (`components.irsa.irsa_role`). For an existing cluster these are
     None: Stackyard creates no cloud resources there.
     """
 
@@ -148,13 +149,6 @@ class Cluster(pulumi.ComponentResource):
             "oidcIssuer": self.oidc_issuer,
         })
 
-    def irsa_trust_policy(self, namespace: str, service_account: str) -> pulumi.Output:
-        """The assume-role policy for one service account of this cluster (EKS only)."""
-        if self.oidc_provider_arn is None:
-            raise ValueError("IAM roles for service accounts need an EKS cluster")
-        return pulumi.Output.all(self.oidc_provider_arn, self.oidc_issuer).apply(
-            lambda parts: irsa_trust_policy(parts[0], parts[1], namespace, service_account))
-
     # --- EKS -----------------------------------------------------------------
 
     def _build_eks(self, name: str, args: ClusterArgs) -> None:
@@ -163,8 +157,8 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.private_subnet_ids = self._network(name, spec, tags)
 
-        key = aws.kms.Key(f"{name}-secrets-key", description=f"Envelope encryption of {spec.name} Secrets",
-                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=child)
+        key = kms_key(f"{name}-secrets-key", f"Envelope encryption of {spec.name} Secrets", tags, parent=self,
+                      protect=False)
         role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("eks.amazonaws.com"),
                             tags=tags, opts=child)
         role_policies = [
@@ -179,7 +173,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-eks",
             name=spec.name,
             role_arn=role.arn,
-            version=args.versions["kubernetes"],
+            version=args.versions.kubernetes,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=self.private_subnet_ids,
                 endpoint_private_access=True,
@@ -265,8 +259,8 @@ class Cluster(pulumi.ComponentResource):
         service_account_role_arn = None
         if addon == "aws-ebs-csi-driver":
             namespace, service_account = EBS_CSI_SERVICE_ACCOUNT
-            role = aws.iam.Role(f"{name}-ebs-csi", assume_role_policy=self.irsa_trust_policy(namespace, service_account),
-                                tags=args.ownership.tags(), opts=pulumi.ResourceOptions(parent=self))
+            role = irsa_role(f"{name}-ebs-csi", self.oidc_provider_arn, self.oidc_issuer, namespace, service_account,
+                             pulumi.ResourceOptions(parent=self), tags=args.ownership.tags())
             aws.iam.RolePolicyAttachmentsExclusive(f"{name}-ebs-csi-policies", role_name=role.name,
                                                    policy_arns=[EBS_CSI_POLICY_ARN],
                                                    opts=pulumi.ResourceOptions(parent=self))
@@ -275,7 +269,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-{addon}",
             cluster_name=self.eks_cluster.name,
             addon_name=addon,
-            addon_version=args.versions[version_key],
+            addon_version=getattr(args.versions, version_key),
             # EKS installs self-managed copies of the core add-ons at creation; take them over.
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
@@ -297,7 +291,7 @@ class Cluster(pulumi.ComponentResource):
             node_role_arn=role.role.arn,
             subnet_ids=self.private_subnet_ids,
             ami_type=SYSTEM_AMI_TYPE,
-            version=args.versions["kubernetes"],
+            version=args.versions.kubernetes,
             capacity_type="ON_DEMAND",
             instance_types=list(system.instance_types),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(

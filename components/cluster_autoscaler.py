@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
+from components.irsa import irsa_role
 from components.node_group import SYSTEM_NODE_SELECTOR
 from components.ownership import Ownership
 
@@ -84,9 +85,8 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("stackyard:compute:ClusterAutoscaler", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(f"{name}-role",
-                            assume_role_policy=args.cluster.irsa_trust_policy(NAMESPACE, SERVICE_ACCOUNT),
-                            tags=args.ownership.tags(), opts=child)
+        role = irsa_role(f"{name}-role", args.cluster.oidc_provider_arn, args.cluster.oidc_issuer, NAMESPACE,
+                         SERVICE_ACCOUNT, child, tags=args.ownership.tags())
         permissions = aws.iam.RolePolicy(f"{name}-role", role=role.id, policy=autoscaler_policy(args.cluster_name),
                                          opts=child)
         self.release = k8s.helm.v3.Release(

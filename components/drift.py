@@ -16,8 +16,10 @@ from typing import Mapping
 
 from components.alert_rules import drift_check_cronjob
 from components.drift_runtime import DRIFT_CHECK, PAYLOAD_SINK, source
+from components.pod_security import restricted_container_security_context, restricted_pod_security_context
 from components.scrape_targets import PUSHGATEWAY_NAME, PUSHGATEWAY_PORT
 from components.watchlist import PAYLOAD_LOGGER_NAME, EndpointWatch
+from environments.spec import Versions
 
 SINK_PORT = 8080
 CODE_DIR = "/opt/stackyard"
@@ -35,19 +37,8 @@ def pushgateway_url(monitoring_namespace: str) -> str:
     return f"http://{PUSHGATEWAY_NAME}.{monitoring_namespace}.svc.cluster.local:{PUSHGATEWAY_PORT}"
 
 
-def default_job_image(versions: Mapping[str, str]) -> str:
-    return f"docker.io/kserve/sklearnserver:{versions['kserve']}"
-
-
-def _container_security() -> dict:
-    return {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"}}
-
-
-def _pod_security() -> dict:
-    return {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "fsGroup": RUN_AS_USER,
-            "seccompProfile": {"type": "RuntimeDefault"}}
+def default_job_image(versions: Versions) -> str:
+    return f"docker.io/kserve/sklearnserver:{versions.kserve}"
 
 
 def _code_volume(config_map: str) -> dict:
@@ -71,7 +62,7 @@ def payload_sink_objects(namespace: str, image: str, storage_gib: int, labels: M
         "readinessProbe": probe,
         "livenessProbe": {**probe, "initialDelaySeconds": 10},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-        "securityContext": _container_security(),
+        "securityContext": restricted_container_security_context(run_as_user=RUN_AS_USER),
         "volumeMounts": [{"name": "code", "mountPath": CODE_DIR, "readOnly": True},
                          {"name": "payloads", "mountPath": DATA_DIR}],
     }
@@ -84,7 +75,7 @@ def payload_sink_objects(namespace: str, image: str, storage_gib: int, labels: M
             "strategy": {"type": "Recreate"},  # one writer on a ReadWriteOnce volume
             "selector": {"matchLabels": selector},
             "template": {"metadata": {"labels": all_labels}, "spec": {
-                "securityContext": _pod_security(),
+                "securityContext": restricted_pod_security_context(run_as_user=RUN_AS_USER, fs_group=RUN_AS_USER),
                 "containers": [container],
                 "volumes": [_code_volume(f"{name}-code"),
                             {"name": "payloads", "persistentVolumeClaim": {"claimName": name}}],
@@ -115,7 +106,7 @@ def drift_check_cronjob_body(endpoint: EndpointWatch, monitoring_namespace: str,
                  "--pushgateway", pushgateway_url(monitoring_namespace)],
         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-        "securityContext": _container_security(),
+        "securityContext": restricted_container_security_context(run_as_user=RUN_AS_USER),
         "volumeMounts": [{"name": "code", "mountPath": CODE_DIR, "readOnly": True}],
     }
     return {
@@ -130,7 +121,7 @@ def drift_check_cronjob_body(endpoint: EndpointWatch, monitoring_namespace: str,
                 "activeDeadlineSeconds": 900,
                 "template": {"metadata": {"labels": all_labels}, "spec": {
                     "restartPolicy": "Never",
-                    "securityContext": _pod_security(),
+                    "securityContext": restricted_pod_security_context(run_as_user=RUN_AS_USER, fs_group=RUN_AS_USER),
                     "containers": [container],
                     "volumes": [_code_volume(DRIFT_CHECK_CODE)],
                 }},

@@ -35,10 +35,16 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.irsa import irsa_trust_policy
+from components.irsa import irsa_role
+from components.kms import kms_key
 from components.kube import namespace
+from components.network_isolation import allow_ingress, stackyard_namespaces_peer
 from components.ownership import Ownership
+from components.pod_security import restricted_container_security_context, restricted_pod_security_context
+from components.secret_refs import secret_value
+from components.secure_bucket import secure_bucket
 from environments import spec as env
+from environments.naming import feast_aws_name as aws_name  # the names validate checks
 
 FEATURE_SERVER = "feast-feature-server"
 MATERIALIZATION_JOB = "feast-materialize"
@@ -74,6 +80,14 @@ NONCURRENT_VERSION_DAYS = 30  # old versions of objects (the registry too) stay 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
+
+REDIS_USER = 999  # the redis image's user and group
+
+
+def _runs_as(user: int) -> dict:
+    """The restricted pod context for an image that runs as `user` (user, group and volume group)."""
+    return restricted_pod_security_context(run_as_user=user, run_as_group=user, fs_group=user)
+
 @dataclass(frozen=True)
 class StoreNetwork:
     """Where the managed stores live: the cluster's VPC, subnets, and the security group of its nodes."""
@@ -87,7 +101,7 @@ class StoreNetwork:
 class FeatureStoreArgs:
     feature_store: env.FeatureStore
     cloud: env.Cloud
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     network: Optional[StoreNetwork] = None
     # IRSA: the cluster's IAM OIDC provider and its issuer URL; without them
@@ -97,12 +111,6 @@ class FeatureStoreArgs:
 
 
 # --- names and addresses -------------------------------------------------------
-
-def aws_name(environment: str, suffix: str = "", limit: int = 40) -> str:
-    """A deterministic AWS name for this environment's store, within the service's length limit."""
-    name = f"stackyard-{environment}-feast" + (f"-{suffix}" if suffix else "")
-    return name[:limit].rstrip("-")
-
 
 def feature_server_url(store_namespace: str) -> str:
     return f"http://{FEATURE_SERVER}.{store_namespace}.svc.cluster.local:{HTTP_PORT}"
@@ -274,21 +282,6 @@ def resource_requirements(resources: env.Resources, defaults: env.Resources = DE
             "limits": {**defaults.limits, **resources.limits}}
 
 
-def container_security_context() -> dict:
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def pod_security_context(user: int) -> dict:
-    return {"runAsNonRoot": True, "runAsUser": user, "runAsGroup": user, "fsGroup": user,
-            "seccompProfile": {"type": "RuntimeDefault"}}
-
-
 @dataclass(frozen=True)
 class FeastPod:
     """What the feature server and materialization pods share."""
@@ -318,7 +311,7 @@ class FeastPod:
             # HOME and temporary files on the emptyDir: the root filesystem is read-only.
             "env": [{"name": "HOME", "value": "/tmp"}, {"name": "FEAST_USAGE", "value": "False"}],
             "resources": dict(self.resources),
-            "securityContext": container_security_context(),
+            "securityContext": restricted_container_security_context(),
             "volumeMounts": mounts,
         }
         if self.has_credentials:
@@ -326,7 +319,7 @@ class FeastPod:
         return container
 
     def pod_spec(self, containers: list[dict], **extra: Any) -> dict:
-        return {"serviceAccountName": SERVICE_ACCOUNT, "securityContext": pod_security_context(10001),
+        return {"serviceAccountName": SERVICE_ACCOUNT, "securityContext": _runs_as(10001),
                 "containers": containers, "volumes": self.volumes(), **extra}
 
     def template_metadata(self, labels: Mapping[str, str]) -> dict:
@@ -421,7 +414,7 @@ def in_cluster_redis_statefulset_spec(image: str, labels: Mapping[str, str], pas
         "readinessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10},
         "livenessProbe": {"tcpSocket": {"port": "redis"}, "initialDelaySeconds": 15, "periodSeconds": 20},
         "resources": resource_requirements(env.Resources(), IN_CLUSTER_REDIS_RESOURCES),
-        "securityContext": container_security_context(),
+        "securityContext": restricted_container_security_context(),
         "volumeMounts": [{"name": "redis-data", "mountPath": "/data"}],
     }
     if password:
@@ -434,8 +427,7 @@ def in_cluster_redis_statefulset_spec(image: str, labels: Mapping[str, str], pas
         "selector": {"matchLabels": selector},
         "template": {
             "metadata": {"labels": {**labels, **selector}},
-            # 999 is the redis user of the official image.
-            "spec": {"securityContext": pod_security_context(999), "containers": [container]},
+            "spec": {"securityContext": _runs_as(REDIS_USER), "containers": [container]},
         },
         "volumeClaimTemplates": [{
             "metadata": {"name": "redis-data"},
@@ -465,13 +457,17 @@ class FeatureStore(pulumi.ComponentResource):
 
         self.namespace = namespace(f"{name}-ns", store.namespace, self._labels, self._child)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        # The feature server's clients (model servers, pipelines, team notebooks) live in Stackyard's namespaces.
+        allow_ingress(f"{name}-allow-feature-clients", store.namespace, "allow-feature-clients", self._labels,
+                      {"matchLabels": selector_labels()}, [stackyard_namespaces_peer()], in_namespace,
+                      ports=[HTTP_PORT])
         self._in_namespace = in_namespace
 
         secrets: dict[str, pulumi.Output[str]] = {}
         if store.online_store.auth_token is not None:
-            secrets[REDIS_PASSWORD_VARIABLE] = self._secret_value(store.online_store.auth_token)
+            secrets[REDIS_PASSWORD_VARIABLE] = secret_value(store.online_store.auth_token, parent=self)
         if store.registry.type == "sql":
-            secrets[REGISTRY_PASSWORD_VARIABLE] = self._secret_value(store.registry.password)
+            secrets[REGISTRY_PASSWORD_VARIABLE] = secret_value(store.registry.password, parent=self)
 
         self.bucket = self.kms_key = self.cache = self.registry_database = self.role = None
         table_arn_prefix = None
@@ -520,7 +516,7 @@ class FeatureStore(pulumi.ComponentResource):
 
         config_yaml = pulumi.Output.all(self.online_store_endpoint, self.registry_location).apply(
             lambda resolved: render_feature_store_yaml(feast_config(
-                store, args.cloud, args.ownership.environment, args.versions["feast"],
+                store, args.cloud, args.ownership.environment, args.versions.feast,
                 online_endpoint=resolved[0], registry_location=resolved[1], tags=self._tags)))
         self.config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
@@ -540,16 +536,6 @@ class FeatureStore(pulumi.ComponentResource):
 
     # -- secrets and identity
 
-    def _secret_value(self, ref: env.SecretRef) -> pulumi.Output[str]:
-        """The value behind a reference: a Pulumi config secret of this stack, or a Secrets Manager secret."""
-        if ref.config:
-            return pulumi.Config().require_secret(ref.config)
-        import pulumi_aws as aws
-
-        version = aws.secretsmanager.get_secret_version_output(
-            secret_id=ref.arn, opts=pulumi.InvokeOutputOptions(parent=self))
-        return pulumi.Output.secret(version.secret_string)
-
     def _account_id(self) -> pulumi.Output[str]:
         if self._args.cloud.account_id:
             return pulumi.Output.from_input(self._args.cloud.account_id)
@@ -560,41 +546,20 @@ class FeatureStore(pulumi.ComponentResource):
     # -- AWS storage
 
     def _kms_key(self):
-        import pulumi_aws as aws
-
-        key = aws.kms.Key(
-            f"{self._name}-key",
-            description=f"Feast feature store of {self._args.ownership.environment}: bucket, cache and registry",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=self._tags,
-            opts=self._stateful,  # deleting the key makes everything it encrypted unreadable
-        )
-        aws.kms.Alias(f"{self._name}-key-alias", name=f"alias/{aws_name(self._args.ownership.environment)}",
-                      target_key_id=key.arn, opts=self._child)
-        return key
+        # Protected with the stores: deleting the key makes everything it encrypted unreadable.
+        environment = self._args.ownership.environment
+        return kms_key(f"{self._name}-key", f"Feast feature store of {environment}: bucket, cache and registry",
+                       self._tags, parent=self, protect=self._args.ownership.protects_state,
+                       alias=f"alias/{aws_name(environment)}")
 
     def _offline_bucket(self):
         import pulumi_aws as aws
 
         offline = self._args.feature_store.offline_store
-        bucket = aws.s3.Bucket(f"{self._name}-offline", bucket=offline.bucket, tags=self._tags, opts=self._stateful)
-        name = bucket.bucket
-        aws.s3.BucketOwnershipControls(f"{self._name}-offline-ownership", bucket=name,
-                                       rule={"objectOwnership": "BucketOwnerEnforced"}, opts=self._child)
-        aws.s3.BucketPublicAccessBlock(
-            f"{self._name}-offline-public-access", bucket=name, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=self._child)
-        aws.s3.BucketVersioning(f"{self._name}-offline-versioning", bucket=name,
-                                versioning_configuration={"status": "Enabled"}, opts=self._child)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{self._name}-offline-encryption", bucket=name,
-            rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms",
-                                                           "kmsMasterKeyId": self.kms_key.arn},
-                    "bucketKeyEnabled": True}],
-            opts=self._child)
+        bucket = secure_bucket(f"{self._name}-offline", offline.bucket, self.kms_key.arn, self._tags, parent=self,
+                               protect=self._args.ownership.protects_state)
         aws.s3.BucketLifecycleConfiguration(
-            f"{self._name}-offline-lifecycle", bucket=name,
+            f"{self._name}-offline-lifecycle", bucket=bucket.bucket,
             rules=offline_bucket_lifecycle_rules(offline.retention_days), opts=self._child)
         return bucket
 
@@ -635,7 +600,7 @@ class FeatureStore(pulumi.ComponentResource):
             replication_group_id=aws_name(environment),
             description=f"Feast online store of {environment}",
             engine="redis",
-            engine_version=self._args.versions.get("redis"),
+            engine_version=self._args.versions.redis,
             node_type=online.node_type,
             num_cache_clusters=online.replicas,
             automatic_failover_enabled=highly_available,
@@ -673,7 +638,7 @@ class FeatureStore(pulumi.ComponentResource):
             f"{self._name}-registry",
             identifier=identifier,
             engine="postgres",
-            engine_version=self._args.versions["postgres"],
+            engine_version=self._args.versions.postgres,
             instance_class=registry.instance_class,
             allocated_storage=20,
             max_allocated_storage=100,
@@ -704,15 +669,11 @@ class FeatureStore(pulumi.ComponentResource):
 
         args = self._args
         store = args.feature_store
-        role = aws.iam.Role(
-            f"{self._name}-role",
-            name=aws_name(args.ownership.environment, limit=64),
+        role = irsa_role(
+            f"{self._name}-role", args.oidc_provider_arn, args.oidc_issuer, store.namespace, SERVICE_ACCOUNT,
+            self._child, name=aws_name(args.ownership.environment, limit=64),
             description=f"Feast feature server and materialization of {args.ownership.environment} (IRSA)",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda oidc: irsa_trust_policy(oidc[0], oidc[1], store.namespace, SERVICE_ACCOUNT)),
-            tags=self._tags,
-            opts=self._child,
-        )
+            tags=self._tags)
         aws.iam.RolePolicy(
             f"{self._name}-role-policy",
             name="feature-store-access",
@@ -749,7 +710,7 @@ class FeatureStore(pulumi.ComponentResource):
         store_namespace = self._args.feature_store.namespace
         labels = {**self._labels, "app.kubernetes.io/name": IN_CLUSTER_REDIS}
         spec = in_cluster_redis_statefulset_spec(
-            f"docker.io/library/redis:{self._args.versions['redis']}", self._labels, password)
+            f"docker.io/library/redis:{self._args.versions.redis}", self._labels, password)
         k8s.apps.v1.StatefulSet(
             f"{self._name}-redis",
             metadata={"name": IN_CLUSTER_REDIS, "namespace": store_namespace, "labels": labels},
@@ -768,7 +729,7 @@ class FeatureStore(pulumi.ComponentResource):
         store = self._args.feature_store
         labels = {**self._labels, **selector_labels()}
         job_labels = {**self._labels, "app.kubernetes.io/name": MATERIALIZATION_JOB}
-        image = f"{FEATURE_SERVER_IMAGE}:{self._args.versions['feast']}"
+        image = f"{FEATURE_SERVER_IMAGE}:{self._args.versions.feast}"
         pod = config_yaml.apply(lambda text: FeastPod(
             image=image, resources=resource_requirements(store.server.resources),
             config_checksum=hashlib.sha256(text.encode()).hexdigest(), has_credentials=has_credentials,

@@ -18,7 +18,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
-from components.gpu_scheduling import (ACCELERATOR_LABEL, GPU_PRESENT_LABEL, GPU_RESOURCE, POOL_LABEL,
+from environments.gpu_scheduling import (ACCELERATOR_LABEL, GPU_PRESENT_LABEL, GPU_RESOURCE, POOL_LABEL,
                                        gpu_taint)
 from components.karpenter import Karpenter
 from components.node_group import (IMDS_HOP_LIMIT, ROOT_VOLUME_TYPE, launch_template, node_role,
@@ -26,6 +26,7 @@ from components.node_group import (IMDS_HOP_LIMIT, ROOT_VOLUME_TYPE, launch_temp
 from components.ownership import Ownership
 from environments import spec as env
 from environments.gpu_catalog import GpuInstanceType, catalog
+from environments.naming import autoscaling_tag_slug
 
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
 # The EKS API spells taint effects in its own enum.
@@ -145,10 +146,6 @@ def karpenter_node_pool_spec(pool: env.NodePool, node_class_name: str) -> dict:
     }
 
 
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in text)
-
-
 # --- the component -------------------------------------------------------------
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -196,7 +193,7 @@ class GpuNodePool(pulumi.ComponentResource):
         group_name = self.node_group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
         for key, value in node_template_tags(scaling_tags).items():
             aws.autoscaling.Tag(
-                f"{name}-asg-{_slug(key.removeprefix(AUTOSCALER_TAG_PREFIX + '/node-template/'))}",
+                f"{name}-asg-{autoscaling_tag_slug(key.removeprefix(AUTOSCALER_TAG_PREFIX + '/node-template/'))}",
                 autoscaling_group_name=group_name,
                 tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
                 opts=child,

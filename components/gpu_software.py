@@ -16,13 +16,13 @@ namespace `kube-system`, label `app.kubernetes.io/name=dcgm-exporter`, port
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.gpu_node_pool import pool_taints
-from components.gpu_scheduling import POOL_LABEL
+from environments.gpu_scheduling import POOL_LABEL
 from components.ownership import Ownership
 from environments import spec as env
 
@@ -42,7 +42,7 @@ DCGM_METRICS_PORT = 9400
 @dataclass(frozen=True)
 class GpuSoftwareArgs:
     pools: tuple[env.NodePool, ...]
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
 
 
@@ -102,7 +102,7 @@ class GpuSoftware(pulumi.ComponentResource):
                 name=DEVICE_PLUGIN_NAME,
                 chart=DEVICE_PLUGIN_NAME,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPOSITORY),
-                version=args.versions["nvidiaDevicePlugin"],
+                version=args.versions.nvidia_device_plugin,
                 namespace=NAMESPACE,
                 values=device_plugin_values(plugin_pools),
                 opts=child,
@@ -112,7 +112,7 @@ class GpuSoftware(pulumi.ComponentResource):
             name=DCGM_EXPORTER_NAME,
             chart=DCGM_EXPORTER_NAME,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DCGM_EXPORTER_REPOSITORY),
-            version=args.versions["dcgmExporter"],
+            version=args.versions.dcgm_exporter,
             namespace=NAMESPACE,
             values=dcgm_exporter_values(args.pools),
             opts=child,

@@ -1,14 +1,17 @@
 """IAM roles for service accounts (IRSA): the trust policy that lets one Kubernetes
 service account assume an IAM role through the cluster's OIDC provider.
 
-Pure functions on plain strings, so any component can build the document inside
-an `Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer).apply(...)`.
+`irsa_trust_policy` is a pure function on plain strings; `irsa_role` is the one
+way a component creates such a role, from the cluster's OIDC provider ARN and
+issuer (Outputs of the Cluster component, handed down in each component's args).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Sequence, Union
+from typing import Any, Optional, Sequence, Union
+
+import pulumi
 
 STS_AUDIENCE = "sts.amazonaws.com"
 
@@ -43,3 +46,17 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer: str, namespace: str,
             }},
         }],
     }, sort_keys=True)
+
+
+def irsa_role(resource_name: str, oidc_provider_arn: Optional[pulumi.Input[str]],
+              oidc_issuer: Optional[pulumi.Input[str]], namespace: str, service_account: Union[str, Sequence[str]],
+              opts: pulumi.ResourceOptions, **role_args: Any):
+    """An IAM role that exactly these service accounts of `namespace` assume through the cluster's OIDC
+    provider (EKS only). `role_args`: the rest of aws.iam.Role (name, description, tags)."""
+    import pulumi_aws as aws
+
+    if oidc_provider_arn is None or oidc_issuer is None:
+        raise ValueError("IAM roles for service accounts need an EKS cluster (its OIDC provider)")
+    trust = pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(
+        lambda oidc: irsa_trust_policy(oidc[0], oidc[1], namespace, service_account))
+    return aws.iam.Role(resource_name, assume_role_policy=trust, opts=opts, **role_args)

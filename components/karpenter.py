@@ -19,6 +19,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
+from components.irsa import irsa_role
 from components.node_group import SYSTEM_NODE_SELECTOR, node_role
 from components.ownership import Ownership
 
@@ -159,9 +160,8 @@ class Karpenter(pulumi.ComponentResource):
                                             tags=tags, opts=child)
             aws.cloudwatch.EventTarget(f"{name}-{event}", rule=rule.name, arn=queue.arn, opts=child)
 
-        controller_role = aws.iam.Role(f"{name}-controller",
-                                       assume_role_policy=cluster.irsa_trust_policy(NAMESPACE, SERVICE_ACCOUNT),
-                                       tags=tags, opts=child)
+        controller_role = irsa_role(f"{name}-controller", cluster.oidc_provider_arn, cluster.oidc_issuer, NAMESPACE,
+                                    SERVICE_ACCOUNT, child, tags=tags)
         controller_permissions = aws.iam.RolePolicy(
             f"{name}-controller", role=controller_role.id,
             policy=pulumi.Output.all(nodes.role.arn, queue.arn).apply(

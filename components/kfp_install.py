@@ -23,6 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+import pulumi
+
+from components.pod_security import restricted_container_security_context, restricted_pod_security_context
+
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 API_SERVICE = "ml-pipeline"
 API_HTTP_PORT = 8888
@@ -55,11 +59,13 @@ KFP_RELEASES: dict[str, KfpRelease] = {
 
 
 def release(version: str) -> KfpRelease:
+    """The images of KFP `version`. An unknown one is input the component cannot build: a
+    pulumi.RunError (docs/architecture.md, "Conventions"), so the plan ends with exit 2, not 1."""
     try:
         return KFP_RELEASES[version]
     except KeyError:
-        raise ValueError(f"versions.kubeflowPipelines {version!r} is not a release Stackyard knows how to install; "
-                         f"known: {sorted(KFP_RELEASES)}") from None
+        raise pulumi.RunError(f"versions.kubeflowPipelines {version!r} is not a release Stackyard knows how to "
+                              f"install; known: {sorted(KFP_RELEASES)}") from None
 
 
 @dataclass(frozen=True)
@@ -181,8 +187,9 @@ def _container(name: str, image: str, cpu: str, memory: str, memory_limit: str, 
         "name": name,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": run_as_user,
-                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        # KFP's servers write caches beside themselves: no read-only root filesystem.
+        "securityContext": restricted_container_security_context(read_only_root_filesystem=False,
+                                                                 run_as_user=run_as_user),
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}},
         **extra,
     }
@@ -192,7 +199,7 @@ def _pod(install: KfpInstall, app: str, service_account: str, containers: list[d
     return {
         "metadata": {"labels": {**install.labels, "app": app}},
         "spec": {"serviceAccountName": service_account, "containers": containers,
-                 "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}, **extra},
+                 "securityContext": restricted_pod_security_context(), **extra},
     }
 
 
@@ -326,7 +333,7 @@ def _config_maps(install: KfpInstall) -> list[dict]:
                   "ConMaxLifeTime": "120s"}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(install, "kfp-launcher"), "data": launcher},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(install, "workflow-controller-configmap"),
-         "data": {"config": f"artifactRepository:\n  archiveLogs: true\n"
+         "data": {"config": "artifactRepository:\n  archiveLogs: true\n"
                             + "".join(f"  {line}\n" for line in artifact_repository.splitlines())
                             + "executor:\n  resources:\n    requests: {cpu: 10m, memory: 64Mi}\n"
                               "    limits: {memory: 512Mi}\n"}},
@@ -496,8 +503,7 @@ def _stateful_set(install: KfpInstall, name: str, service_account: str, containe
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta(install, name),
             "spec": {"serviceName": name, "replicas": 1, "selector": {"matchLabels": {"app": name}},
                      "template": _pod(install, name, service_account, [container],
-                                      securityContext={"runAsNonRoot": True, "fsGroup": 999,
-                                                       "seccompProfile": {"type": "RuntimeDefault"}}),
+                                      securityContext=restricted_pod_security_context(fs_group=999)),
                      "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": dict(install.labels)},
                                                "spec": {"accessModes": ["ReadWriteOnce"],
                                                         "resources": {"requests": {"storage": storage}}}}]}}

@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from components.pod_security import restricted_container_security_context, restricted_pod_security_context
+
 SYNC_IMAGE = "docker.io/library/python:3.11.13-slim"
 SERVICE_ACCOUNT = "kfp-registration"
 SCRIPT_FILE = "kfp_sync.py"
@@ -83,8 +85,7 @@ def _job(context: RegistrationContext, name: str, role: str, labels: Mapping[str
                     "serviceAccountName": SERVICE_ACCOUNT,
                     "automountServiceAccountToken": False,  # it talks to KFP, not to Kubernetes
                     "restartPolicy": "Never",
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65534,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": restricted_pod_security_context(run_as_user=65534),
                     "containers": [{
                         "name": "kfp-sync",
                         "image": SYNC_IMAGE,
@@ -94,8 +95,7 @@ def _job(context: RegistrationContext, name: str, role: str, labels: Mapping[str
                                 {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
                         "volumeMounts": [{"name": volume, "mountPath": path, "readOnly": True}
                                          for volume, path, _ in volumes],
-                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                            "capabilities": {"drop": ["ALL"]}},
+                        "securityContext": restricted_container_security_context(),
                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
                     }],
                     "volumes": [{"name": volume, **source} for volume, _, source in volumes],

@@ -14,8 +14,8 @@ Artifact store. In AWS, a dedicated S3 bucket (`kubeflow.artifactBucket`):
 SSE-KMS with a rotating customer key, versioning, all four public-access
 blocks, TLS-only, owner-enforced ACLs. The pods that read or write artifacts
 (API server, UI, pipeline steps) reach it with an IAM role for service
-accounts; `irsa_trust_policy` builds the trust policy from the cluster's OIDC
-provider. For `cloud.provider: none`, SeaweedFS in the cluster with a PVC.
+accounts (`irsa_role`, trusting the cluster's OIDC
+provider). For `cloud.provider: none`, SeaweedFS in the cluster with a PVC.
 
 Registration and schedules. A Kubernetes Job per (pipeline, version) calls
 the KFP API from inside the cluster; one more Job keeps the recurring runs
@@ -38,20 +38,22 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import kfp_install, kfp_registration, kfp_sync
-from components.irsa import irsa_trust_policy
+from components.irsa import irsa_role
+from components.kms import kms_key
 from components.kube import namespace
 from components.ownership import Ownership
+from components.secure_bucket import secure_bucket
 from environments import spec as env
-from pipelines.compile import CompiledPipeline
+from environments.compiled_pipeline import CompiledPipeline
+from environments.spec import snake_case
 
 # The service accounts whose pods touch artifacts, and so may assume the IRSA role.
 ARTIFACT_SERVICE_ACCOUNTS = ("ml-pipeline", "ml-pipeline-ui", kfp_install.PIPELINE_RUNNER)
@@ -61,7 +63,7 @@ ARTIFACT_SERVICE_ACCOUNTS = ("ml-pipeline", "ml-pipeline-ui", kfp_install.PIPELI
 class KubeflowPipelinesArgs:
     kubeflow: env.KubeflowPipelines
     pipelines: tuple[env.Pipeline, ...]
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     cloud: env.Cloud = field(default_factory=lambda: env.Cloud(provider="none"))
     compiled: tuple[CompiledPipeline, ...] = ()  # pipelines/compile.py output, one per spec pipeline
@@ -88,15 +90,6 @@ def artifact_access_policy(bucket_arn: str, key_arn: str) -> str:
     }, sort_keys=True)
 
 
-def tls_only_bucket_policy(bucket_arn: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                       "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}],
-    }, sort_keys=True)
-
-
 def recurring_runs(pipelines: Sequence[env.Pipeline], compiled: Sequence[CompiledPipeline]) -> list[dict]:
     """One recurring-run definition per schedule, pointing at the pipeline's compiled version."""
     versions = {c.name: c.version for c in compiled}
@@ -120,11 +113,6 @@ _KINDS = {
 }
 
 
-def _snake(key: str) -> str:
-    """A manifest's top-level field as the typed resource's keyword (`roleRef` -> `role_ref`)."""
-    return re.sub(r"(?<=[a-z])([A-Z])", r"_\1", key).lower()
-
-
 class KubeflowPipelines(pulumi.ComponentResource):
     def __init__(self, name: str, args: KubeflowPipelinesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("stackyard:pipelines:KubeflowPipelines", name, None, opts)
@@ -139,7 +127,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         else:
             store = kfp_install.ArtifactStore(bucket=kfp_install.LOCAL_BUCKET, in_cluster=True)
         install = kfp_install.KfpInstall(
-            namespace=kubeflow.namespace, release=kfp_install.release(args.versions["kubeflowPipelines"]),
+            namespace=kubeflow.namespace, release=kfp_install.release(args.versions.kubeflow_pipelines),
             store=store, labels=labels, platform_env=args.platform_env)
         installed = [self._apply(manifest, in_namespace)
                      for manifest in kfp_install.install_manifests(install, secret_value=pulumi.Output.secret)]
@@ -155,7 +143,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
     def _apply(self, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
         """Create the typed resource for one manifest; its resource name is kind and object name."""
         kind = manifest["kind"]
-        fields = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        fields = {snake_case(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
         return _KINDS[kind](f"{self._name}-{kind.lower()}-{manifest['metadata']['name']}", opts=opts, **fields)
 
     def _s3_store(self, name: str, args: KubeflowPipelinesArgs) -> kfp_install.ArtifactStore:
@@ -164,35 +152,14 @@ class KubeflowPipelines(pulumi.ComponentResource):
                              "oidc_issuer) to give its pods access to the artifact bucket")
         child = pulumi.ResourceOptions(parent=self)
         tags = args.ownership.tags({"stackyard.dev/component": "pipelines"})
-        key = aws.kms.Key(f"{name}-artifacts-key", description=f"Kubeflow Pipelines artifacts ({args.ownership.environment})",
-                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=child)
-        aws.kms.Alias(f"{name}-artifacts-key-alias", name=f"alias/stackyard-{args.ownership.environment}-kfp-artifacts",
-                      target_key_id=key.key_id, opts=child)
-        bucket = aws.s3.Bucket(f"{name}-artifacts", bucket=args.kubeflow.artifact_bucket, force_destroy=False,
-                               tags=tags, opts=pulumi.ResourceOptions(parent=self,
-                                                                      protect=args.ownership.protects_state))
-        on_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
-        aws.s3.BucketPublicAccessBlock(f"{name}-artifacts-public-access", bucket=bucket.id,
-                                       block_public_acls=True, block_public_policy=True,
-                                       ignore_public_acls=True, restrict_public_buckets=True, opts=on_bucket)
-        aws.s3.BucketOwnershipControls(f"{name}-artifacts-ownership", bucket=bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=on_bucket)
-        aws.s3.BucketVersioning(f"{name}-artifacts-versioning", bucket=bucket.id,
-                                versioning_configuration={"status": "Enabled"}, opts=on_bucket)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-artifacts-encryption", bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
-                                                                "kms_master_key_id": key.arn},
-                    "bucket_key_enabled": True}], opts=on_bucket)
-        aws.s3.BucketPolicy(f"{name}-artifacts-tls-only", bucket=bucket.id,
-                            policy=bucket.arn.apply(tls_only_bucket_policy), opts=on_bucket)
-        role = aws.iam.Role(
-            f"{name}-artifacts-irsa",
-            description="Kubeflow Pipelines pods: read and write the artifact bucket",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda parts: irsa_trust_policy(parts[0], parts[1], args.kubeflow.namespace,
-                                                ARTIFACT_SERVICE_ACCOUNTS)),
-            tags=tags, opts=child)
+        protect = args.ownership.protects_state  # the key with the bucket: without it the artifacts are unreadable
+        key = kms_key(f"{name}-artifacts-key", f"Kubeflow Pipelines artifacts ({args.ownership.environment})", tags,
+                      parent=self, protect=protect, alias=f"alias/stackyard-{args.ownership.environment}-kfp-artifacts")
+        bucket = secure_bucket(f"{name}-artifacts", args.kubeflow.artifact_bucket, key.arn, tags, parent=self,
+                               protect=protect)
+        role = irsa_role(f"{name}-artifacts-irsa", args.oidc_provider_arn, args.oidc_issuer, args.kubeflow.namespace,
+                         ARTIFACT_SERVICE_ACCOUNTS, child,
+                         description="Kubeflow Pipelines pods: read and write the artifact bucket", tags=tags)
         aws.iam.RolePolicy(f"{name}-artifacts-access", role=role.id,
                            policy=pulumi.Output.all(bucket.arn, key.arn).apply(
                                lambda parts: artifact_access_policy(parts[0], parts[1])), opts=child)

@@ -19,12 +19,15 @@ import pulumi_kubernetes as k8s
 
 from components import alert_rules, alertmanager_config, dashboards, drift, scrape_targets, watchlist
 from components.kube import namespace
+from components.network_isolation import allow_ingress, monitoring_peer, stackyard_namespaces_peer
 from components.ownership import Ownership
 from components.secret_refs import secret_value
 from environments import spec as env
 
 PROMETHEUS_COMMUNITY_CHARTS = "https://prometheus-community.github.io/helm-charts"
 STACK_RELEASE = "kube-prometheus-stack"
+# Where the chart's Prometheus Operator serves its admission webhook (prometheusOperator.tls.internalPort).
+OPERATOR_WEBHOOK_PORT = 10250
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 ALERTMANAGER_CONFIG_SECRET = "alertmanager-stackyard"
 DASHBOARD_LABEL = "grafana_dashboard"
@@ -33,7 +36,7 @@ DASHBOARD_LABEL = "grafana_dashboard"
 @dataclass(frozen=True)
 class MonitoringArgs:
     monitoring: env.Monitoring
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     serving: env.Serving = field(default_factory=env.Serving)
     endpoints: tuple[env.Endpoint, ...] = ()
@@ -94,17 +97,23 @@ class Monitoring(pulumi.ComponentResource):
                                          args.kubeflow, args.gpu_hourly_prices)
         self.namespace = namespace(f"{name}-ns", ns, labels, pulumi.ResourceOptions(parent=self))
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        # The Prometheus Operator's admission webhook is called by the API server, from outside any pod network.
+        allow_ingress(f"{name}-allow-operator-webhook", ns, "allow-operator-webhook", labels, {}, [], in_namespace,
+                      ports=[OPERATOR_WEBHOOK_PORT])
+        # Pipelines and drift checks in Stackyard's namespaces push their metrics to the Pushgateway.
+        allow_ingress(f"{name}-allow-pushes", ns, "allow-pushes", labels, {}, [stackyard_namespaces_peer()],
+                      in_namespace, ports=[scrape_targets.PUSHGATEWAY_PORT])
 
         secrets = self._secrets(name, spec, ns, labels, in_namespace)
         stack = k8s.helm.v3.Release(
             f"{name}-stack", name=STACK_RELEASE, chart="kube-prometheus-stack",
-            version=args.versions["kubePrometheusStack"], namespace=ns,
+            version=args.versions.kube_prometheus_stack, namespace=ns,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY_CHARTS),
             values=stack_values(spec, labels, args.ownership.environment),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *secrets]))
         k8s.helm.v3.Release(
             f"{name}-pushgateway", name=scrape_targets.PUSHGATEWAY_NAME, chart="prometheus-pushgateway",
-            version=args.versions["prometheusPushgateway"], namespace=ns,
+            version=args.versions.prometheus_pushgateway, namespace=ns,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY_CHARTS),
             values=pushgateway_values(labels), opts=in_namespace)
 
@@ -163,6 +172,10 @@ class Monitoring(pulumi.ComponentResource):
                                               opts=in_serving)
             k8s.apps.v1.Deployment(f"{name}-payload-logger", **objects["Deployment"], opts=in_serving)
             k8s.core.v1.Service(f"{name}-payload-logger", **objects["Service"], opts=in_serving)
+            # The drift checks, in the monitoring namespace, read the payloads back from the sink.
+            allow_ingress(f"{name}-payload-logger-allow-drift-checks", args.serving.namespace, "allow-drift-checks",
+                          labels, {"matchLabels": {"app.kubernetes.io/name": watchlist.PAYLOAD_LOGGER_NAME}},
+                          [monitoring_peer()], in_serving, ports=[drift.SINK_PORT])
         if not self.watchlist.drift_endpoints:
             return
         k8s.core.v1.ConfigMap(f"{name}-drift-check-code",

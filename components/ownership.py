@@ -2,6 +2,8 @@
 
 Policies require owner, team, cost-center and environment on every workload
 and taggable cloud resource; building them in one place keeps them identical.
+Owner, team and cost center are free text: they are sanitised into valid label
+and tag values (environments/naming.py), never copied raw.
 """
 
 from __future__ import annotations
@@ -9,17 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from environments.naming import label_value, tag_value
 from environments.spec import Spec
-
-
-# Environments whose stateful resources Pulumi refuses to delete (protect=True).
-PROTECTED_ENVIRONMENTS = ("staging", "prod")
-
-
-def label_value(value: str) -> str:
-    """Kubernetes label values allow [A-Za-z0-9_.-] and 63 characters."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in value)
-    return cleaned.strip("_.-")[:63]
 
 
 @dataclass(frozen=True)
@@ -29,16 +22,19 @@ class Ownership:
     team: str
     cost_center: str
     extra_tags: Mapping[str, str] = field(default_factory=dict)
+    production: bool = False  # Spec.production: the same definition the policy rules use
 
     @classmethod
     def of(cls, spec: Spec) -> "Ownership":
         return cls(environment=spec.name, owner=spec.metadata.owner, team=spec.metadata.team,
-                   cost_center=spec.metadata.cost_center, extra_tags=dict(spec.cloud.tags))
+                   cost_center=spec.metadata.cost_center, extra_tags=dict(spec.cloud.tags),
+                   production=spec.production)
 
     @property
     def protects_state(self) -> bool:
-        """Whether buckets, databases and caches of this environment are protected from deletion."""
-        return self.environment in PROTECTED_ENVIRONMENTS
+        """Whether buckets, databases and caches are protected from deletion (protect=True): in
+        production, where SY-AWS-010 requires it."""
+        return self.production
 
     def labels(self, component: str, team: Optional[str] = None,
                extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
@@ -48,7 +44,7 @@ class Ownership:
             "app.kubernetes.io/component": component,
             "stackyard.dev/environment": self.environment,
             "stackyard.dev/owner": label_value(self.owner),
-            "stackyard.dev/team": team or self.team,
+            "stackyard.dev/team": label_value(team or self.team),
             "stackyard.dev/cost-center": label_value(self.cost_center),
             **(extra or {}),
         }
@@ -57,8 +53,8 @@ class Ownership:
         return {
             **self.extra_tags,
             "stackyard.dev/environment": self.environment,
-            "stackyard.dev/owner": self.owner,
-            "stackyard.dev/team": self.team,
-            "stackyard.dev/cost-center": self.cost_center,
+            "stackyard.dev/owner": tag_value(self.owner),
+            "stackyard.dev/team": tag_value(self.team),
+            "stackyard.dev/cost-center": tag_value(self.cost_center),
             **(extra or {}),
         }

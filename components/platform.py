@@ -20,7 +20,7 @@ from components.serving import Serving, ServingArgs
 from components.teams import Teams, TeamsArgs
 from environments import gpu_catalog
 from environments.spec import ResolvedModel, Spec
-from pipelines.compile import CompiledPipeline
+from environments.compiled_pipeline import CompiledPipeline
 
 
 def pipeline_platform_env(spec: Spec) -> dict[str, str]:
@@ -88,14 +88,14 @@ class Platform(pulumi.ComponentResource):
                 on_cluster)
         self.monitoring = None
         if spec.monitoring.enabled:
-            # Watches what the components above create, from the same spec entries. GPU prices
-            # (pool -> USD per GPU-hour) come from the compute price catalog once it exists.
+            # Watches what the components above create, from the same spec entries; GPU prices
+            # (pool -> USD per GPU-hour) from the GPU catalog price the cost panels and idle alerts.
             # It waits for Serving because the payload logger sink lives in the serving namespace.
             self.monitoring = Monitoring(
                 f"{name}-monitoring",
                 MonitoringArgs(spec.monitoring, versions, ownership, serving=spec.serving, endpoints=spec.endpoints,
                                node_pools=spec.node_pools, feature_store=spec.feature_store,
-                               kubeflow=spec.kubeflow, gpu_hourly_prices={}),
+                               kubeflow=spec.kubeflow, gpu_hourly_prices=gpu_hourly_prices(spec)),
                 pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
                                        depends_on=[self.serving]))
         self.register_outputs({})
@@ -109,12 +109,12 @@ class Platform(pulumi.ComponentResource):
         if any(pool.provisioner == "karpenter" for pool in spec.node_pools):
             self.karpenter = Karpenter(
                 f"{name}-karpenter",
-                KarpenterArgs(cluster_name, region, versions["karpenter"], self.cluster, ownership), on_cluster)
+                KarpenterArgs(cluster_name, region, versions.karpenter, self.cluster, ownership), on_cluster)
         self.cluster_autoscaler = None
         if any(pool.provisioner == "managed" for pool in spec.node_pools):
             self.cluster_autoscaler = ClusterAutoscaler(
                 f"{name}-cluster-autoscaler",
-                ClusterAutoscalerArgs(cluster_name, region, versions["clusterAutoscaler"], versions["kubernetes"],
+                ClusterAutoscalerArgs(cluster_name, region, versions.cluster_autoscaler, versions.kubernetes,
                                       self.cluster, ownership), on_cluster)
         self.gpu_node_pools = [
             GpuNodePool(f"{name}-pool-{pool.name}",

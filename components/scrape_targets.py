@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from components.gpu_scheduling import POOL_LABEL
+from environments.gpu_scheduling import POOL_LABEL
 from components.watchlist import (DCGM_EXPORTER_NAME, DCGM_EXPORTER_NAMESPACE, FEATURE_SERVER_NAME,
                                   INFERENCE_SERVICE_LABEL, KFP_API_SERVER, WORKFLOW_CONTROLLER, EndpointWatch,
                                   Watchlist)

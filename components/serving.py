@@ -25,9 +25,10 @@ import pulumi_kubernetes as k8s
 
 from components.kserve_models import from_wire, make, to_wire
 from components.kube import namespace
+from components.network_isolation import allow_ingress, namespace_peer
 from components.ownership import Ownership
-from components.serving_endpoint import (PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs,
-                                        restricted_security_context)
+from components.pod_security import restricted_container_security_context
+from components.serving_endpoint import PREDICTOR_CONTAINER, ServingEndpoint, ServingEndpointArgs
 from environments import spec as env
 
 CERT_MANAGER_REPOSITORY = "https://charts.jetstack.io"
@@ -38,6 +39,11 @@ KNATIVE_OPERATOR_CHART = ("https://github.com/knative/operator/releases/download
                           "knative-{version}/knative-operator-{version}.tgz")
 KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
 KNATIVE_SERVING_NAMESPACE = "knative-serving"
+# Where KServe's ingress gateway runs for RawDeployment endpoints (the chart's
+# kserve.controller.gateway.ingressGateway.gatewayService: istio-ingressgateway.istio-system).
+KSERVE_INGRESS_GATEWAY_NAMESPACE = "istio-system"
+# KServe labels every pod of an InferenceService with its name.
+KSERVE_ISVC_LABEL = "serving.kserve.io/inferenceservice"
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
 SERVING_RUNTIME_API_VERSION = "serving.kserve.io/v1alpha1"
 
@@ -69,7 +75,7 @@ _RUNTIME_DEFAULT_RESOURCES = {"cpu": "1", "memory": "2Gi"}
 @dataclass(frozen=True)
 class ServingArgs:
     serving: env.Serving
-    versions: Mapping[str, str]
+    versions: env.Versions
     ownership: Ownership
     endpoints: tuple[env.Endpoint, ...] = ()
     models: Mapping[str, env.ResolvedModel] = field(default_factory=dict)  # endpoint name -> locked model
@@ -142,9 +148,8 @@ def cluster_serving_runtime(runtime: env.ServingRuntime, labels: Mapping[str, st
 
     family = _server_family(runtime.image)
     path = ("spec",)
-    security = restricted_security_context()
-    if family in _RUN_AS_USER:
-        security["runAsUser"] = _RUN_AS_USER[family]
+    security = restricted_container_security_context(read_only_root_filesystem=False,
+                                                     run_as_user=_RUN_AS_USER.get(family))
     container = make(
         V1Container, path + ("containers", 0),
         name=PREDICTOR_CONTAINER,
@@ -187,13 +192,19 @@ class Serving(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = args.ownership.labels("serving")
         self.namespace = namespace(f"{name}-ns", args.serving.namespace, labels, child)
+        # Requests reach the model servers through a gateway: Kourier and the activator for Serverless
+        # endpoints, KServe's ingress gateway for RawDeployment ones.
+        allow_ingress(f"{name}-allow-gateway", args.serving.namespace, "allow-gateway", labels,
+                      {"matchExpressions": [{"key": KSERVE_ISVC_LABEL, "operator": "Exists"}]},
+                      [namespace_peer(KNATIVE_SERVING_NAMESPACE), namespace_peer(KSERVE_INGRESS_GATEWAY_NAMESPACE)],
+                      pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]))
         self.endpoints: dict[str, ServingEndpoint] = {}
         if not args.needs_kserve:
             self.register_outputs({"namespace": args.serving.namespace})
             return
 
         versions = args.versions
-        missing = [key for key in ("certManager", "kserve") if key not in versions]
+        missing = [key for key in ("certManager", "kserve") if not versions.pinned(key)]
         if missing:
             raise pulumi.RunError(f"versions lacks {', '.join(missing)}: KServe is installed for the endpoints "
                                   "and its version must be pinned there")
@@ -201,7 +212,7 @@ class Serving(pulumi.ComponentResource):
             f"{name}-cert-manager",
             name="cert-manager",
             chart="cert-manager",
-            version=versions["certManager"],
+            version=versions.cert_manager,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER_REPOSITORY),
             namespace=CERT_MANAGER_NAMESPACE,
             create_namespace=True,
@@ -212,19 +223,19 @@ class Serving(pulumi.ComponentResource):
             f"{name}-kserve-crd",
             name="kserve-crd",
             chart=f"{KSERVE_CHART_REGISTRY}/kserve-crd",
-            version=versions["kserve"],
+            version=versions.kserve,
             namespace=KSERVE_NAMESPACE,
             create_namespace=True,
             opts=child,
         )
         controller_needs = [cert_manager, kserve_crds]
         if args.needs_knative:
-            controller_needs.append(self._knative(name, versions["knative"], args.serving.domain, labels, child))
+            controller_needs.append(self._knative(name, versions.knative, args.serving.domain, labels, child))
         self.kserve = k8s.helm.v3.Release(
             f"{name}-kserve",
             name="kserve",
             chart=f"{KSERVE_CHART_REGISTRY}/{KSERVE_CONTROLLER_CHART}",
-            version=versions["kserve"],
+            version=versions.kserve,
             namespace=KSERVE_NAMESPACE,
             create_namespace=True,
             values=kserve_values(args.serving, args.needs_knative),
@@ -279,6 +290,9 @@ class Serving(pulumi.ComponentResource):
             opts=child,
         )
         serving_namespace = namespace(f"{name}-knative-serving-ns", KNATIVE_SERVING_NAMESPACE, labels, child)
+        # The edge: Kourier takes traffic from the load balancer, the webhooks calls from the API server.
+        allow_ingress(f"{name}-knative-allow-edge", KNATIVE_SERVING_NAMESPACE, "allow-edge", labels, {}, [],
+                      pulumi.ResourceOptions(parent=self, depends_on=[serving_namespace]))
         body = knative_serving(version, domain, labels)
         return k8s.apiextensions.CustomResource(
             f"{name}-knative-serving", api_version=body["apiVersion"], kind=body["kind"],

@@ -14,7 +14,6 @@ built. The builders are pure functions; `ServingEndpoint` only wires them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
@@ -27,10 +26,12 @@ import pulumi_kubernetes as k8s
 # The payload logger sink (monitoring runs it in the serving namespace): every endpoint with
 # payloadLogging sends its requests and responses there as CloudEvents, for drift detection.
 from components.drift import payload_logger_url
-from components.gpu_scheduling import gpu_scheduling
-from components.irsa import irsa_trust_policy
+from environments.gpu_scheduling import gpu_scheduling
+from components.irsa import irsa_role
+from components.pod_security import restricted_container_security_context
 from components.kserve_models import KServeFieldError, fields_from_wire, from_wire, make, to_wire
-from components.ownership import Ownership, label_value
+from components.ownership import Ownership
+from environments import naming
 from environments import spec as env
 
 INFERENCE_SERVICE_API_VERSION = "serving.kserve.io/v1beta1"
@@ -116,12 +117,8 @@ def artifact_read_policy(location: S3Prefix) -> str:
 
 
 def iam_role_name(environment: str, endpoint: str) -> str:
-    """A deterministic IAM role name within IAM's 64 characters."""
-    name = f"stackyard-{environment}-{endpoint}-model-reader"
-    if len(name) <= 64:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:55]}-{digest}"
+    """A deterministic IAM role name within IAM's 64 characters (the one validate checks)."""
+    return naming.endpoint_role_name(environment, endpoint)
 
 
 def storage_annotations(region: str) -> dict[str, str]:
@@ -132,12 +129,6 @@ def storage_annotations(region: str) -> dict[str, str]:
         "serving.kserve.io/s3-usehttps": "1",
         "serving.kserve.io/s3-useanoncredential": "false",
     }
-
-
-def restricted_security_context() -> dict:
-    """The restricted Pod Security Standard for a model server container, in wire form."""
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
-            "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def readiness_path(protocol: Optional[str], model_name: str) -> str:
@@ -165,7 +156,7 @@ def disruption_budget(endpoint: env.Endpoint, namespace: str, labels: Mapping[st
 def endpoint_labels(ownership: Ownership, endpoint: env.Endpoint, model: env.ResolvedModel) -> dict[str, str]:
     return ownership.labels("serving", team=endpoint.team, extra={
         ENDPOINT_LABEL: endpoint.name,
-        MODEL_LABEL: label_value(model.name),
+        MODEL_LABEL: naming.label_value(model.name),
         MODEL_VERSION_LABEL: str(model.version),
     })
 
@@ -212,7 +203,8 @@ def inference_service(endpoint: env.Endpoint, model: env.ResolvedModel, *, names
         protocol_version=protocol,
         storage_uri=model.source,
         resources=resources,
-        security_context=from_wire("V1SecurityContext", restricted_security_context(),
+        security_context=from_wire("V1SecurityContext",
+                                   restricted_container_security_context(read_only_root_filesystem=False),
                                    model_path + ("securityContext",)),
         readiness_probe=from_wire("V1Probe", {
             "httpGet": {"path": readiness_path(protocol, endpoint.name), "port": PREDICTOR_PORT},
@@ -315,14 +307,8 @@ class ServingEndpoint(pulumi.ComponentResource):
 
     def _model_reader_role(self, name: str, args: ServingEndpointArgs, account: str, location: S3Prefix,
                            child: pulumi.ResourceOptions) -> aws.iam.Role:
-        trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-            lambda parts: irsa_trust_policy(parts[0], parts[1], args.namespace, account))
-        role = aws.iam.Role(
-            f"{name}-model-reader",
-            name=iam_role_name(args.ownership.environment, args.endpoint.name),
-            assume_role_policy=trust,
-            tags=args.ownership.tags({ENDPOINT_LABEL: args.endpoint.name}),
-            opts=child,
-        )
+        role = irsa_role(f"{name}-model-reader", args.oidc_provider_arn, args.oidc_issuer, args.namespace, account,
+                         child, name=iam_role_name(args.ownership.environment, args.endpoint.name),
+                         tags=args.ownership.tags({ENDPOINT_LABEL: args.endpoint.name}))
         aws.iam.RolePolicy(f"{name}-model-read", role=role.id, policy=artifact_read_policy(location), opts=child)
         return role

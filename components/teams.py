@@ -14,10 +14,11 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.gpu_scheduling import GPU_RESOURCE
+from environments.gpu_scheduling import GPU_RESOURCE
 from components.kube import namespace
-from components.ownership import Ownership, label_value
+from components.ownership import Ownership
 from environments import spec as env
+from environments.naming import label_value
 
 GPU_QUOTA_NAME = "gpu-quota"
 LIMIT_RANGE_NAME = "container-defaults"

@@ -11,20 +11,28 @@ import ast
 import difflib
 import re
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator
 
-from environments import compatibility, gpu_catalog
+from environments import compatibility, gpu_catalog, naming, urls
 from environments.cron import CronError, cron_problem, longest_gap
+from environments.derived_names import name_problems
 from environments.errors import SpecProblem
+from environments.project import repository_root
+from environments.pipeline_source import pipeline_function
 from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
-
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
 Check = Callable[[Spec], Iterable[SpecProblem]]
 
 
 def _problem(path: tuple, message: str) -> SpecProblem:
     return SpecProblem(None, path, message)
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    """`unknown node pool 'gpu-a10'; did you mean 'gpu-a100'?`, else the names there are."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"unknown {what} {name!r}; " + (f"did you mean {close[0]!r}?" if close else f"expected one of {known}")
 
 
 def unique_names(spec: Spec) -> Iterator[SpecProblem]:
@@ -46,9 +54,17 @@ def cluster_matches_cloud(spec: Spec) -> Iterator[SpecProblem]:
     if spec.cluster.endpoint_public_access and not spec.cluster.public_access_cidrs:
         yield _problem(("cluster", "publicAccessCidrs"),
                        "a public API endpoint needs an allow-list: set publicAccessCidrs")
-    if "0.0.0.0/0" in spec.cluster.public_access_cidrs:
-        yield _problem(("cluster", "publicAccessCidrs"),
-                       "expected an allow-list of networks, found 0.0.0.0/0 (the whole internet)")
+
+
+def spec_urls(spec: Spec) -> Iterator[SpecProblem]:
+    """URLs in a spec pass the one URL check registry answers and lock files pass too."""
+    fields = [(("monitoring", "runbookBaseUrl"), spec.monitoring.runbook_base_url, ("https",))]
+    if spec.serving.registry is not None:
+        fields.append((("serving", "registry", "trackingUri"), spec.serving.registry.tracking_uri, urls.WEB_SCHEMES))
+    for path, url, schemes in fields:
+        problem = urls.url_problem(url, schemes)
+        if problem:
+            yield _problem(path, problem)
 
 
 def pool_sizes(spec: Spec) -> Iterator[SpecProblem]:
@@ -72,14 +88,13 @@ def endpoint_references(spec: Spec) -> Iterator[SpecProblem]:
     runtimes = {runtime.name for runtime in spec.serving.runtimes}
     for index, endpoint in enumerate(spec.endpoints):
         if endpoint.gpu and endpoint.gpu.pool not in pools:
-            known = f"expected one of {sorted(pools)}" if pools else "this environment defines no nodePools"
-            yield _problem(("endpoints", index, "gpu", "pool"), f"unknown node pool {endpoint.gpu.pool!r}; {known}")
+            message = (_unknown("node pool", endpoint.gpu.pool, pools) if pools
+                       else f"unknown node pool {endpoint.gpu.pool!r}; this environment defines no nodePools")
+            yield _problem(("endpoints", index, "gpu", "pool"), message)
         if teams and endpoint.team not in teams:
-            yield _problem(("endpoints", index, "team"),
-                           f"unknown team {endpoint.team!r}; expected one of {sorted(teams)}")
+            yield _problem(("endpoints", index, "team"), _unknown("team", endpoint.team, teams))
         if runtimes and endpoint.runtime not in runtimes:
-            yield _problem(("endpoints", index, "runtime"),
-                           f"unknown serving runtime {endpoint.runtime!r}; expected one of {sorted(runtimes)}")
+            yield _problem(("endpoints", index, "runtime"), _unknown("serving runtime", endpoint.runtime, runtimes))
         if endpoint.replicas.min > endpoint.replicas.max:
             yield _problem(("endpoints", index, "replicas", "min"),
                            f"expected min <= max ({endpoint.replicas.max}), found {endpoint.replicas.min}")
@@ -90,41 +105,6 @@ def policy_references(spec: Spec) -> Iterator[SpecProblem]:
         if pool.provisioner == "karpenter" and pool.gpu_limit is None:
             yield _problem(("nodePools", index, "gpuLimit"),
                            "a Karpenter GPU pool needs gpuLimit (the most GPUs it may launch)")
-
-
-def policy_rule_ids(spec: Spec) -> Iterator[SpecProblem]:
-    """Rule ids in policy.rules and policy.exemptions must name rules that exist."""
-    import difflib
-
-    from policies.rules import RULES_BY_ID  # standard library only, like this module
-
-    def unknown(rule_id: str) -> str:
-        close = difflib.get_close_matches(rule_id, list(RULES_BY_ID), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else " (`stackyard audit` lists the rules)"
-        return f"unknown policy rule {rule_id!r}{hint}"
-
-    for rule_id in spec.policy.rules:
-        if rule_id not in RULES_BY_ID:
-            yield _problem(("policy", "rules", rule_id), unknown(rule_id))
-    for index, exemption in enumerate(spec.policy.exemptions):
-        if exemption.rule not in RULES_BY_ID:
-            yield _problem(("policy", "exemptions", index, "rule"), unknown(exemption.rule))
-
-
-def _pipeline_function(source: Path, function: str) -> tuple[Optional[ast.FunctionDef], Optional[str]]:
-    """The top-level `def function` in `source` (without importing it), or why it cannot be found."""
-    try:
-        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-    except SyntaxError as error:
-        return None, f"{source.name} does not parse: line {error.lineno}: {error.msg}"
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        return None, f"cannot read {source.name}: {error}"
-    defined = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    for node in defined:
-        if node.name == function:
-            return node, None
-    names = sorted(node.name for node in defined)
-    return None, f"no function {function!r} defined in {source.name}; defined there: {names or 'none'}"
 
 
 def _parameters(node: ast.FunctionDef) -> tuple[list[str], set[str]]:
@@ -148,7 +128,7 @@ def pipeline_problems(index: int, pipeline: Pipeline, root: Path) -> Iterator[Sp
     if not source.is_file():
         yield _problem(("pipelines", index, "source"), f"pipeline file {pipeline.source} does not exist")
         return
-    node, problem = _pipeline_function(source, pipeline.function)
+    node, problem = pipeline_function(source, pipeline.function)
     if node is None:
         yield _problem(("pipelines", index, "function"), problem)
         return
@@ -164,9 +144,11 @@ def pipeline_problems(index: int, pipeline: Pipeline, root: Path) -> Iterator[Sp
             yield _problem(where + ("cron",), f"invalid cron schedule: {problem}")
         for key in schedule.parameters:
             if key not in parameters:
+                close = difflib.get_close_matches(key, list(parameters), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
                 yield _problem(where + ("parameters", key),
                                f"unknown parameter {key!r}: {pipeline.function} in {pipeline.source} takes "
-                               f"{parameters}")
+                               f"{parameters}{hint}")
         missing = sorted(required - set(schedule.parameters))
         if missing:
             yield _problem(where + ("parameters",),
@@ -175,12 +157,13 @@ def pipeline_problems(index: int, pipeline: Pipeline, root: Path) -> Iterator[Sp
 
 
 def pipeline_references(spec: Spec) -> Iterator[SpecProblem]:
+    root = repository_root()  # the project's pipelines/, the ones `stackyard plan` compiles
     for index, pipeline in enumerate(spec.pipelines):
-        yield from pipeline_problems(index, pipeline, REPOSITORY_ROOT)
+        yield from pipeline_problems(index, pipeline, root)
         pools = {pool.name for pool in spec.node_pools}
         if pipeline.gpu and pipeline.gpu.pool not in pools:
             yield _problem(("pipelines", index, "gpu", "pool"),
-                           f"unknown node pool {pipeline.gpu.pool!r}; expected one of {sorted(pools)}")
+                           _unknown("node pool", pipeline.gpu.pool, pools))
     if spec.kubeflow.enabled and spec.cloud.provider == "aws" and not spec.kubeflow.artifact_bucket:
         yield _problem(("kubeflow",), "missing required field 'artifactBucket': Kubeflow Pipelines on AWS keeps "
                                       "its artifacts in an S3 bucket")
@@ -219,7 +202,7 @@ def feature_store_storage(spec: Spec) -> Iterator[SpecProblem]:
     if registry.type == "sql" and registry.password is None:
         yield _problem(at + ("registry",), "missing required field 'password' for a sql registry: "
                        "a secret reference {config: <name>} or {arn: <secret ARN>}")
-    if registry.type == "sql" and "postgres" not in spec.versions:
+    if registry.type == "sql" and spec.versions.postgres is None:
         yield _problem(("versions",), "missing required field 'postgres' (the RDS engine version of the "
                        "sql feature registry)")
     if registry.type == "file" and aws:
@@ -245,7 +228,7 @@ def feature_store_service(spec: Spec) -> Iterator[SpecProblem]:
     if replicas.min > replicas.max:
         yield _problem(("featureStore", "server", "replicas", "min"),
                        f"expected min <= max ({replicas.max}), found {replicas.min}")
-    if "feast" not in spec.versions:
+    if spec.versions.feast is None:
         yield _problem(("versions",), "missing required field 'feast' (the feature server image version)")
 
 
@@ -312,9 +295,9 @@ def _pinned_ami(spec: Spec, index: int, pool: NodePool) -> Iterator[SpecProblem]
     if not match:
         yield _problem(("nodePools", index, "ami", "releaseVersion"),
                        f"expected an EKS AL2023 AMI release like '1.33.0-20250519', found {release!r}")
-    elif "kubernetes" in spec.versions and match["kubernetes"] != _minor(spec.versions["kubernetes"]):
+    elif match["kubernetes"] != _minor(spec.versions.kubernetes):
         yield _problem(("nodePools", index, "ami", "releaseVersion"),
-                       f"expected an AMI release for Kubernetes {_minor(spec.versions['kubernetes'])} "
+                       f"expected an AMI release for Kubernetes {_minor(spec.versions.kubernetes)} "
                        f"(versions.kubernetes), found {release!r}")
 
 
@@ -329,7 +312,8 @@ def workload_pool_references(spec: Spec) -> Iterator[SpecProblem]:
         most = max((instance.gpus for instance in _pool_instances(pools[gpu.pool])), default=None)
         if most is not None and gpu.count > most:
             yield _problem((section, index, "gpu", "count"),
-                           f"expected at most {most} GPUs (the most one node of pool {gpu.pool!r} has), "
+                           f"expected at most {most} GPU{'s' if most != 1 else ''} (the most one node of pool "
+                           f"{gpu.pool!r} has), "
                            f"found {gpu.count}: the pod could never be scheduled")
 
 
@@ -343,19 +327,18 @@ def cluster_network(spec: Spec) -> Iterator[SpecProblem]:
                        "`vpc.availabilityZones` (a VPC Stackyard creates)")
 
 
-_PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-
-
 def team_namespaces(spec: Spec) -> Iterator[SpecProblem]:
-    """Each team gets a namespace named after it; it must not be one the platform already uses."""
-    taken = {name: "a Kubernetes system namespace" for name in _PLATFORM_NAMESPACES}
+    """Each team gets a namespace named after it; it must not be one the platform uses or would use.
+
+    A component's namespace is reserved whether or not it is enabled: enabling it later must not
+    find a team (its quota, its LimitRange, its deletion) already owning the namespace.
+    """
+    taken = {name: "a namespace the platform itself uses" for name in naming.PLATFORM_NAMESPACES}
+    taken.update({name: "a system namespace of the cluster" for name in spec.cluster.system_namespaces})
     taken[spec.serving.namespace] = "the serving namespace"
-    if spec.kubeflow.enabled:
-        taken[spec.kubeflow.namespace] = "the Kubeflow Pipelines namespace"
-    if spec.feature_store.enabled:
-        taken[spec.feature_store.namespace] = "the feature store namespace"
-    if spec.monitoring.enabled:
-        taken[spec.monitoring.namespace] = "the monitoring namespace"
+    taken[spec.kubeflow.namespace] = "the Kubeflow Pipelines namespace"
+    taken[spec.feature_store.namespace] = "the feature store namespace"
+    taken[spec.monitoring.namespace] = "the monitoring namespace"
     for index, team in enumerate(spec.teams):
         if team.name in taken:
             yield _problem(("teams", index, "name"),
@@ -377,7 +360,7 @@ def component_versions(spec: Spec) -> Iterator[SpecProblem]:
     if spec.node_pools:
         needed["dcgmExporter"] = "GPU pools export GPU metrics with the DCGM exporter"
     for key, why in needed.items():
-        if key not in spec.versions:
+        if not spec.versions.pinned(key):
             yield _problem(("versions",), f"missing required field {key!r}: {why}")
 
 
@@ -482,11 +465,11 @@ def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
     """Runtimes need the versions KServe is installed at; endpoints a runtime that serves their format."""
     if spec.serving.runtimes:
         for key in ("certManager", "kserve"):
-            if key not in spec.versions:
+            if not spec.versions.pinned(key):
                 yield _problem(("versions",), f"missing required field {key!r}: KServe is installed to run "
                                               "serving.runtimes and needs it")
     serverless = [e.name for e in spec.endpoints if e.deployment_mode_in(spec.serving) == SERVERLESS]
-    if serverless and "knative" not in spec.versions:
+    if serverless and spec.versions.knative is None:
         yield _problem(("versions",), f"missing required field 'knative': endpoint {serverless[0]!r} runs in "
                                       "Serverless mode, which needs Knative Serving")
     for index, runtime in enumerate(spec.serving.runtimes):
@@ -506,10 +489,10 @@ def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
 CHECKS: tuple[Check, ...] = (
     unique_names,
     cluster_matches_cloud,
+    spec_urls,
     pool_sizes,
     endpoint_references,
     policy_references,
-    policy_rule_ids,
     pipeline_references,
     feature_store_storage,
     feature_store_service,
@@ -522,6 +505,7 @@ CHECKS: tuple[Check, ...] = (
     drift_settings,
     serving_modes,
     serving_requirements,
+    name_problems,
     version_compatibility,
 )
 

@@ -14,6 +14,8 @@ from typing import Mapping, Optional
 
 import yaml
 
+from environments.spec import Versions
+
 TABLE = Path(__file__).resolve().parent / "compatibility.yaml"
 SDK_PREFIX = "sdk:"
 SAME_MINOR_AS = "minor of "
@@ -43,7 +45,7 @@ class Verdict:
         own = [key for key in self.rule.when if not key.startswith(SDK_PREFIX)]
         return own[0] if self.pin == "kubernetes" and own else self.pin
 
-    def describe(self, versions: Mapping[str, str]) -> str:
+    def describe(self, versions: Versions) -> str:
         when = ", ".join(f"{key} {versions.get(key) or installed_sdk(key)}" for key in self.rule.when)
         subject = f"{when} needs" if when else "needs"
         return f"{subject} {self.pin} {self.constraint}, found {self.found} ({self.rule.source})"
@@ -89,11 +91,11 @@ def installed_sdk(key: str) -> Optional[str]:
         return None
 
 
-def _pin(key: str, versions: Mapping[str, str]) -> Optional[str]:
+def _pin(key: str, versions: Versions) -> Optional[str]:
     return installed_sdk(key) if key.startswith(SDK_PREFIX) else versions.get(key)
 
 
-def verdicts(versions: Mapping[str, str]) -> list[Verdict]:
+def verdicts(versions: Versions) -> list[Verdict]:
     """Every rule that applies to these pins, judged."""
     found = []
     for rule in table()[1]:

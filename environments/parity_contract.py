@@ -36,9 +36,9 @@ from typing import Any, Iterator, Optional, Sequence
 
 from environments.errors import Location, SpecError, SpecProblem
 from environments.located_yaml import load_located
-from environments.loader import ENVIRONMENTS_DIR, SCHEMA_DIR, _leaf_errors, _schema_problem, display, locate
+from environments.loader import ENVIRONMENTS_DIR, SCHEMA_DIR, display, environments_dir, locate, schema_problems
 
-CONTRACT_FILE = ENVIRONMENTS_DIR / "parity.yaml"
+CONTRACT_FILE = ENVIRONMENTS_DIR / "parity.yaml"  # the shipped contract
 SCHEMA_FILE = SCHEMA_DIR / "parity.schema.json"
 
 KEY, ITEM = "key", "item"
@@ -225,13 +225,12 @@ def _rule(entry: Any, index: int, location: Location) -> ParityRule:
 
 def load_contract(path: Optional[Path] = None) -> ParityContract:
     """Read, validate and check a contract (default environments/parity.yaml); raises SpecError."""
-    path = Path(path) if path is not None else CONTRACT_FILE
+    path = Path(path) if path is not None else environments_dir() / CONTRACT_FILE.name
     name = display(path)
     if not path.is_file():
         raise SpecError([SpecProblem(None, (), f"no parity contract: {name} does not exist")])
     document = load_located(str(path), name)
-    problems = [problem for error in _leaf_errors(_validator().iter_errors(document))
-                for problem in _schema_problem(error, document)]
+    problems = schema_problems(_validator(), document)
     if not problems:
         problems = [SpecProblem(locate(document, p.path), p.path, p.message) for p in _semantic_problems(document)]
     if problems:

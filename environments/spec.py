@@ -18,10 +18,28 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional
 
-API_VERSION = "stackyard.dev/v1"
-KIND = "Environment"
+# The closed sets of the spec, as the JSON Schema under schema/ enumerates them
+# (tests/test_loader.py holds the two together).
+CloudProvider = Literal["aws", "none"]
+ClusterType = Literal["eks", "existing"]
+ControlPlaneLog = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+Provisioner = Literal["managed", "karpenter"]
+CapacityType = Literal["on-demand", "spot"]
+AmiType = Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"]
+ConsolidationPolicy = Literal["WhenEmpty", "WhenEmptyOrUnderutilized"]
+DeploymentMode = Literal["RawDeployment", "Serverless"]
+InferenceProtocol = Literal["v1", "v2"]
+ModelFormat = Literal["sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "triton", "huggingface",
+                      "mlflow"]
+ScaleMetric = Literal["concurrency", "rps", "cpu", "memory"]
+OfflineStoreType = Literal["s3", "file"]
+OnlineStoreType = Literal["redis", "dynamodb"]
+RegistryType = Literal["s3", "sql", "file"]
+ReceiverType = Literal["slack", "pagerduty", "email", "webhook"]
+Enforcement = Literal["mandatory", "advisory"]
+RuleLevel = Literal["mandatory", "advisory", "disabled"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +68,7 @@ class Metadata:
 
 @dataclass(frozen=True)
 class Cloud:
-    provider: str  # "aws" or "none" (an existing cluster with no cloud resources)
+    provider: CloudProvider  # "none": an existing cluster with no cloud resources
     region: Optional[str] = None
     account_id: Optional[str] = None
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -89,11 +107,11 @@ class Kubeconfig:
 
 @dataclass(frozen=True)
 class Cluster:
-    type: str  # "eks" or "existing"
+    type: ClusterType
     name: str
     endpoint_public_access: bool = False
     public_access_cidrs: tuple[str, ...] = ()
-    logging: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+    logging: tuple[ControlPlaneLog, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
     vpc: Optional[Vpc] = None
     system_node_group: SystemNodeGroup = field(default_factory=SystemNodeGroup)
     kubeconfig: Optional[Kubeconfig] = None
@@ -102,7 +120,7 @@ class Cluster:
 
 @dataclass(frozen=True)
 class GpuAmi:
-    type: str  # EKS AMI type, e.g. AL2023_x86_64_NVIDIA
+    type: AmiType
     release_version: str  # pinned EKS AMI release, never "latest"
 
     @property
@@ -117,7 +135,7 @@ class GpuAmi:
 
 @dataclass(frozen=True)
 class Disruption:
-    consolidation_policy: str = "WhenEmpty"
+    consolidation_policy: ConsolidationPolicy = "WhenEmpty"
     consolidate_after: str = "10m"
     expire_after: str = "720h"
 
@@ -127,8 +145,8 @@ class NodePool:
     name: str
     instance_types: tuple[str, ...]
     max_size: int
-    provisioner: str = "managed"  # "managed" (EKS node group) or "karpenter"
-    capacity_type: str = "on-demand"
+    provisioner: Provisioner = "managed"  # managed: an EKS node group
+    capacity_type: CapacityType = "on-demand"
     min_size: int = 0
     desired_size: int = 0
     disk_size_gib: int = 200
@@ -195,7 +213,7 @@ class Autoscaling:
     metric is the mode's natural one and the target that autoscaler's default.
     """
 
-    metric: Optional[str] = None  # concurrency | rps | cpu | memory
+    metric: Optional[ScaleMetric] = None
     target: Optional[int] = None
 
     def resolved(self, deployment_mode: str) -> tuple[str, int]:
@@ -227,13 +245,13 @@ class Endpoint:
     name: str
     team: str
     model: ModelRef
-    format: str  # sklearn, xgboost, pytorch, onnx, ...
+    format: ModelFormat
     runtime: str  # name of a ClusterServingRuntime
     resources: Resources = field(default_factory=Resources)
     gpu: Optional[GpuRequest] = None
     replicas: Replicas = field(default_factory=Replicas)
     autoscaling: Autoscaling = field(default_factory=Autoscaling)
-    deployment_mode: Optional[str] = None  # defaults to serving.deploymentMode
+    deployment_mode: Optional[DeploymentMode] = None  # defaults to serving.deploymentMode
     canary: Optional[Canary] = None
     slo: Slo = field(default_factory=Slo)
     drift: Drift = field(default_factory=Drift)
@@ -272,6 +290,7 @@ class ModelRegistry:
     tracking_uri: str
     timeout_seconds: float = 10.0
     token: Optional[SecretRef] = None
+    allowed_buckets: tuple[str, ...] = ()  # empty: any concrete bucket; else model sources must be in one
 
 
 @dataclass(frozen=True)
@@ -279,13 +298,13 @@ class ServingRuntime:
     name: str
     image: str
     model_formats: tuple[str, ...]
-    protocol: str = "v2"
+    protocol: InferenceProtocol = "v2"
 
 
 @dataclass(frozen=True)
 class Serving:
     registry: Optional[ModelRegistry] = None
-    deployment_mode: str = RAW_DEPLOYMENT  # or SERVERLESS
+    deployment_mode: DeploymentMode = RAW_DEPLOYMENT
     namespace: str = "serving"
     domain: Optional[str] = None
     runtimes: tuple[ServingRuntime, ...] = ()
@@ -322,7 +341,7 @@ class KubeflowPipelines:
 class OfflineStore:
     """`s3`: a bucket (AWS); `file`: a volume in the cluster (cloud provider none)."""
 
-    type: str  # s3 | file
+    type: OfflineStoreType
     bucket: Optional[str] = None  # required for s3
     retention_days: int = 365  # feature data under offline/ expires after this
 
@@ -331,7 +350,7 @@ class OfflineStore:
 class OnlineStore:
     """`redis`: ElastiCache on AWS, a Redis StatefulSet in the cluster otherwise; `dynamodb`: AWS only."""
 
-    type: str  # redis | dynamodb
+    type: OnlineStoreType
     node_type: str = "cache.t4g.small"  # ElastiCache node type
     replicas: int = 1  # ElastiCache nodes: one primary, the rest replicas
     auth_token: Optional[SecretRef] = None  # Redis AUTH; required for ElastiCache
@@ -341,7 +360,7 @@ class OnlineStore:
 class FeatureRegistry:
     """`s3`: an object in the offline store bucket; `sql`: RDS PostgreSQL; `file`: a volume in the cluster."""
 
-    type: str  # s3 | sql | file
+    type: RegistryType
     instance_class: str = "db.t4g.small"  # RDS, for sql
     password: Optional[SecretRef] = None  # RDS master password, for sql
 
@@ -367,7 +386,7 @@ class FeatureStore:
 @dataclass(frozen=True)
 class Receiver:
     name: str
-    type: str  # slack | pagerduty | email | webhook
+    type: ReceiverType
     secret: Optional[SecretRef] = None  # webhook URL, routing key or password
     to: Optional[str] = None  # email address, for email receivers
     smarthost: Optional[str] = None  # SMTP server host:port, for email receivers
@@ -402,15 +421,12 @@ class Exemption:
 @dataclass(frozen=True)
 class Policy:
     # mandatory: every rule at its own default level; advisory: every rule only reports.
-    enforcement: str = "mandatory"
-    rules: Mapping[str, str] = field(default_factory=dict)  # rule id -> mandatory | advisory | disabled
+    enforcement: Enforcement = "mandatory"
+    rules: Mapping[str, RuleLevel] = field(default_factory=dict)  # rule id -> level
     max_gpus_per_pod: int = 8
     allowed_registries: tuple[str, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
-    production: Optional[bool] = None  # production-only rules apply; default: the environment is named prod
-
-    def is_production(self, environment: str) -> bool:
-        return self.production if self.production is not None else environment == "prod"
+    production: Optional[bool] = None  # None: the environment is production when it is named prod (Spec.production)
 
 
 @dataclass(frozen=True)
@@ -427,6 +443,50 @@ class Acknowledgement:
 
 
 @dataclass(frozen=True)
+class Versions:
+    """Every third-party version the platform pins (`versions:`), one attribute per pin.
+
+    Only `kubernetes` is required by the schema; the others are None where the spec
+    pins none, and environments/checks.py requires each one the spec's components need
+    (so a component reads an attribute that the checks have made present)."""
+
+    kubernetes: str
+    vpc_cni: Optional[str] = None
+    coredns: Optional[str] = None
+    kube_proxy: Optional[str] = None
+    aws_ebs_csi_driver: Optional[str] = None
+    karpenter: Optional[str] = None
+    cluster_autoscaler: Optional[str] = None  # the Helm chart; its image follows `kubernetes`
+    nvidia_device_plugin: Optional[str] = None
+    dcgm_exporter: Optional[str] = None
+    cert_manager: Optional[str] = None
+    kserve: Optional[str] = None
+    knative: Optional[str] = None  # the Knative Operator release (Serverless endpoints)
+    kubeflow_pipelines: Optional[str] = None
+    feast: Optional[str] = None
+    redis: Optional[str] = None
+    postgres: Optional[str] = None  # the RDS PostgreSQL engine of the Feast SQL registry
+    kube_prometheus_stack: Optional[str] = None
+    prometheus_pushgateway: Optional[str] = None
+    python: Optional[str] = None
+    mlflow: Optional[str] = None
+
+    def get(self, key: str) -> Optional[str]:
+        """The pin named by its spec key (`awsEbsCsiDriver`), or None: for data keyed by pin name
+        (the checks' messages, environments/compatibility.yaml)."""
+        return getattr(self, snake_case(key), None)
+
+    def pinned(self, key: str) -> bool:
+        """Whether the pin named by its spec key is set."""
+        return self.get(key) is not None
+
+    def items(self) -> list[tuple[str, str]]:
+        """(spec key, version) of every pin that is set, in the schema's order."""
+        return [(re.sub(r"_([a-z])", lambda m: m.group(1).upper(), f.name), getattr(self, f.name))
+                for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+
+
+@dataclass(frozen=True)
 class Spec:
     """One resolved environment. `source` is the file it was loaded from."""
 
@@ -435,7 +495,7 @@ class Spec:
     metadata: Metadata
     cloud: Cloud
     cluster: Cluster
-    versions: Mapping[str, str]
+    versions: Versions
     extends: Optional[str] = None
     node_pools: tuple[NodePool, ...] = ()
     teams: tuple[Team, ...] = ()
@@ -454,6 +514,13 @@ class Spec:
     def name(self) -> str:
         return self.metadata.name
 
+    @property
+    def production(self) -> bool:
+        """Whether this is a production environment: `policy.production` where the spec says, else
+        whether it is named prod. The one definition: the production-only rules apply (policies/)
+        and stateful stores are protected from deletion (components/ownership.py)."""
+        return self.policy.production if self.policy.production is not None else self.name == "prod"
+
     def node_pool(self, name: str) -> NodePool:
         for pool in self.node_pools:
             if pool.name == name:
@@ -461,7 +528,8 @@ class Spec:
         raise KeyError(name)
 
 
-def _snake(camel: str) -> str:
+def snake_case(camel: str) -> str:
+    """A camelCase key as a Python name: `instanceTypes` -> `instance_types` (spec keys, manifest fields)."""
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", camel).lower()
 
 
@@ -494,7 +562,7 @@ def from_document(cls: type, document: Mapping[str, Any]) -> Any:
     hints, names = _fields_of(cls)
     kwargs = {}
     for key, value in document.items():
-        name = _snake(key)
+        name = snake_case(key)
         if name in names:
             kwargs[name] = _convert(hints[name], value)
     return cls(**kwargs)

@@ -18,52 +18,32 @@ exit code 2.
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import dataclasses
 import hashlib
 import importlib.util
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 from pulumi import RunError
 
+from environments.compiled_pipeline import CompiledPipeline, version_of
+from environments.pipeline_source import pipeline_function
+
 IR_FILE = "pipeline.yaml"
+EXIT_INVALID_INPUT = 2  # the CLI contract's exit code for bad input (docs/architecture.md)
 
 
 class PipelineCompileError(RunError):
     """A pipeline named by a spec cannot be compiled; the message says where and why."""
 
 
-@dataclass(frozen=True)
-class CompiledPipeline:
-    """One pipeline of a spec, compiled: what the KubeflowPipelines component registers."""
-
-    name: str  # the spec's pipeline name (the KFP pipeline)
-    source: str  # the file, relative to the repository root
-    function: str
-    ir_yaml: str
-    version: str  # sha256 of ir_yaml, hex
-    parameters: tuple[str, ...]  # run parameters the pipeline takes
-
-
-def version_of(ir_yaml: str) -> str:
-    return hashlib.sha256(ir_yaml.encode("utf-8")).hexdigest()
-
-
 def function_line(source: Path, function: str) -> Optional[int]:
     """The line where `function` is defined at the top level of `source`, if it is."""
-    try:
-        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-    except (OSError, SyntaxError, ValueError):
-        return None
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function:
-            return node.lineno
-    return None
+    node, _problem = pipeline_function(source, function)
+    return node.lineno if node is not None else None
 
 
 def _where(display: str, line: Optional[int], function: str) -> str:
@@ -162,6 +142,19 @@ def compile_spec_pipelines(spec, root: Path) -> tuple[CompiledPipeline, ...]:
     return tuple(compiled)
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """Write beside `path`, then rename over it: a reader never sees half an IR file. (This module
+    sits below stacks/, so it cannot use stacks.atomic; the one file it writes needs no more.)"""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                     delete=False) as staged:
+        try:
+            staged.write(text)
+        except OSError:
+            Path(staged.name).unlink(missing_ok=True)
+            raise
+    Path(staged.name).replace(path)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.compile", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
@@ -170,19 +163,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--gpu-count", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write the IR here (default: print the version)")
     args = parser.parse_args(argv)
-    from stacks import atomic
-    from stacks.errors import ExitCode, StackyardError
-
     try:
         compiled = compile_pipeline(args.source, args.function, gpu_pool=args.gpu_pool, gpu_count=args.gpu_count)
         if args.out:
-            atomic.write_text(args.out, compiled.ir_yaml)
+            _write_whole(args.out, compiled.ir_yaml)
     except PipelineCompileError as error:
         print(f"error: {error}", file=sys.stderr)
-        return int(ExitCode.INVALID_INPUT)
-    except StackyardError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return int(error.code)
+        return EXIT_INVALID_INPUT
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
     print(f"{compiled.source} {compiled.function}: version {compiled.version}")
     return 0
 

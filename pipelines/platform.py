@@ -8,7 +8,7 @@ cannot be checked against the spec's node pools, and a typo surfaces only as
 a pod that never schedules. So each environment names its pool
 in the spec (`pipelines[].gpu`), `pipelines/compile.py` compiles the pipeline
 inside `gpu_placement(pool, count)`, and `place_on_gpu(task)` applies
-`components.gpu_scheduling.gpu_scheduling(pool, count)` to the task, the same
+`environments.gpu_scheduling.gpu_scheduling(pool, count)` to the task, the same
 function the node pools and InferenceServices use. Outside `gpu_placement`
 (an environment with no GPU pool, or a quick local compile) GPU steps run on
 CPU and the pipeline stays valid.
@@ -23,7 +23,7 @@ import contextlib
 from contextvars import ContextVar
 from typing import Iterator, Optional
 
-from components.gpu_scheduling import GPU_RESOURCE, GpuScheduling, gpu_scheduling
+from environments.gpu_scheduling import GPU_RESOURCE, GpuScheduling, gpu_scheduling
 
 # Pinned images of the steps. Lightweight components install their Python
 # packages on top of these at run time (`packages_to_install`).

@@ -1,7 +1,7 @@
 """The offline audit: the rules over an environment's plan, or over plain manifests, as one report.
 
-`audit_environment` builds the offline plan of an environment (stacks/plan.py)
-and evaluates every rule with the environment's enforcement levels and
+`audit_plan` evaluates every rule over an environment's offline plan (built by
+stacks/plan.py, the layer above) with the environment's enforcement levels and
 exemptions; `audit_manifests` does the same over Kubernetes YAML/JSON files,
 optionally with an environment's facts (`context_environment`). Both return an
 AuditReport, which every report format renders.
@@ -45,6 +45,46 @@ class ModelCard:
     locked: Optional[LockedModel]
 
 
+@dataclass(frozen=True)
+class UnexaminedRelease:
+    """A Helm release whose objects no rule saw: Helm renders them at deploy time, from a chart the offline
+    plan does not download, so every report names the release instead of passing it silently."""
+
+    subject: str  # the release's URN
+    name: str
+    namespace: str
+    chart: str
+    version: str
+    repository: str
+
+    def describe(self) -> str:
+        source = f" from {self.repository}" if self.repository else ""
+        return f"Helm release {self.namespace}/{self.name}: chart {self.chart} {self.version}{source}"
+
+    def to_json(self) -> dict:
+        return {"subject": self.subject, "release": self.name, "namespace": self.namespace, "chart": self.chart,
+                "version": self.version, "repository": self.repository}
+
+
+HELM_RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
+
+
+def unexamined_releases(resources: list[Resource]) -> list[UnexaminedRelease]:
+    """Every Helm release of the audited resources, in URN order."""
+    found = []
+    for resource in sorted(resources, key=lambda r: r.urn):
+        if resource.type not in HELM_RELEASE_TYPES:
+            continue
+        inputs = resource.inputs
+        repository = inputs.get("repositoryOpts")
+        found.append(UnexaminedRelease(
+            subject=resource.urn, name=str(inputs.get("name") or resource.name),
+            namespace=str(inputs.get("namespace") or "default"), chart=str(inputs.get("chart") or "?"),
+            version=str(inputs.get("version") or "unpinned"),
+            repository=str(repository.get("repo") or "") if isinstance(repository, dict) else ""))
+    return found
+
+
 @dataclass
 class AuditReport:
     mode: str  # "environment" (an offline plan) or "manifests"
@@ -61,6 +101,7 @@ class AuditReport:
     models: list[ModelCard] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    not_examined: list[UnexaminedRelease] = field(default_factory=list)
 
     @property
     def as_of(self) -> str:
@@ -131,27 +172,19 @@ def audit_plan(spec: Spec, document: Any, plan: dict, as_of: str = "",
     for finding in evaluation.findings:
         if finding.subject in where:
             continue
-        path = locations.subject_path(finding.subject)
+        path = locations.subject_path(finding.subject)  # a spec entry: exactly that entry
+        quoted = ""
         if path is None and finding.subject in by_urn:
             path = locations.resource_path(by_urn[finding.subject], spec, by_urn)
-        found = locations.spec_location(document, path or ())
+            quoted = finding.message  # a resource: the entry's field that sets the value the message quotes
+        found = locations.spec_location(document, path or (), quoted)
         if found is not None:
             where[finding.subject] = found
     return AuditReport(
         mode="environment", environment=spec.name, target=spec.source, spec_digest=spec.digest,
         commit=repository_commit(repository_root()), context=context, levels=levels, evaluation=evaluation,
         resources=by_urn, locations=where, exemptions=_exemption_statuses(context, evaluation),
-        models=model_cards(spec, context))
-
-
-def audit_environment(spec: Spec, spec_file: Path, as_of: str = "") -> AuditReport:
-    """Plan a loaded environment offline and audit the plan."""
-    from environments import loader
-    from stacks import plan as offline_plan
-
-    document, _path = loader.load_document(str(spec_file))
-    plan = offline_plan.build(spec, spec_file)
-    return audit_plan(spec, document, plan, as_of=as_of, spec_file=spec_file)
+        models=model_cards(spec, context), not_examined=unexamined_releases(resources))
 
 
 def audit_manifests(path: Path, context_spec: Optional[tuple[Spec, Path]] = None, as_of: str = "") -> AuditReport:
@@ -179,4 +212,4 @@ def audit_manifests(path: Path, context_spec: Optional[tuple[Spec, Path]] = None
         commit=repository_commit(path if path.is_dir() else path.parent), context=context, levels=levels,
         evaluation=evaluation, resources={r.urn: r for r in manifest_set.resources}, locations=where,
         exemptions=_exemption_statuses(context, evaluation), models=models, skipped=manifest_set.skipped,
-        files=manifest_set.files)
+        files=manifest_set.files, not_examined=unexamined_releases(manifest_set.resources))

@@ -81,6 +81,11 @@ class Finding:
     def blocking(self) -> bool:
         return self.level == MANDATORY and self.exemption is None
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """What makes two findings (of two plans of a change) the same one: the rule and the subject."""
+        return (self.rule.id, self.subject)
+
 
 @dataclass(frozen=True)
 class Control:

@@ -8,18 +8,17 @@ they travel unchanged into the CrossGuard pack as JSON.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
+from environments.errors import SpecProblem
+from environments.loader import lock_path
 from environments.spec import Spec
 from policies.engine import Levels
+from policies.rules import networks
 from policies.rules.model import Context, Exemption, LockedModel
-
-
-def lock_path(spec_file: Path) -> Path:
-    """The registry lock beside a spec: environments/prod.yaml -> environments/prod.lock.yaml."""
-    return spec_file.with_name(f"{spec_file.stem}.lock.yaml")
 
 
 def _key(name: str) -> str:
@@ -109,7 +108,7 @@ def context_from_spec(spec: Spec, spec_file: Optional[Path] = None, today: str =
         models = _models_by_endpoint(spec, read_lock(lock))
     return Context(
         environment=spec.name,
-        production=spec.policy.is_production(spec.name),
+        production=spec.production,
         max_gpus_per_pod=spec.policy.max_gpus_per_pod,
         allowed_registries=tuple(spec.policy.allowed_registries),
         system_namespaces=tuple(spec.cluster.system_namespaces),
@@ -131,3 +130,51 @@ def _relative(path: Path) -> str:
     from environments.loader import display
 
     return display(path)
+
+
+def rule_id_problems(spec: Spec) -> Iterator[SpecProblem]:
+    """Rule ids in policy.rules and policy.exemptions must name rules that exist.
+
+    A spec check that needs the rules, so it lives here and the loader gets it from
+    stacks/spec_loading.py (environments/ cannot import policies/)."""
+    from policies.rules import RULES_BY_ID
+
+    def unknown(rule_id: str) -> str:
+        close = difflib.get_close_matches(rule_id, list(RULES_BY_ID), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else " (`stackyard audit` lists the rules)"
+        return f"unknown policy rule {rule_id!r}{hint}"
+
+    for rule_id in spec.policy.rules:
+        if rule_id not in RULES_BY_ID:
+            yield SpecProblem(None, ("policy", "rules", rule_id), unknown(rule_id))
+    for index, exemption in enumerate(spec.policy.exemptions):
+        if exemption.rule not in RULES_BY_ID:
+            yield SpecProblem(None, ("policy", "exemptions", index, "rule"), unknown(exemption.rule))
+
+
+def network_problems(spec: Spec) -> Iterator[SpecProblem]:
+    """Every CIDR parses; the public endpoint's allow-list is judged by the address space it opens.
+
+    The same judgement as SY-AWS-006 (policies/rules/networks.py), so it lives here and the loader
+    gets it from stacks/spec_loading.py like rule_id_problems."""
+    cidrs = spec.cluster.public_access_cidrs
+    invalid = False
+    for index, cidr in enumerate(cidrs):
+        problem = networks.cidr_problem(cidr)
+        if problem:
+            invalid = True
+            yield SpecProblem(None, ("cluster", "publicAccessCidrs", index), problem)
+    if not invalid and spec.cluster.endpoint_public_access:
+        exposure = networks.exposure_problem(cidrs)
+        if exposure:
+            yield SpecProblem(None, ("cluster", "publicAccessCidrs"),
+                              f"expected an allow-list of networks for the public API endpoint, found {exposure}")
+    vpc = spec.cluster.vpc
+    if vpc is not None and vpc.subnet_ids is None:
+        problem = networks.cidr_problem(vpc.cidr)
+        if problem:
+            yield SpecProblem(None, ("cluster", "vpc", "cidr"), problem)
+        elif not 16 <= networks.parse([vpc.cidr])[0].prefixlen <= 28:
+            yield SpecProblem(None, ("cluster", "vpc", "cidr"),
+                              f"expected a VPC CIDR between /16 and /28 (the sizes AWS allows), found {vpc.cidr!r}")
+

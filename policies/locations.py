@@ -30,9 +30,9 @@ def subject_path(subject: str) -> Optional[tuple[PathPart, ...]]:
     return tuple(int(index) if index else name for name, index in _PATH_PART.findall(match.group("path")))
 
 
-def _named_sections(spec: Spec) -> list[tuple[str, tuple]]:
-    return [("endpoints", spec.endpoints), ("nodePools", spec.node_pools), ("pipelines", spec.pipelines),
-            ("teams", spec.teams)]
+def _named_sections(spec: Spec) -> list[tuple[tuple[str, ...], tuple]]:
+    return [(("endpoints",), spec.endpoints), (("nodePools",), spec.node_pools), (("pipelines",), spec.pipelines),
+            (("teams",), spec.teams), (("serving", "runtimes"), spec.serving.runtimes)]
 
 
 def _mentions(text: str, name: str) -> bool:
@@ -58,14 +58,54 @@ def resource_path(resource: Resource, spec: Spec, by_urn: Mapping[str, Resource]
             if any(text == item.name or _mentions(text, item.name) for text in names):
                 score = len(item.name)
                 if best is None or score > best[0]:
-                    best = (score, (section, index))
+                    best = (score, (*section, index))
     if best is not None:
         return best[1]
     area = _area(resource, by_urn)
     return AREA_SECTIONS.get(area or "", ())
 
 
-def spec_location(document: Any, path: tuple[PathPart, ...]) -> Optional[Location]:
+def spec_location(document: Any, path: tuple[PathPart, ...], message: str = "") -> Optional[Location]:
+    """Where `path` is set in a located document (through `extends`: the file that sets it).
+
+    When the message quotes a value ('docker.io/kserve/sklearnserver:v0.15.2')
+    that the entry at `path` sets in one of its fields, the field's own line:
+    an inherited image points at the base spec's `image:` line, not at the
+    environment's section header. Only the entry is searched: a value derived
+    elsewhere (an image built from `versions:`) is not claimed by a field that
+    merely holds the same text.
+    """
     from environments.loader import locate
 
-    return locate(document, path)
+    field = _field_quoted_in(_node_at(document, path), tuple(path), set(_QUOTED.findall(message)))
+    return locate(document, field if field is not None else path)
+
+
+_QUOTED = re.compile(r"'([^'\n]{3,})'")
+
+
+def _node_at(document: Any, path: tuple[PathPart, ...]) -> Any:
+    node = document
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _field_quoted_in(node: Any, path: tuple[PathPart, ...], quoted: set[str]) -> Optional[tuple[PathPart, ...]]:
+    """The path of the first scalar field under `node` whose value the message quotes."""
+    if not quoted:
+        return None
+    if isinstance(node, dict):
+        children = list(node.items())
+    elif isinstance(node, list):
+        children = list(enumerate(node))
+    else:
+        return path if str(node) in quoted and path else None
+    for key, child in children:
+        found = _field_quoted_in(child, (*path, key), quoted)
+        if found is not None:
+            return found
+    return None

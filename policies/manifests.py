@@ -23,9 +23,11 @@ from typing import Any
 
 from environments.errors import Location
 from policies.rules.governance import UNREADABLE_MANIFEST
-from policies.rules.model import Resource
+from policies.rules.model import SECRET, Resource
 
 SUFFIXES = (".yaml", ".yml", ".json")
+_NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
+_SECRET_KINDS = {"Secret"}
 _DOCUMENT_MARKER = re.compile(r"^(---|\.\.\.)(\s|$)")
 
 
@@ -41,6 +43,35 @@ def type_token(api_version: str, kind: str) -> str:
     """The pulumi-kubernetes type token of an object: apps/v1 + Deployment -> kubernetes:apps/v1:Deployment."""
     group_version = api_version if "/" in api_version else f"core/{api_version}"
     return f"kubernetes:{group_version}:{kind}"
+
+
+def is_manifest(resource: dict) -> bool:
+    """Whether a plan resource is a Kubernetes object that would be applied as a manifest."""
+    type_ = resource["type"]
+    return (type_.startswith("kubernetes:") and not type_.startswith(_NOT_MANIFESTS)
+            and "kind" in resource["inputs"] and "apiVersion" in resource["inputs"])
+
+
+def manifest(resource: dict) -> dict:
+    """The Kubernetes object a plan resource would apply, Secret values masked."""
+    inputs = resource["inputs"]
+    body = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "metadata": inputs.get("metadata", {})}
+    for key, value in inputs.items():
+        if key not in body:
+            body[key] = value
+    if body["kind"] in _SECRET_KINDS:
+        for field_name in ("data", "stringData"):
+            if isinstance(body.get(field_name), dict):
+                body[field_name] = {key: SECRET for key in body[field_name]}
+    return body
+
+
+def manifest_path(body: dict) -> str:
+    """Where a plan writes an object under manifests/: <namespace or _cluster>/<kind>-<name>.yaml."""
+    metadata = body.get("metadata") or {}
+    scope = metadata.get("namespace") or "_cluster"
+    name = metadata.get("name") or "unnamed"
+    return f"{scope}/{body['kind'].lower()}-{name}.yaml"
 
 
 def _files(path: Path) -> list[Path]:
@@ -69,6 +100,10 @@ class _Reader:
 
     def document(self, index: str, body: Any, line: int, item_lines: list[int]) -> None:
         if body is None:
+            return
+        if _depth(body) > MAX_DEPTH:
+            # The rules walk objects recursively; a hostile nesting must be one finding, not the audit's end.
+            self.unreadable(index, line, 1, f"document nested deeper than {MAX_DEPTH} levels; not a Kubernetes object")
             return
         if not isinstance(body, dict):
             kind = "a list" if isinstance(body, list) else type(body).__name__
@@ -101,6 +136,22 @@ class _Reader:
         self.manifests.resources.append(Resource(urn=urn, type=type_token(api_version, kind), name=str(name),
                                                  inputs=body))
         self.manifests.locations[urn] = Location(self.file, line, 1)
+
+
+MAX_DEPTH = 100
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests (iteratively: a hostile document must not exhaust the stack here)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        current, level = pending.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
+        pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _yaml_chunks(text: str) -> list[tuple[int, str]]:
@@ -198,5 +249,8 @@ def load(path: Path) -> ManifestSet:
         except (OSError, UnicodeDecodeError) as error:
             reader.unreadable("0", 1, 1, f"cannot read the file: {getattr(error, 'strerror', None) or error}")
             continue
-        (_read_json if file.suffix.lower() == ".json" else _read_yaml)(reader, text)
+        try:
+            (_read_json if file.suffix.lower() == ".json" else _read_yaml)(reader, text)
+        except RecursionError:
+            reader.unreadable("0", 1, 1, "document too deeply nested to parse")
     return manifests

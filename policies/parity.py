@@ -102,7 +102,7 @@ def without_environment(name: str, environment: str) -> str:
 
 def plan_inventory(plan: dict) -> ItemMap:
     """type -> {name: present} for every resource; Kubernetes objects by namespace/name."""
-    from stacks.plan import is_manifest, manifest
+    from policies.manifests import is_manifest, manifest
 
     environment = plan["environment"]
     inventory = ItemMap()
@@ -298,11 +298,11 @@ def _headers(report: ParityReport) -> list[str]:
 
 
 def render_table(report: ParityReport) -> str:
-    from stacks.plan import table
+    from policies.text_table import table, terminal_width
 
     if not report.differences:
         return _summary(report)
-    return table(_headers(report), _rows(report)) + "\n" + _summary(report)
+    return table(_headers(report), _rows(report), width=terminal_width()) + "\n" + _summary(report)
 
 
 def render_markdown(report: ParityReport) -> str:

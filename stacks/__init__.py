@@ -1,3 +1,1 @@
 """The Pulumi program, per-stack config, the offline plan, preview diff and the CLI."""
-
-__version__ = "0.1.0"

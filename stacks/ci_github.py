@@ -44,6 +44,10 @@ ACTIONS = {
     "sticky-comment": Pin("marocchino/sticky-pull-request-comment", "773744901bac0e8cbb5a0dc842800d45e9b2b405",
                           "v2.9.4", "the v2.9.4 tag's commit, stated in a public pinning pull request and pinned "
                                     "as v2.9.4 in public workflows (code search)"),
+    "upload-artifact": Pin("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2",
+                           "the v4.6.2 tag's commit in a mirror of actions/upload-artifact"),
+    "upload-sarif": Pin("github/codeql-action/upload-sarif", "8aad20d150bbac5944a9f9d289da16a4b0d87c1e", "v4.36.2",
+                        "the v4.36.2 tag's commit in a mirror of github/codeql-action"),
     "aws-credentials": Pin("aws-actions/configure-aws-credentials", "e3dd6a429d7300a6a4c196c26e071d42e0343502",
                            "v4.0.2", "pinned as v4.0.2 in many public workflows (code search)"),
 }
@@ -69,6 +73,9 @@ _SETUP = """\
 
 PULL_REQUEST = _HEADER + """\
 # Offline review of every pull request: no cloud credentials, so forks get it too.
+# The comment holds the verdicts and what blocks the merge (it always fits GitHub's
+# limit); the full reports are in the job summary and the stackyard-reports artifact,
+# the policy findings also in code scanning (SARIF) and as annotations on the files.
 name: stackyard / pull request
 
 on:
@@ -78,6 +85,7 @@ on:
 permissions:
   contents: read
   pull-requests: write
+  security-events: write  # SARIF upload to code scanning
 
 concurrency:
   group: stackyard-pr-${{ github.event.pull_request.number }}
@@ -93,29 +101,56 @@ jobs:
         id: review
         env:
           BASE_SHA: ${{ github.event.pull_request.base.sha }}
+          RUN_URL: ${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}
         run: |
+          shopt -s nullglob
           worst=0
           note() { code=$1; shift; [ "$code" -eq 0 ] && return; echo "::error::$* exited $code"; if [ "$worst" -eq 0 ] || [ "$code" -eq 4 ] || { [ "$code" -eq 3 ] && [ "$worst" -ne 4 ]; }; then worst=$code; fi; }
           details() { printf '<details><summary>%s (exit %s)</summary>\\n\\n```\\n' "$1" "$2"; cat "$3"; printf '```\\n</details>\\n\\n'; }
-          : > report.md
+          failed=()
+          mkdir -p reports/sarif
+          : > reports/full.md
           for environment in @ENVIRONMENTS@; do
-            code=0; stackyard diff "$environment" --base "$BASE_SHA" --markdown "diff-$environment.md" --json "diff-$environment.json" > /dev/null 2> "diff-$environment.err" || code=$?
+            code=0; stackyard diff "$environment" --base "$BASE_SHA" --markdown "reports/diff-$environment.md" --json "reports/diff-$environment.json" > /dev/null 2> "reports/diff-$environment.err" || code=$?
             note "$code" "stackyard diff $environment"
-            if [ -s "diff-$environment.md" ]; then cat "diff-$environment.md" >> report.md; else details "stackyard diff $environment" "$code" "diff-$environment.err" >> report.md; fi
-            code=0; stackyard audit "$environment" > "audit-$environment.txt" 2>&1 || code=$?
+            if [ -s "reports/diff-$environment.json" ]; then cat "reports/diff-$environment.md" >> reports/full.md
+            else failed+=(--failed "stackyard diff $environment=reports/diff-$environment.err"); cat "reports/diff-$environment.err" >&2; details "stackyard diff $environment" "$code" "reports/diff-$environment.err" >> reports/full.md; fi
+            # One plan, every audit format from it.
+            code=0; stackyard plan "$environment" --out "reports/plan-$environment" > /dev/null 2> "reports/plan-$environment.err" || code=$?
+            if [ "$code" -ne 0 ]; then note "$code" "stackyard plan $environment"; details "stackyard plan $environment" "$code" "reports/plan-$environment.err" >> reports/full.md; continue; fi
+            for format in sarif junit html; do
+              stackyard audit "$environment" --plan "reports/plan-$environment/plan.json" --format "$format" --output "reports/audit-$environment.$format" > /dev/null || true
+            done
+            mv "reports/audit-$environment.sarif" reports/sarif/ 2> /dev/null || true
+            code=0; stackyard audit "$environment" --plan "reports/plan-$environment/plan.json" > "reports/audit-$environment.txt" 2>&1 || code=$?
             note "$code" "stackyard audit $environment"
-            details "stackyard audit $environment" "$code" "audit-$environment.txt" >> report.md
+            details "stackyard audit $environment" "$code" "reports/audit-$environment.txt" >> reports/full.md
           done
 @PARITY@
+          stackyard pr-comment reports/diff-*.json reports/parity-*.json "${failed[@]}" --annotations --output comment.md --details "Full reports: the job summary of $RUN_URL and its stackyard-reports artifact (Markdown, JSON, SARIF, JUnit, HTML)"
           echo "status=$worst" >> "$GITHUB_OUTPUT"
-          cat report.md >> "$GITHUB_STEP_SUMMARY"
+          # The job summary takes up to 1 MiB per step.
+          { cat comment.md; echo; cat reports/full.md; } | head -c 1000000 >> "$GITHUB_STEP_SUMMARY"
       - name: Post or update the pull-request comment
         # A fork's token cannot comment; its report is in the job summary.
-        if: always() && github.event.pull_request.head.repo.full_name == github.repository
+        if: always() && github.event.pull_request.head.repo.full_name == github.repository && hashFiles('comment.md') != ''
         uses: @sticky-comment@
         with:
           header: stackyard
-          path: report.md
+          path: comment.md
+      - name: Keep the full reports
+        if: always()
+        uses: @upload-artifact@
+        with:
+          name: stackyard-reports
+          path: reports/
+          if-no-files-found: warn
+      - name: Upload the policy findings to code scanning
+        # A fork's token cannot write security events either.
+        if: always() && github.event.pull_request.head.repo.full_name == github.repository && hashFiles('reports/sarif/*.sarif') != ''
+        uses: @upload-sarif@
+        with:
+          sarif_file: reports/sarif
       - name: Fail on policy or parity violations (3) and unacknowledged data loss (4)
         if: steps.review.outputs.status != '0'
         env:
@@ -130,9 +165,10 @@ jobs:
 """
 
 _PARITY_STEP = """\
-          code=0; stackyard parity @A@ @B@ > parity-@A@-@B@.txt 2>&1 || code=$?
+          code=0; stackyard parity @A@ @B@ --format markdown --json reports/parity-@A@-@B@.json > reports/parity-@A@-@B@.md 2>&1 || code=$?
           note "$code" "stackyard parity @A@ @B@"
-          details "stackyard parity @A@ @B@" "$code" parity-@A@-@B@.txt >> report.md"""
+          if [ ! -s reports/parity-@A@-@B@.json ]; then failed+=(--failed "stackyard parity @A@ @B@=reports/parity-@A@-@B@.md"); fi
+          { cat reports/parity-@A@-@B@.md; echo; echo; } >> reports/full.md"""
 
 DEPLOY = _HEADER + """\
 # Merging deploys: `pulumi up` for every environment the merge changes, one after
@@ -190,7 +226,7 @@ _DEPLOY_JOB = """
         with:
           role-to-assume: ${{ vars.AWS_DEPLOY_ROLE_ARN }}
           aws-region: ${{ vars.AWS_REGION }}
-      - uses: @pulumi@
+@POLICY_CONFIG@      - uses: @pulumi@
         with:
           command: up
           stack-name: @ENV@
@@ -200,6 +236,18 @@ _DEPLOY_JOB = """
           PULUMI_ACCESS_TOKEN: ${{ secrets.PULUMI_ACCESS_TOKEN }}
           PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PULUMI_CONFIG_PASSPHRASE }}
 """
+
+# The pack alone runs with no production flag, exemptions, registry allow-list or lock: it needs
+# the environment's configuration, the one `stackyard audit` evaluates with.
+_POLICY_CONFIG_STEP = """\
+      - name: Policy pack configuration of @ENV@
+        run: stackyard policy-config @ENV@ --output @FILE@
+"""
+
+
+def policy_config_file(environment: str) -> str:
+    return f"policy-config-{environment}.json"
+
 
 DRIFT = _HEADER + """\
 # Git is the source of truth: a scheduled refresh preview finds changes made
@@ -283,7 +331,10 @@ def workflows(environments: Sequence[str], parity_pairs: Sequence[tuple[str, str
             condition = (f"always() && !cancelled() && needs.changes.result == 'success' && {condition} && "
                          f"(needs.deploy-{previous}.result == 'success' || needs.deploy-{previous}.result == 'skipped')")
         jobs.append(_fill(_DEPLOY_JOB, ENV=environment, NEEDS=needs, CONDITION=condition, SETUP=setup,
-                          POLICY="          policyPacks: policies\n" if policy_pack else ""))
+                          POLICY_CONFIG=_POLICY_CONFIG_STEP.replace("@ENV@", environment).replace(
+                              "@FILE@", policy_config_file(environment)) if policy_pack else "",
+                          POLICY=(f"          policyPacks: policies\n          policyPackConfigs: "
+                                  f"{policy_config_file(environment)}\n") if policy_pack else ""))
     outputs = "\n".join(f"      {e}: ${{{{ steps.diff.outputs.{e} }}}}" for e in environments)
     drift_jobs = [_fill(_DRIFT_JOB, ENV=e, VAR=e.upper().replace("-", "_"), SETUP=setup) for e in environments]
     return {

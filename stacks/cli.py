@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Optional, Sequence
 
-from stacks import __version__
+from environments import __version__
 from stacks.errors import ExitCode, StackyardError
 
 # command -> (module under stacks.commands, one-line help). Order is the help order.
@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("promote", "carry the source environment's pinned model and pipeline versions into the target"),
     "diff": ("diff", "what a change does: offline plans of the base commit and the working tree, compared"),
     "report-preview": ("report_preview", "the change report for the JSON of `pulumi preview --json`"),
+    "pr-comment": ("pr_comment", "join the environments' change and parity reports into one pull-request comment"),
     "ci": ("ci", "write CI workflows: `stackyard ci init github`"),
 }
 
@@ -39,29 +40,36 @@ def _parser() -> argparse.ArgumentParser:
         prog="stackyard",
         description="ML platform as code: environment specs to Pulumi, offline plans, policy and parity.",
         epilog="Exit codes: 0 ok, 1 internal error, 2 invalid input, 3 policy or parity violation, "
-               "4 unsafe change blocked.")
+               "4 unsafe change blocked, 5 pulumi preview/up failed, 6 changes present (opt-in: diff "
+               "--detailed-exitcode, lock --check).")
     parser.add_argument("--version", action="version", version=f"stackyard {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--quiet", action="store_true",
+                         help="no progress lines on standard error (they appear only on a terminal anyway)")
         sub.set_defaults(_module=module)
     return parser
 
 
 # 128 + the signal number, as shells report a command a signal ended.
 INTERRUPTED = 128 + 2
+TERMINATED = 128 + 15  # SIGTERM: what CI cancellation and `kill` send
 STDOUT_CLOSED = 128 + 13
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; its exit code. Ctrl-C anywhere (imports, parsing, the Pulumi mock runtime's
-    event loop) ends with 130 and one line, and a reader that closes standard output early
+    event loop) ends with 130 and one line, SIGTERM likewise with 143, and a reader that closes standard output early
     (`stackyard plan prod | head`) ends it quietly with 141, the shell's code for SIGPIPE."""
     try:
         with _noting_interrupts():
             return _run(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
+        if _received.get("signal") == signal.SIGTERM:
+            print("stackyard: terminated", file=sys.stderr)
+            return TERMINATED
         print("stackyard: interrupted", file=sys.stderr)
         return INTERRUPTED
     except BrokenPipeError:
@@ -73,6 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 # Set by Ctrl-C. Libraries do not all let KeyboardInterrupt through: pulumi_aws's lazy submodule
 # import turns one into "module has no attribute", so any error after Ctrl-C counts as the interrupt.
 _interrupted = threading.Event()
+_received: dict[str, int] = {}  # the signal that set it
 
 
 @contextlib.contextmanager
@@ -83,14 +92,21 @@ def _noting_interrupts():
         return
 
     def interrupt(signum, frame):
+        _received["signal"] = signum
         _interrupted.set()
         raise KeyboardInterrupt
 
+    # SIGTERM ends a command the way Ctrl-C does (outputs left whole), with 143 instead of 130.
+    handle_term = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     signal.signal(signal.SIGINT, interrupt)
+    if handle_term:
+        signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if handle_term:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _discard_stdout() -> None:
@@ -113,13 +129,16 @@ def _run(argv: list[str]) -> int:
         module = importlib.import_module(f"stacks.commands.{COMMANDS[command][0]}")
         module.configure(parser._subparsers._group_actions[0].choices[command])
     args = parser.parse_args(argv)
+    from stacks import progress
+
+    progress.set_quiet(args.quiet)
     module = importlib.import_module(f"stacks.commands.{args._module}")
     try:
         return int(module.run(args))
     except StackyardError as error:
         if _interrupted.is_set():
             raise KeyboardInterrupt from None
-        print(f"stackyard: {error}", file=sys.stderr)
+        print(f"stackyard: {_shown(error)}", file=sys.stderr)
         return int(error.code)
     except BrokenPipeError:
         raise  # not a bug: the reader went away (main ends quietly)
@@ -128,9 +147,19 @@ def _run(argv: list[str]) -> int:
             raise KeyboardInterrupt from None
         if args.debug or os.environ.get("STACKYARD_DEBUG"):
             raise
-        print(f"stackyard: internal error: {type(error).__name__}: {error} "
+        print(f"stackyard: internal error: {type(error).__name__}: {_shown(error)} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return int(ExitCode.INTERNAL_ERROR)
+
+
+def _shown(error: BaseException) -> str:
+    """An error as printed: credentials redacted, control characters escaped, each line on its own.
+
+    Messages quote specs, lock files and registry answers, all untrusted; this stderr is what CI logs
+    and pull-request comments show."""
+    from environments.safe_text import for_message
+
+    return "\n  ".join(for_message(line) for line in str(error).split("\n"))
 
 
 def entrypoint() -> None:

@@ -59,7 +59,7 @@ def max_hourly_cost(spec: Spec) -> dict[str, float]:
 
 def render_cost(spec: Spec) -> str:
     """The per-pool and total maximum hourly GPU cost, as a table for the plan summary."""
-    from stacks.plan import table
+    from policies.text_table import table
 
     costs = pool_costs(spec)
     if not costs:

@@ -49,6 +49,20 @@ class ResourceChange:
     stateful: Optional[str] = None  # what data a delete or replacement loses
     rename_of: Optional[str] = None  # a delete whose inputs reappear under this created URN
     uses: tuple[str, ...] = ()  # the other components it depends on
+    protection: Optional[str] = None  # protect=true before the change: "kept" or "lifted" by it
+
+
+def protection_of(op: str, old_protect: bool, new_protect: bool) -> Optional[str]:
+    """Whether a protected resource stays protected through a delete or replacement.
+
+    Pulumi refuses to delete or replace a resource whose state says protect=true.
+    A replacement whose new declaration drops the flag lifts it; a deleted
+    resource is no longer declared, so its protection is kept (unprotect it in
+    an earlier change, or with `pulumi state unprotect`).
+    """
+    if not old_protect or op not in ("delete", "replace"):
+        return None
+    return "lifted" if op == "replace" and not new_protect else "kept"
 
 
 @dataclass(frozen=True)
@@ -171,7 +185,8 @@ def _change(resource: Mapping[str, Any], op: str, rules: RuleTable, component: C
         component=own, op=op, properties=properties,
         replace_reasons=tuple(reasons), dependencies=dependencies,
         stateful=rules.stateful_reason(resource["type"]) or (PROTECTED if protected else None),
-        rename_of=rename_of, uses=uses_of(own, dependencies, component))
+        rename_of=rename_of, uses=uses_of(own, dependencies, component),
+        protection=protection_of(op, protected, bool(resource.get("protect"))))
 
 
 def uses_of(own: str, dependencies: Sequence[str], component: Callable[[str], str]) -> tuple[str, ...]:
@@ -215,6 +230,11 @@ class DataLossRisk:
     change: ResourceChange
     acknowledgement: Optional[Acknowledgement] = None
 
+    @property
+    def blocked(self) -> bool:
+        """Unacknowledged, or still protected: an acknowledgement cannot make Pulumi delete a protected resource."""
+        return self.acknowledgement is None or self.change.protection == "kept"
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -223,7 +243,7 @@ class Verdict:
 
     @property
     def blocked(self) -> tuple[DataLossRisk, ...]:
-        return tuple(risk for risk in self.risks if risk.acknowledgement is None)
+        return tuple(risk for risk in self.risks if risk.blocked)
 
     @property
     def status(self) -> str:
@@ -237,7 +257,7 @@ def data_loss_verdict(changes: Iterable[ResourceChange], acknowledgements: Seque
     """Every delete or replacement of a stateful resource, with the acknowledgement that allows it."""
     risks = []
     for change in changes:
-        if change.op in ("delete", "replace") and change.stateful:
+        if change.op in ("delete", "replace") and (change.stateful or change.protection):
             acknowledgement = next((a for a in acknowledgements if a.matches(change)), None)
             risks.append(DataLossRisk(change, acknowledgement))
     unmatched = [risk.change for risk in risks if risk.acknowledgement is None]

@@ -1,4 +1,4 @@
-"""Exit codes of the CLI and the error that carries one (DESIGN.md, "Contracts")."""
+"""Exit codes of the CLI and the error that carries one (docs/architecture.md, "Exit codes")."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 2
     POLICY_VIOLATION = 3
     UNSAFE_CHANGE = 4
+    DEPLOY_FAILED = 5  # `stackyard preview|up`: Pulumi itself failed (its output says why)
+    CHANGES_PRESENT = 6  # opt-in: `diff --detailed-exitcode` found changes, `lock --check` a stale lock
 
 
 class StackyardError(Exception):

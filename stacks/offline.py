@@ -10,6 +10,7 @@ URN, integral floats integers.
 The mocks echo inputs back as state and add the computed outputs our
 components read (`MOCK_OUTPUTS`: ARNs, ids, the EKS endpoint, VPC and OIDC issuer), so every `apply`
 runs and the graph is complete and deterministic.
+Like the real engine, it refuses two resources with one URN (DuplicateUrnError), naming both.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from policies.rules.model import SECRET, UNKNOWN  # the plan format's markers, defined where the rules read them
+
 STACK_PROGRAM = Path(__file__).resolve().parent / "__main__.py"
 PROJECT = "stackyard"
-SECRET = "[secret]"
-UNKNOWN = "[unknown]"
 # The value every secret (config secret or Secrets Manager secret) has in an offline plan.
 SECRET_PLACEHOLDER = "offline-plan-placeholder"
 
@@ -249,4 +250,41 @@ def record(stack: str, config: dict[str, str], secret_keys: tuple[str, ...] = ()
         settings.ROOT.set(None)
         asyncio.set_event_loop(None)
         loop.close()
-    return sorted(recorded, key=lambda r: r.urn)
+    resources = sorted(recorded, key=lambda r: r.urn)
+    refuse_duplicate_urns(resources)
+    return resources
+
+
+class DuplicateUrnError(ValueError):
+    """Two resources registered with one URN: the real engine refuses the program, so the plan does too."""
+
+
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    """A plan input as {dotted path: leaf value}."""
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items() for k, v in _leaves(item, f"{path}.{key}" if path else key).items()}
+    if isinstance(value, list) and value:
+        return {k: v for index, item in enumerate(value) for k, v in _leaves(item, f"{path}[{index}]").items()}
+    return {path: value}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def refuse_duplicate_urns(resources: list[RecordedResource]) -> None:
+    """Raise DuplicateUrnError for the first URN that repeats (`resources` sorted by URN), telling the
+    two registrations apart by the first input where they differ (what the spec gave each)."""
+    for first, second in zip(resources, resources[1:]):
+        if first.urn != second.urn:
+            continue
+        one, other = _leaves(first.inputs), _leaves(second.inputs)
+        differing = sorted((key not in one or key not in other, key) for key in one.keys() | other.keys()
+                           if one.get(key) != other.get(key))  # values both set come first: they read best
+        key = differing[0][1] if differing else None
+        told_apart = f": one with {key} = {_short(one.get(key))}, the other with {_short(other.get(key))}" \
+            if key else ""
+        raise DuplicateUrnError(f"duplicate resource URN {first.urn}: two {first.type} resources under "
+                                f"{first.parent or 'the stack'} have one name{told_apart}; the Pulumi engine "
+                                "refuses this, and a plan would keep only one of them")

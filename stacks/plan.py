@@ -1,7 +1,7 @@
 """The offline plan: the resource graph of one environment as plan.json and manifests.
 
 `build(spec)` runs the real stack program under mocks (stacks/offline.py) and
-returns the plan document of DESIGN.md; `write(plan, out)` writes plan.json and
+returns the plan document of docs/architecture.md ("Plan format"); `write(plan, out)` writes plan.json and
 every Kubernetes object as YAML under manifests/. Both are pure functions of
 the spec and the code: sorted by URN, keys sorted, no timestamps.
 """
@@ -12,15 +12,16 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from environments.spec import SecretRef, Spec
-from stacks import __version__, atomic, offline
+from environments import __version__
+from policies.manifests import is_manifest, manifest, manifest_path
+from policies.text_table import table
+from stacks import atomic, offline
 from stacks.errors import ExitCode, StackyardError
 
 # Kubernetes resource types that are not objects in the cluster API.
-_NOT_MANIFESTS = ("kubernetes:helm.sh/", "pulumi:providers:")
-_SECRET_KINDS = {"Secret"}
 
 
 def config_secret_names(value: Any) -> set[str]:
@@ -56,6 +57,8 @@ def build(spec: Spec, spec_file: Path) -> dict:
 
         what = "pipeline does not compile: " if isinstance(error, PipelineCompileError) else ""
         raise StackyardError(f"{what}{error}", ExitCode.INVALID_INPUT) from None
+    except offline.DuplicateUrnError as error:
+        raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     return {
         "stackyard": __version__,
         "environment": spec.name,
@@ -68,51 +71,47 @@ def to_json(plan: dict) -> str:
     return json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def is_manifest(resource: dict) -> bool:
-    type_ = resource["type"]
-    return (type_.startswith("kubernetes:") and not type_.startswith(_NOT_MANIFESTS)
-            and "kind" in resource["inputs"] and "apiVersion" in resource["inputs"])
-
-
-def manifest(resource: dict) -> dict:
-    """The Kubernetes object a resource would apply, Secret values masked."""
-    inputs = resource["inputs"]
-    body = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "metadata": inputs.get("metadata", {})}
-    for key, value in inputs.items():
-        if key not in body:
-            body[key] = value
-    if body["kind"] in _SECRET_KINDS:
-        for field in ("data", "stringData"):
-            if isinstance(body.get(field), dict):
-                body[field] = {key: offline.SECRET for key in body[field]}
-    return body
-
-
-def manifest_path(body: dict) -> str:
-    metadata = body.get("metadata") or {}
-    scope = metadata.get("namespace") or "_cluster"
-    name = metadata.get("name") or "unnamed"
-    return f"{scope}/{body['kind'].lower()}-{name}.yaml"
-
-
 def manifests(plan: dict) -> dict[str, str]:
     """Relative path -> YAML text for every Kubernetes object in the plan."""
     import yaml
 
     files: dict[str, str] = {}
+    writers: dict[str, str] = {}
     for resource in plan["resources"]:
         if is_manifest(resource):
             body = manifest(resource)
-            files[manifest_path(body)] = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+            path = manifest_path(body)
+            if path in writers:  # two resources would apply one object: never keep just one of them
+                raise StackyardError(f"resources {writers[path]} and {resource['urn']} are one Kubernetes object "
+                                     f"(manifests/{path}): two names in the spec derive the same object name",
+                                     ExitCode.INVALID_INPUT)
+            writers[path] = resource["urn"]
+            files[path] = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
     return dict(sorted(files.items()))
 
 
+PLAN_FILE = "plan.json"
+MANIFESTS_DIR = "manifests"
+# What earlier versions left beside a plan when interrupted; replacing the directory drops them.
+_OLD_LEFTOVERS = (f".{PLAN_FILE}.", f".{MANIFESTS_DIR}.")
+
+
 def write(plan: dict, out: Path) -> None:
-    """Write plan.json and manifests/ so that a failure anywhere (a full disk) leaves the previous
-    pair as it was: plan.json is staged first, manifests/ replaced whole, then plan.json renamed
-    into place, last, marking a complete plan."""
-    with atomic.staged_text(out / "plan.json", to_json(plan)):
-        atomic.replace_directory(out / "manifests", manifests(plan))
+    """Write `out` as one unit: plan.json and manifests/ are staged in a sibling directory that
+    replaces `out` in one atomic exchange. A reader, a full disk, Ctrl-C, SIGTERM or SIGKILL at any
+    instant leaves the whole previous plan or the whole new one, and nothing else, in `out`.
+
+    `out` belongs to the plan: a directory holding anything else is refused, not overwritten."""
+    out = Path(out)
+    if out.is_dir():
+        foreign = sorted(entry.name for entry in out.iterdir()
+                         if entry.name not in (PLAN_FILE, MANIFESTS_DIR) and not entry.name.startswith(_OLD_LEFTOVERS))
+        if foreign:
+            raise StackyardError(f"{out} holds {foreign[0]!r}, which is not part of a plan; `--out` names a "
+                                 "directory of its own (it is replaced whole), nothing was written",
+                                 ExitCode.INVALID_INPUT)
+    files = {PLAN_FILE: to_json(plan), **{f"{MANIFESTS_DIR}/{name}": text for name, text in manifests(plan).items()}}
+    atomic.replace_directory(out, files, synced=(PLAN_FILE,))
 
 
 def component_of(resource: dict, by_urn: dict[str, dict]) -> str:
@@ -136,18 +135,19 @@ def summary_rows(plan: dict) -> list[tuple[str, str, int]]:
     return sorted((component, type_, count) for (component, type_), count in counts.items())
 
 
-def table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
-    """A plain aligned text table."""
-    headers = [str(h) for h in headers]
-    body = [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in [headers, *body]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-             for row in [headers, ["-" * w for w in widths], *body]]
-    return "\n".join(lines)
-
-
 def render_summary(plan: dict) -> str:
+    """The headline counts every resource in plan.json, as the diff and the reports do."""
     rows = summary_rows(plan)
-    total = sum(count for _, _, count in rows)
-    return (f"environment {plan['environment']}: {total} resources "
-            f"(spec {plan['specDigest'][:12]})\n" + table(["component", "type", "count"], rows))
+    provisioned = sum(count for _, _, count in rows)
+    components = len(plan["resources"]) - provisioned
+    return (f"environment {plan['environment']}: {len(plan['resources'])} resources ({provisioned} provisioned, "
+            f"{components} Stackyard components; spec {plan['specDigest'][:12]})\n"
+            + table(["component", "type", "count"], rows))
+
+
+def summary_document(plan: dict) -> dict:
+    """The plan summary for machines (`stackyard plan --format json`)."""
+    rows = summary_rows(plan)
+    return {"environment": plan["environment"], "specDigest": plan["specDigest"],
+            "resources": len(plan["resources"]), "provisioned": sum(count for _, _, count in rows),
+            "types": [{"component": component, "type": type_, "count": count} for component, type_, count in rows]}

@@ -14,7 +14,7 @@ from environments import loader
 from environments.errors import SpecError, SpecProblem
 from environments.spec import Spec
 from pipelines.compile import compile_spec_pipelines
-from stacks import registry_lock
+from stacks import registry_lock, spec_loading, stack_config
 
 
 def _located(environment: str, spec: Spec, error: EndpointFieldError) -> str:
@@ -29,8 +29,16 @@ def run() -> None:
     config = pulumi.Config("stackyard")
     # `specFile` lets the offline plan point at a spec outside environments/.
     environment = config.get("specFile") or config.require("environment")
+    # What `plan` and `diff` show is environments/<stack>.yaml: a stack config naming another is refused.
+    stack = pulumi.get_stack()
+    mismatch = stack_config.problem(stack) or (
+        None if config.get("specFile") or environment == stack else
+        f"stack {stack} is configured to deploy environment {environment!r}; a stack deploys the environment "
+        "of its own name")
+    if mismatch:
+        raise pulumi.RunError(mismatch)
     try:
-        spec = loader.load(environment)
+        spec = spec_loading.load(environment)
     except SpecError as error:
         raise pulumi.RunError(f"invalid environment spec:\n{error}") from None
     spec_file = loader.spec_path(environment)

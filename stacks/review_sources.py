@@ -1,42 +1,31 @@
 """Seams to the policy audit, the parity check and the GPU cost model, for the change report.
 
-Each source is another part of Stackyard, imported only when a report asks
-for it. Where a part is not there (or does not offer the function named
-below), the source answers `Unavailable(reason)` and the report says so in
-one line; it never invents findings or prices.
-
-The contracts these seams expect:
-- policies.audit.audit_plan(spec, document, plan) -> a report whose evaluation
-  holds the findings (rule, subject, message, level, exemption).
-- policies.parity.compare(pair, contract, source_document, target_document) with
-  environments/parity_contract.load_contract (issue 9, merged): the spec
-  differences of every contract pair the environment is in.
-- stacks.cost.max_hourly_cost(spec) -> {pool name: maximum hourly USD}.
+Each source is another part of Stackyard, imported directly: a renamed or
+removed function fails the import, and with it the tests, instead of turning
+into a line in a report. `Unavailable(reason)` is only for what a side of a
+change cannot answer (a parity contract that does not load, an environment that
+cannot be planned); the report says so in one line and never invents findings
+or prices.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Iterable, Mapping, Union
+
+from environments import loader
+from environments.errors import Location, SpecError
+from environments.parity_contract import load_contract
+from policies.audit import audit_plan
+from policies.engine import Finding
+from policies.parity import compact, compare
+from stacks.cost import max_hourly_cost
 
 
 @dataclass(frozen=True)
 class Unavailable:
     reason: str
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    resource: str
-    message: str
-    level: str = ""
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.rule, self.resource)
 
 
 @dataclass(frozen=True)
@@ -51,32 +40,26 @@ class ParityDifference:
         return (self.pair, self.path)
 
 
-def _function(module: str, name: str) -> Union[Callable, Unavailable]:
-    try:
-        found = getattr(importlib.import_module(module), name)
-    except ImportError:
-        return Unavailable(f"{module} is not part of this checkout")
-    except AttributeError:
-        return Unavailable(f"{module} has no {name}()")
-    return found
+@dataclass(frozen=True)
+class PolicyReview:
+    """One side's policy audit, as `stackyard audit` makes it."""
+
+    findings: list[Finding]  # every finding, exempted ones included
+    locations: Mapping[str, Location] = field(default_factory=dict)  # subject -> where the spec sets it
 
 
-def _field(item: Any, *names: str) -> str:
-    for name in names:
-        value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
-        if value is not None:
-            return str(getattr(value, "value", value))
-    return ""
+def policy_findings(spec: Any, plan: dict, spec_file: Path) -> PolicyReview:
+    """Every finding of the policy audit over one side's plan, and where the spec sets each.
 
-
-def policy_findings(spec: Any, plan: dict) -> list[Finding]:
-    """Every unexempted finding of the policy audit over one side's plan."""
-    from policies.audit import audit_plan
-
-    report = audit_plan(spec, {}, plan)  # no located document: the report needs no spec lines
-    return sorted((Finding(finding.rule.id, finding.subject, finding.message, finding.level)
-                   for finding in report.evaluation.findings if finding.exemption is None),
-                  key=lambda f: (f.rule, f.resource, f.message))
+    The same evaluation `stackyard audit` makes (policies.audit.audit_plan):
+    the spec's levels and exemptions and the registry lock beside `spec_file`,
+    so the change report's counts are the audit's counts.
+    """
+    document, _ = loader.load_document(str(spec_file))
+    report = audit_plan(spec, document, plan, spec_file=spec_file)
+    findings = sorted(report.evaluation.findings, key=lambda f: (f.rule.id, f.subject, f.message))
+    return PolicyReview(findings, {f.subject: report.location(f.subject) for f in findings
+                                   if report.location(f.subject) is not None})
 
 
 def parity_differences(environment: str, environments_dir: Path) -> Union[list[ParityDifference], Unavailable]:
@@ -85,14 +68,6 @@ def parity_differences(environment: str, environments_dir: Path) -> Union[list[P
     Spec paths only: `stackyard parity`, which the pull-request workflow runs,
     also compares the two environments' plans.
     """
-    compare = _function("policies.parity", "compare")
-    if isinstance(compare, Unavailable):
-        return compare
-    from environments import loader
-    from environments.errors import SpecError
-    from environments.parity_contract import load_contract
-    from policies.parity import compact
-
     contract_file = environments_dir / "parity.yaml"
     if not contract_file.is_file():
         return []
@@ -114,33 +89,31 @@ def parity_differences(environment: str, environments_dir: Path) -> Union[list[P
     return sorted(differences, key=lambda d: (d.pair, d.path))
 
 
-def gpu_cost(spec: Any) -> Union[dict[str, float], Unavailable]:
-    cost = _function("stacks.cost", "max_hourly_cost")
-    if isinstance(cost, Unavailable):
-        return cost
-    return {str(pool): float(usd) for pool, usd in sorted(cost(spec).items())}
+def gpu_cost(spec: Any) -> dict[str, float]:
+    """Pool -> maximum hourly USD of one side (stacks/cost.py)."""
+    return {str(pool): float(usd) for pool, usd in sorted(max_hourly_cost(spec).items())}
 
 
 @dataclass(frozen=True)
 class SideReview:
     """What the sources say about one side (base or head) of a change."""
 
-    policy: Union[list[Finding], Unavailable]
+    policy: Union[PolicyReview, Unavailable]
     parity: Union[list[ParityDifference], Unavailable]
     cost: Union[dict[str, float], Unavailable]
 
 
-EMPTY_SIDE = SideReview(policy=[], parity=[], cost={})  # an environment that does not exist on that side
+EMPTY_SIDE = SideReview(policy=PolicyReview([]), parity=[], cost={})  # an environment that does not exist on that side
 
 
 def unavailable_side(reason: str) -> SideReview:
     return SideReview(policy=Unavailable(reason), parity=Unavailable(reason), cost=Unavailable(reason))
 
 
-def review_side(spec: Any, plan: dict, environment: str, environments_dir: Path) -> SideReview:
-    """Ask every source about one side of the change."""
-    return SideReview(policy=policy_findings(spec, plan),
-                      parity=parity_differences(environment, environments_dir),
+def review_side(spec: Any, plan: dict, spec_file: Path, environments_dir: Path) -> SideReview:
+    """Ask every source about one side of the change (`plan` is that side's plan of `spec_file`)."""
+    return SideReview(policy=policy_findings(spec, plan, spec_file),
+                      parity=parity_differences(spec.name, environments_dir),
                       cost=gpu_cost(spec))
 
 

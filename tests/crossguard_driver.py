@@ -4,7 +4,7 @@ Reads a JSON job on stdin and prints the verdicts as JSON:
 
   {"mode": "validate", "cases": [{"id", "config", "resources"}]}
       calls every policy's validate() with ResourceValidationArgs / StackValidationArgs
-      built by hand from plan entries, the way DESIGN.md describes;
+      built by hand from plan entries, the way docs/architecture.md describes;
 
   {"mode": "grpc", "config", "resources"}
       starts the real pack (policies/__main__.py) as Pulumi would, and talks to it over

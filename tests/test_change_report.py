@@ -20,7 +20,9 @@ from stacks import change_report, preview_json
 from stacks.diff import Acknowledgement, data_loss_verdict, diff_plans, spec_acknowledgements
 from stacks.errors import StackyardError
 from stacks.resource_rules import table
-from stacks.review_sources import Finding, ParityDifference, SideReview, Unavailable
+from policies.engine import Finding
+from policies.rules import RULES_BY_ID
+from stacks.review_sources import ParityDifference, PolicyReview, SideReview, Unavailable
 from conftest import FIXTURES, run_cli
 
 REPORTS = FIXTURES / "change_report"
@@ -121,10 +123,12 @@ def _fixture_report(review: bool = True) -> dict:
     verdict = data_loss_verdict(diff.changes, [acknowledgement])
     # Sample answers of the sources, to show how the report renders them (not real findings).
     base_side = SideReview(
-        policy=[Finding("SY-WL-003", "pr-pipelines-ns", "namespace has no owner label", "mandatory")],
+        policy=PolicyReview([Finding(RULES_BY_ID["SY-WKL-013"], "mandatory", "pr-pipelines-ns",
+                                     "namespace has no owner label")]),
         parity=[], cost={"t4-dev": 1.05})
     head_side = SideReview(
-        policy=[Finding("SY-MON-001", "pr-monitoring-ns", "no retention set | default used", "advisory")],
+        policy=PolicyReview([Finding(RULES_BY_ID["SY-SRV-005"], "advisory", "pr-monitoring-ns",
+                                     "no retention set | default used")]),
         parity=[ParityDifference("serving.namespace", "allowed", "may differ freely", "staging:prod")],
         cost={"t4-dev": 1.05, "l4-batch": 3.2})
     return change_report.build(
@@ -150,8 +154,8 @@ def test_json_report_is_the_same_document_markdown_is_rendered_from():
     assert report["dataLoss"]["status"] == "blocked"
     assert report["gpuCost"] == {"available": True, "before": 1.05, "after": 4.25, "change": 3.2, "pools": [
         {"pool": "l4-batch", "before": None, "after": 3.2}, {"pool": "t4-dev", "before": 1.05, "after": 1.05}]}
-    assert [f["rule"] for f in report["policy"]["new"]] == ["SY-MON-001"]
-    assert [f["rule"] for f in report["policy"]["fixed"]] == ["SY-WL-003"]
+    assert [f["rule"] for f in report["policy"]["new"]] == ["SY-SRV-005"]
+    assert [f["rule"] for f in report["policy"]["fixed"]] == ["SY-WKL-013"]
 
 
 def test_unavailable_sources_are_said_in_one_line_each():
@@ -245,3 +249,105 @@ def test_parity_changes_come_from_the_parity_contract(tmp_path):
     new, fixed = new_and_fixed(before, parity_differences("prod", changed))
     assert [(d.pair, d.path, d.verdict) for d in new] == [("staging:prod", "versions.kserve", "forbidden")]
     assert "v0.20.0 → v0.20.1" in new[0].message and fixed == []
+
+
+def test_a_renamed_source_function_fails_the_import_instead_of_reading_as_unavailable(tmp_path):
+    """review_sources imports its sources directly: on a copy of the tree where policies.parity's
+    `compare` is renamed, importing it fails and names the function."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    for package in ("environments", "pipelines", "components", "policies", "stacks"):
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    parity = tmp_path / "policies" / "parity.py"
+    parity.write_text(parity.read_text().replace("def compare(", "def compare_specs("))
+    done = subprocess.run([sys.executable, "-c", "import stacks.review_sources"], cwd=tmp_path,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert "ImportError: cannot import name 'compare' from 'policies.parity'" in done.stderr
+
+
+# --- protection ------------------------------------------------------------------
+
+BUCKET = "urn:pulumi:t::stackyard::stackyard:features:FeatureStore$aws:s3/bucket:Bucket::prod-features-offline"
+
+
+def _bucket_change(new_bucket: dict | None):
+    old = _resource(BUCKET, "aws:s3/bucket:Bucket", {"bucket": "prod-features-offline"}, protect=True)
+    diff = diff_plans({"resources": [old]}, {"resources": [new_bucket] if new_bucket else []}, table())
+    acknowledged = [Acknowledgement("*::prod-features-offline", "moved to the data lake", "ana", "prod.yaml")]
+    return diff, data_loss_verdict(diff.changes, acknowledged)
+
+
+def test_an_acknowledged_replacement_of_a_protected_bucket_still_blocks():
+    renamed = _resource(BUCKET, "aws:s3/bucket:Bucket", {"bucket": "prod-features-archive"}, protect=True)
+    diff, verdict = _bucket_change(renamed)
+    assert [(c.op, c.protection) for c in diff.changes] == [("replace", "kept")]
+    assert verdict.status == "blocked" and verdict.risks[0].acknowledgement is not None
+    report = change_report.build(environment="prod", source="offline plan", base={"label": "b"}, head={"label": "h"},
+                                 diff=diff, verdict=verdict, base_review=None, head_review=None,
+                                 unavailable_reason="not asked for")
+    assert change_report_exit(report) == 4
+    markdown = change_report.render_markdown(report)
+    assert "1 protected (protect=true), which Pulumi refuses to delete or replace" in markdown
+    assert "`pulumi state unprotect URN`" in markdown
+
+
+def test_a_replacement_that_lifts_the_protection_is_acknowledgeable_and_a_delete_is_not():
+    lifted = _resource(BUCKET, "aws:s3/bucket:Bucket", {"bucket": "prod-features-archive"}, protect=False)
+    diff, verdict = _bucket_change(lifted)
+    assert [(c.op, c.protection) for c in diff.changes] == [("replace", "lifted")]
+    assert verdict.status == "acknowledged"
+    diff, verdict = _bucket_change(None)
+    assert [(c.op, c.protection) for c in diff.changes] == [("delete", "kept")] and verdict.status == "blocked"
+
+
+def change_report_exit(report: dict, detailed: bool = False) -> int:
+    from stacks.commands.change_common import exit_code
+
+    return exit_code(report, detailed)
+
+
+def test_a_preview_with_error_diagnostics_fails(tmp_path, capsys):
+    from stacks import cli
+
+    document = json.loads((REPORTS / "preview.json").read_text())
+    # Pulumi's apitype.DiagnosticEvent: urn, prefix, message, color, severity (info, info#err, warning, error).
+    document["diagnostics"] = [
+        {"urn": CLUSTER + "::pr-cluster", "prefix": "warning: ", "message": "deprecated field", "color": "never",
+         "severity": "warning"},
+        {"urn": CLUSTER + "::pr-cluster", "prefix": "error: ", "message": "AccessDenied: eks:DescribeCluster\n",
+         "color": "never", "severity": "error"}]
+    preview = tmp_path / "preview.json"
+    preview.write_text(json.dumps(document))
+    code = cli.main(["report-preview", str(preview), "--allow-data-loss", "pr-*-ns", "--reason",
+                     "namespaces are recreated empty on purpose", "--by", "ana"])
+    out, err = capsys.readouterr()
+    assert code == 5
+    assert "the preview failed: 1 error diagnostic (pr-cluster: AccessDenied: eks:DescribeCluster)" in err
+    assert out.splitlines()[4].startswith("⛔ **The preview failed: 1 error.**")
+    assert "No changes" not in out and "deprecated field" not in out
+
+
+def test_detailed_exitcode_says_changes_are_present_without_colliding(capsys):
+    from stacks import cli
+
+    preview = str(REPORTS / "preview.json")
+    allow = ["--allow-data-loss", "pr-*-ns", "--reason", "namespaces are recreated empty on purpose", "--by", "ana"]
+    assert cli.main(["report-preview", preview, *allow]) == 0
+    assert cli.main(["report-preview", preview, *allow, "--detailed-exitcode"]) == 6
+    assert cli.main(["report-preview", preview, "--detailed-exitcode"]) == 4  # the guard still wins
+    document = json.loads((REPORTS / "preview.json").read_text())
+    unchanged = {**document, "steps": [step for step in document["steps"] if step["op"] == "same"]}
+    capsys.readouterr()
+    assert change_report_exit(_report_of(unchanged), detailed=True) == 0
+
+
+def _report_of(document: dict) -> dict:
+    diff, _ = preview_json.read(document, table())
+    return change_report.build(environment="pr", source="pulumi preview", base={"label": "b"}, head={"label": "h"},
+                               diff=diff, verdict=data_loss_verdict(diff.changes, []), base_review=None,
+                               head_review=None, unavailable_reason="not asked for")

@@ -19,8 +19,8 @@ from typing import Any, Iterator, Mapping, Optional
 import jsonschema
 import pytest
 
-from tests.conftest import SHIPPED_ENVIRONMENTS, plan_for, resources
-from tests.upstream_install import folder, load_all
+from conftest import SHIPPED_ENVIRONMENTS, plan_for, resources
+from upstream_install import folder, load_all
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

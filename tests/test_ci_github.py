@@ -10,14 +10,16 @@ import pytest
 import yaml
 
 from stacks.ci_github import ACTIONS
-from conftest import run_cli
+from conftest import REPO, run_cli
 
-PINNED = re.compile(r"^(?P<repository>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40})$")
+PINNED = re.compile(r"^(?P<repository>[\w.-]+/[\w.-]+(/[\w.-]+)*)@(?P<sha>[0-9a-f]{40})$")
 
 
 @pytest.fixture(scope="module")
 def workflows(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("user-repository")
+    (target / "policies").mkdir()
+    (target / "policies" / "PulumiPolicy.yaml").write_text((REPO / "policies" / "PulumiPolicy.yaml").read_text())
     result = run_cli("ci", "init", "github", "--dir", str(target))
     assert result.returncode == 0, result.stderr
     return target / ".github" / "workflows"
@@ -75,13 +77,27 @@ def test_pull_requests_get_diff_audit_parity_a_comment_and_fail_on_3_and_4(workf
     for environment in ("dev", "staging", "prod"):
         assert environment in script.split("for environment in ")[1].splitlines()[0]
     assert 'stackyard diff "$environment" --base "$BASE_SHA"' in script
-    assert 'stackyard audit "$environment"' in script
-    assert "stackyard parity staging prod" in script
+    assert 'stackyard audit "$environment" --plan "reports/plan-$environment/plan.json"' in script
+    assert "stackyard parity staging prod --format markdown --json reports/parity-staging-prod.json" in script
+    assert "stackyard pr-comment reports/diff-*.json reports/parity-*.json" in script
+    assert 'head -c 1000000 >> "$GITHUB_STEP_SUMMARY"' in script
     comment = next(s for s in steps if s.get("uses", "").startswith("marocchino/sticky-pull-request-comment@"))
-    assert comment["with"] == {"header": "stackyard", "path": "report.md"}
+    assert comment["with"] == {"header": "stackyard", "path": "comment.md"}
     failing = steps[-1]
     assert failing["if"] == "steps.review.outputs.status != '0'" and "exit 1" in failing["run"]
-    assert document["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert document["permissions"] == {"contents": "read", "pull-requests": "write", "security-events": "write"}
+
+
+def test_pull_requests_keep_the_full_reports_and_upload_sarif(workflows):
+    steps = list(_steps(_load(workflows / "stackyard-pull-request.yml")))
+    script = next(s["run"] for s in steps if s.get("id") == "review")
+    for format in ("sarif", "junit", "html"):
+        assert format in script.split("for format in ")[1].splitlines()[0]
+    artifact = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert artifact["with"]["path"] == "reports/" and artifact["if"] == "always()"
+    sarif = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif@"))
+    assert sarif["with"] == {"sarif_file": "reports/sarif"}
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in sarif["if"]
 
 
 def test_merging_deploys_changed_environments_in_order_behind_their_protection_rules(workflows):
@@ -97,6 +113,11 @@ def test_merging_deploys_changed_environments_in_order_behind_their_protection_r
         assert f"needs.changes.outputs.{environment} == 'true'" in job["if"]
         pulumi = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
         assert pulumi["with"]["command"] == "up" and pulumi["with"]["stack-name"] == environment
+        # The pack runs with the environment's configuration, written by a step before it.
+        assert pulumi["with"]["policyPacks"] == "policies"
+        assert pulumi["with"]["policyPackConfigs"] == f"policy-config-{environment}.json"
+        names = [s.get("run", "") for s in job["steps"][:job["steps"].index(pulumi)]]
+        assert f"stackyard policy-config {environment} --output policy-config-{environment}.json" in names
     assert "needs.deploy-dev.result == 'success' || needs.deploy-dev.result == 'skipped'" in jobs["deploy-staging"]["if"]
     assert "stackyard diff" in next(s["run"] for s in jobs["changes"]["steps"] if s.get("id") == "diff")
 

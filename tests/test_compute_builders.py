@@ -9,7 +9,7 @@ import json
 import pytest
 
 from components import cluster, cluster_autoscaler, gpu_node_pool, gpu_software, irsa, karpenter, node_group, teams
-from components.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_scheduling, gpu_taint
+from environments.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_scheduling, gpu_taint
 from components.ownership import Ownership
 from environments.spec import GpuAmi, NodePool, Team
 

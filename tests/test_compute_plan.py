@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.gpu_scheduling import (ACCELERATOR_LABEL, GPU_PRESENT_LABEL, GPU_RESOURCE, POOL_LABEL,
+from environments.gpu_scheduling import (ACCELERATOR_LABEL, GPU_PRESENT_LABEL, GPU_RESOURCE, POOL_LABEL,
                                        gpu_scheduling, gpu_taint)
 from environments import loader
 from environments.gpu_catalog import catalog
@@ -107,9 +107,9 @@ def test_managed_pool_can_scale_from_zero(plan, pool):
 def test_cluster_autoscaler_runs_when_managed_pools_exist(plan):
     (release,) = [r for r in resources(plan, "kubernetes:helm.sh/v3:Release") if r["inputs"]["name"] == "cluster-autoscaler"]
     values = release["inputs"]["values"]
-    assert release["inputs"]["version"] == PROD.versions["clusterAutoscaler"]
+    assert release["inputs"]["version"] == PROD.versions.cluster_autoscaler
     assert values["autoDiscovery"] == {"clusterName": PROD.cluster.name}
-    assert values["image"]["tag"] == f"v{PROD.versions['kubernetes']}.0"
+    assert values["image"]["tag"] == f"v{PROD.versions.kubernetes}.0"
     assert values["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
 
 
@@ -162,7 +162,7 @@ def test_karpenter_pool_scales_from_zero_under_its_controller(plan, pool):
     # Karpenter launches nodes for pending pods and keeps none otherwise: no static replicas, only the GPU limit.
     assert "replicas" not in node_pool["inputs"]["spec"]
     assert controller["urn"] in node_pool["dependencies"]
-    assert controller["inputs"]["version"] == PROD.versions["karpenter"]
+    assert controller["inputs"]["version"] == PROD.versions.karpenter
     assert controller["inputs"]["values"]["settings"]["interruptionQueue"]
 
 
@@ -192,9 +192,9 @@ def test_device_plugin_tolerates_and_selects_every_pool(plan, pool):
 
 def test_device_plugin_and_dcgm_exporter_versions_and_namespace(plan):
     plugin = device_plugin(plan)
-    assert (plugin["version"], plugin["namespace"]) == (PROD.versions["nvidiaDevicePlugin"], "kube-system")
+    assert (plugin["version"], plugin["namespace"]) == (PROD.versions.nvidia_device_plugin, "kube-system")
     (dcgm,) = [r for r in resources(plan, "kubernetes:helm.sh/v3:Release") if r["inputs"]["name"] == "dcgm-exporter"]
-    assert (dcgm["inputs"]["version"], dcgm["inputs"]["namespace"]) == (PROD.versions["dcgmExporter"], "kube-system")
+    assert (dcgm["inputs"]["version"], dcgm["inputs"]["namespace"]) == (PROD.versions.dcgm_exporter, "kube-system")
 
 
 def test_dcgm_exporter_metrics_service_contract(plan):
@@ -231,7 +231,7 @@ def test_exactly_one_kubernetes_provider_serves_every_kubernetes_resource(plan):
 def test_eks_cluster_is_private_encrypted_logged_and_pinned(plan):
     (cluster,) = resources(plan, "aws:eks/cluster:Cluster")
     inputs = cluster["inputs"]
-    assert inputs["version"] == PROD.versions["kubernetes"]
+    assert inputs["version"] == PROD.versions.kubernetes
     assert inputs["vpcConfig"]["endpointPrivateAccess"] is True
     assert inputs["vpcConfig"]["endpointPublicAccess"] is False
     (key,) = [r for r in descendants(plan, "stackyard:compute:Cluster") if r["type"] == "aws:kms/key:Key"]
@@ -251,8 +251,8 @@ def test_oidc_provider_trusts_the_cluster_issuer_for_sts(plan):
 
 def test_managed_add_ons_at_pinned_versions(plan):
     addons = {r["inputs"]["addonName"]: r["inputs"]["addonVersion"] for r in resources(plan, "aws:eks/addon:Addon")}
-    assert addons == {"vpc-cni": PROD.versions["vpcCni"], "coredns": PROD.versions["coredns"],
-                      "kube-proxy": PROD.versions["kubeProxy"], "aws-ebs-csi-driver": PROD.versions["awsEbsCsiDriver"]}
+    assert addons == {"vpc-cni": PROD.versions.vpc_cni, "coredns": PROD.versions.coredns,
+                      "kube-proxy": PROD.versions.kube_proxy, "aws-ebs-csi-driver": PROD.versions.aws_ebs_csi_driver}
 
 
 def test_vpc_has_private_and_public_subnets_in_every_zone(plan):

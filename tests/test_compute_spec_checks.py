@@ -84,7 +84,7 @@ def test_endpoint_on_an_unknown_pool(tmp_path):
             runtime: kserve-tritonserver
             gpu: {pool: a100, count: 1}
         """))
-    assert_rejected(spec, "pool: a100", "$.endpoints[0].gpu.pool", "unknown node pool 'a100'; expected one of ['a10g']")
+    assert_rejected(spec, "pool: a100", "$.endpoints[0].gpu.pool", "unknown node pool 'a100'; did you mean 'a10g'?")
 
 
 def test_endpoint_asking_for_more_gpus_than_a_node_has(tmp_path):
@@ -100,7 +100,7 @@ def test_endpoint_asking_for_more_gpus_than_a_node_has(tmp_path):
               count: 2
         """))
     assert_rejected(spec, "count: 2", "$.endpoints[0].gpu.count",
-                    "expected at most 1 GPUs (the most one node of pool 'a10g' has), found 2")
+                    "expected at most 1 GPU (the most one node of pool 'a10g' has), found 2")
 
 
 def test_pipeline_on_an_unknown_pool(tmp_path):
@@ -192,4 +192,4 @@ def test_pipeline_asking_for_more_gpus_than_a_node_has(tmp_path):
             gpu: {pool: a10g, count: 4}
         """))
     assert_rejected(spec, "gpu: {pool: a10g, count: 4}", "$.pipelines[0].gpu.count",
-                    "expected at most 1 GPUs (the most one node of pool 'a10g' has), found 4")
+                    "expected at most 1 GPU (the most one node of pool 'a10g' has), found 4")

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from components import feature_store as fs
+from environments import loader
 from environments import spec as env
 from conftest import REPO, SHIPPED_ENVIRONMENTS, descendants, plan_for, resources, run_cli
 
@@ -98,7 +99,7 @@ def test_server_image_and_test_dependency_are_the_same_feast():
     """The configuration is proven against the Feast the server runs: versions.feast and the test extra agree."""
     from environments import loader
 
-    feast_version = loader.load("prod").versions["feast"]
+    feast_version = loader.load("prod").versions.feast
     pyproject = (REPO / "pyproject.toml").read_text()
     major_minor = ".".join(feast_version.split(".")[:2])
     assert f"feast[aws,redis]>={major_minor}," in pyproject
@@ -299,13 +300,33 @@ def test_prod_iam_role_trusts_one_service_account_and_reaches_only_this_store(pr
     assert all(statement["Effect"] == "Allow" and "*" not in statement["Action"] for statement in document["Statement"])
 
 
-def test_stateful_resources_are_unprotected_outside_staging_and_prod():
+def test_stateful_resources_are_protected_in_production_only():
+    """Protection follows Spec.production, the definition the policy uses: prod (named so) protects,
+    staging and dev (no `policy.production`, other names) do not."""
+    stateful = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:elasticache/replicationGroup:ReplicationGroup",
+                "aws:rds/instance:Instance")
+    assert all(one(plan_for("prod"), type_)["protect"] for type_ in stateful)
+    assert not any(one(plan_for("staging"), type_)["protect"] for type_ in stateful)
     dev = plan_for("dev")
     assert one(dev, "aws:s3/bucket:Bucket")["protect"] is False
     assert one(dev, "aws:kms/key:Key")["protect"] is False
-    staging = plan_for("staging")
-    assert all(one(staging, type_)["protect"] for type_ in (
-        "aws:s3/bucket:Bucket", "aws:elasticache/replicationGroup:ReplicationGroup", "aws:rds/instance:Instance"))
+
+
+def test_production_is_one_definition_for_protection_and_policy():
+    """A copy of prod named `live` with `policy.production: true` is production for both; one named
+    prod with `production: false` for neither."""
+    import dataclasses
+
+    from components.ownership import Ownership
+    from policies.environment import context_from_spec
+
+    prod = loader.load("prod")
+    for name, production in (("live", True), ("prod", False)):
+        spec = dataclasses.replace(prod, metadata=dataclasses.replace(prod.metadata, name=name),
+                                   policy=dataclasses.replace(prod.policy, production=production))
+        assert spec.production is production
+        assert Ownership.of(spec).protects_state is production
+        assert context_from_spec(spec).production is production
 
 
 def test_dev_dynamodb_scope_is_the_projects_tables():

@@ -15,8 +15,8 @@ from components import kfp_install
 from components.kfp_install import UPSTREAM_OMISSIONS, Omission
 from environments import loader
 from stacks import plan as offline_plan
-from tests.conftest import SHIPPED_ENVIRONMENTS, descendants, plan_for
-from tests.upstream_install import covers, crd_identity, folder, grants_by_subject, load_all, workload_names
+from conftest import SHIPPED_ENVIRONMENTS, descendants, plan_for
+from upstream_install import covers, crd_identity, folder, grants_by_subject, load_all, workload_names
 
 KFP_COMPONENT = "stackyard:pipelines:KubeflowPipelines"
 

@@ -41,7 +41,7 @@ def prod():
 
 def test_prod_installs_kfp_at_the_spec_version(prod):
     spec = loader.load("prod")
-    version = spec.versions["kubeflowPipelines"]
+    version = spec.versions.kubeflow_pipelines
     deployments = k8s_objects(prod, "Deployment")
     api = named(deployments, "ml-pipeline")
     assert api["metadata"]["namespace"] == spec.kubeflow.namespace
@@ -181,3 +181,14 @@ def test_artifact_access_policy_is_scoped_to_the_bucket_and_key():
     assert resources_ == {"ListBucket": "arn:aws:s3:::b", "ReadWriteArtifacts": "arn:aws:s3:::b/*",
                           "UseBucketKey": "arn:aws:kms:k"}
     assert not any("*" == a or a.endswith(":*") for s in statements for a in s["Action"])
+
+
+def test_an_unknown_kfp_release_is_input_the_component_refuses():
+    """A pulumi.RunError, which `stackyard plan` turns into exit 2 (stacks/plan.py), not an internal error."""
+    import pulumi
+
+    from components import kfp_install
+
+    with pytest.raises(pulumi.RunError, match=r"versions.kubeflowPipelines '9.9.9' is not a release Stackyard "
+                                              r"knows how to install; known: \['2.5.0'\]"):
+        kfp_install.release("9.9.9")

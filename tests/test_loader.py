@@ -32,8 +32,8 @@ def test_spec_is_immutable():
     spec = loader.load("prod")
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.metadata.name = "other"  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        spec.versions["kubernetes"] = "1.0"  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.versions.kubernetes = "1.0"  # type: ignore[misc]
     assert isinstance(spec.endpoints, tuple)
 
 
@@ -94,3 +94,36 @@ def test_digest_depends_on_content_only(tmp_path):
     assert loader.load(str(copy)).digest == prod.digest
     copy.write_text(copy.read_text().replace("maxSize: 8", "maxSize: 9"))
     assert loader.load(str(copy)).digest != prod.digest
+
+
+@pytest.mark.parametrize("schema_file, pointer, literal", [
+    ("environment", "/properties/cloud/properties/provider", "CloudProvider"),
+    ("compute", "/$defs/cluster/properties/type", "ClusterType"),
+    ("compute", "/$defs/cluster/properties/logging/items", "ControlPlaneLog"),
+    ("compute", "/$defs/nodePools/items/properties/provisioner", "Provisioner"),
+    ("compute", "/$defs/nodePools/items/properties/capacityType", "CapacityType"),
+    ("compute", "/$defs/nodePools/items/properties/ami/properties/type", "AmiType"),
+    ("compute", "/$defs/nodePools/items/properties/disruption/properties/consolidationPolicy", "ConsolidationPolicy"),
+    ("serving", "/$defs/serving/properties/deploymentMode", "DeploymentMode"),
+    ("serving", "/$defs/endpoints/items/properties/deploymentMode", "DeploymentMode"),
+    ("serving", "/$defs/serving/properties/runtimes/items/properties/protocol", "InferenceProtocol"),
+    ("serving", "/$defs/endpoints/items/properties/format", "ModelFormat"),
+    ("serving", "/$defs/endpoints/items/properties/autoscaling/properties/metric", "ScaleMetric"),
+    ("feature-store", "/$defs/featureStore/properties/offlineStore/properties/type", "OfflineStoreType"),
+    ("feature-store", "/$defs/featureStore/properties/onlineStore/properties/type", "OnlineStoreType"),
+    ("feature-store", "/$defs/featureStore/properties/registry/properties/type", "RegistryType"),
+    ("monitoring", "/$defs/monitoring/properties/receivers/items/properties/type", "ReceiverType"),
+    ("policy", "/$defs/policy/properties/enforcement", "Enforcement"),
+    ("policy", "/$defs/level", "RuleLevel"),
+])
+def test_the_specs_closed_sets_are_the_schemas_enums(schema_file, pointer, literal):
+    """Each Literal of environments/spec.py names exactly the values its JSON Schema enum allows."""
+    import json
+    import typing
+
+    from environments import spec as spec_module
+
+    node = json.loads((loader.SCHEMA_DIR / f"{schema_file}.schema.json").read_text())
+    for part in pointer.strip("/").split("/"):
+        node = node[part]
+    assert set(typing.get_args(getattr(spec_module, literal))) == set(node["enum"])

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from components.gpu_scheduling import POOL_LABEL
+from environments.gpu_scheduling import POOL_LABEL
 from components.metrics_catalog import load as load_catalog
 from components.promql import metric_names
 from components.scrape_targets import meta_label
-from conftest import plan_for, resources
+from conftest import REPO, plan_for, resources
 from environments import loader
 from environments.spec import Spec
 from monitoring_support import alerts, dashboards, recorded_names, scrape_targets, spec_variant
@@ -149,3 +149,22 @@ def test_gpu_fleet_dashboard_shows_utilization_memory_power_and_cost_per_pool(pr
         assert word in titles
     for pool in loader.load("prod").node_pools:
         assert pool.name in titles  # one cost (or GPU count, without a price) panel per pool
+
+
+def test_prod_gpu_fleet_dashboard_prices_every_pool_from_the_gpu_catalog(prod_dashboards):
+    """The cost panels carry the catalog's on-demand price per GPU-hour (the pool's priciest type),
+    read here from gpu_instances.json itself, not from the code that builds the panels."""
+    catalog = json.loads((REPO / "environments" / "gpu_instances.json").read_text())["instanceTypes"]
+    fleet = next(board for board in prod_dashboards if board["title"] == "GPU fleet")
+    panels = {panel["title"]: panel for panel in fleet["panels"]}
+    pools = loader.load("prod").node_pools
+    assert pools
+    for pool in pools:
+        price = max(catalog[t]["onDemandHourlyUsd"] / catalog[t]["gpus"] for t in pool.instance_types)
+        panel = panels[f"Cost of {pool.name}"]
+        assert panel["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
+        expression = panel["targets"][0]["expr"]
+        assert float(expression.rsplit("* ", 1)[1]) == pytest.approx(price, rel=1e-9)
+        assert f"${price:.2f} per GPU-hour" in panel["description"]
+    assert not any(title.startswith("GPUs in ") for title in panels)  # no unpriced pool left
+    assert "No hourly price is known" not in json.dumps(plan_for("prod"))  # nor in the idle-GPU alerts

@@ -28,7 +28,7 @@ def release(plan: dict, chart: str) -> dict:
 def test_kube_prometheus_stack_takes_version_retention_and_storage_from_the_spec(environment):
     spec = loader.load(environment)
     stack = release(plan_for(environment), "kube-prometheus-stack")
-    assert stack["version"] == spec.versions["kubePrometheusStack"]
+    assert stack["version"] == spec.versions.kube_prometheus_stack
     assert stack["namespace"] == spec.monitoring.namespace
     prometheus = stack["values"]["prometheus"]["prometheusSpec"]
     assert prometheus["retention"] == spec.monitoring.retention
@@ -39,7 +39,7 @@ def test_kube_prometheus_stack_takes_version_retention_and_storage_from_the_spec
         "useExistingSecret": True, "configSecret": "alertmanager-stackyard"}
     assert stack["values"]["grafana"]["admin"]["existingSecret"] == "grafana-admin"
     pushgateway = release(plan_for(environment), "prometheus-pushgateway")
-    assert pushgateway["version"] == spec.versions["prometheusPushgateway"]
+    assert pushgateway["version"] == spec.versions.prometheus_pushgateway
 
 
 def test_secrets_reach_the_cluster_only_as_secret_outputs():

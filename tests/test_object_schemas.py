@@ -23,8 +23,8 @@ import pytest
 from environments import loader
 from stacks import offline
 from stacks import plan as offline_plan
-from tests.conftest import SHIPPED_ENVIRONMENTS, plan_for
-from tests.upstream_install import folder, load_all
+from conftest import SHIPPED_ENVIRONMENTS, plan_for
+from upstream_install import folder, load_all
 
 # API group -> (repository, tag from the spec's versions, CRD files at their upstream paths)
 CRD_SOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {

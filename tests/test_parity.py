@@ -204,7 +204,9 @@ def test_exemptions_only_in_prod_are_forbidden_and_only_in_staging_allowed(envir
     assert difference.reason == "only prod has SY-GPU-003/serving/image-tagger"
 
     shutil.copy(loader.ENVIRONMENTS_DIR / "prod.yaml", environments / "prod.yaml")
-    edit(environments / "staging.yaml", lambda d: d["policy"].update(exemptions=[exemption]))
+    # Both inherit the shipped exemptions from base.yaml; staging's list replaces them, so it keeps them too.
+    shipped = yaml.safe_load((loader.ENVIRONMENTS_DIR / "base.yaml").read_text())["policy"].get("exemptions", [])
+    edit(environments / "staging.yaml", lambda d: d["policy"].update(exemptions=[*shipped, exemption]))
     report = report_for(str(environments / "staging.yaml"), str(environments / "prod.yaml"))
     assert not report.forbidden
     assert [d.verdict for d in report.differences if d.path_text == "policy.exemptions"] == [parity.BOUNDED]

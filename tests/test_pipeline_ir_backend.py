@@ -17,8 +17,8 @@ import yaml
 
 from environments import loader
 from pipelines.compile import compile_spec_pipelines
-from tests.conftest import REPO, SHIPPED_ENVIRONMENTS
-from tests.upstream_install import folder
+from conftest import REPO, SHIPPED_ENVIRONMENTS
+from upstream_install import folder
 
 PIPELINE_SPEC = "api/v2alpha1/pipeline_spec.proto"
 KUBERNETES_CONFIG = "kubernetes_platform/proto/kubernetes_executor_config.proto"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.compile import PipelineCompileError, compile_pipeline, version_of
+from environments.compiled_pipeline import version_of
+from pipelines.compile import PipelineCompileError, compile_pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = [("pipelines/training.py", "training_pipeline"), ("pipelines/drift.py", "drift_pipeline")]
@@ -91,7 +92,7 @@ def test_training_steps_and_threshold_condition_are_in_the_ir():
 
 
 def test_gpu_step_is_placed_on_the_compile_time_pool():
-    from components.gpu_scheduling import POOL_LABEL, gpu_scheduling
+    from environments.gpu_scheduling import POOL_LABEL, gpu_scheduling
 
     result = compiled("pipelines/training.py", "training_pipeline", "a100-training")
     spec, platform = load_pipeline_spec(result.ir_yaml)

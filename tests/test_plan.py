@@ -1,4 +1,4 @@
-"""The offline plan: the real stack program under mocks, recorded in the DESIGN.md format."""
+"""The offline plan: the real stack program under mocks, recorded in the format of docs/architecture.md."""
 
 from __future__ import annotations
 

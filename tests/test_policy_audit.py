@@ -80,10 +80,19 @@ def test_audit_manifests_with_an_environment_context():
 
 
 def test_empty_directory_and_bad_input(tmp_path):
+    """An audit that finds no Kubernetes object exits 2: an empty folder, a plan.json, a values file."""
     (tmp_path / "empty.yaml").write_text("")
     done = run_cli("audit", "--manifests", str(tmp_path))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Verdict: PASS" in done.stdout
+    assert done.returncode == 2 and not done.stdout, done.stdout + done.stderr
+    assert "holds no Kubernetes object (1 file(s) read)" in done.stderr and "nothing was audited" in done.stderr
+    empty_dir = tmp_path / "none"
+    empty_dir.mkdir()
+    done = run_cli("audit", "--manifests", str(empty_dir))
+    assert done.returncode == 2 and "no .yaml, .yml or .json file found" in done.stderr
+    plan_json = tmp_path / "plan.json"
+    plan_json.write_text('{"stackyard": "0.1", "environment": "prod", "resources": []}')
+    done = run_cli("audit", "--manifests", str(plan_json))
+    assert done.returncode == 2 and "no apiVersion or kind" in done.stderr and "stackyard audit ENV" in done.stderr
     missing = run_cli("audit", "--manifests", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert run_cli("audit", "prod", "--as-of", "soon").returncode == 2
@@ -213,3 +222,52 @@ def test_plan_manifests_get_the_same_kubernetes_verdicts_as_the_plan(tmp_path, b
     verdicts = kubernetes_verdicts(of_plan)
     assert {"SY-WKL-007", "SY-WKL-010", "SY-WKL-013"} <= {rule for rule, *_ in verdicts}
     assert kubernetes_verdicts(of_manifests) == verdicts
+
+
+def test_every_report_format_lists_the_helm_releases_it_did_not_examine(broken_report):
+    """Helm renders a release's objects at deploy time; no rule saw them, and every report says which."""
+    releases = broken_report.not_examined
+    charts = {(release.chart, release.version) for release in releases}
+    assert ("kube-prometheus-stack", "72.6.2") in charts and ("dcgm-exporter", "4.1.1") in charts
+    assert len(releases) == sum(1 for r in broken_report.resources.values() if r.type.startswith("kubernetes:helm.sh/"))
+    texts = {format: render(broken_report, format) for format in ("table", "json", "sarif", "junit", "html")}
+    for format, text in texts.items():
+        for release in releases:
+            assert f"{release.namespace}/{release.name}: chart {release.chart} {release.version}" in text or (
+                format == "json"), (format, release)
+    listed = json.loads(texts["json"])["notExamined"]
+    assert [(item["chart"], item["version"], item["namespace"]) for item in listed] == [
+        (release.chart, release.version, release.namespace) for release in releases]
+    notes = json.loads(texts["sarif"])["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert sum(1 for note in notes if note["level"] == "warning" and "not examined" in note["message"]["text"]) == len(
+        releases)
+
+
+def test_malformed_pod_spec_in_a_manifest_is_a_gov_003_finding(tmp_path):
+    """A privileged pod whose containers are a mapping would pass SY-WKL-007 unread: it fails closed instead."""
+    (tmp_path / "sneaky.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: sneaky, namespace: team-a}\n"
+        "spec:\n  template:\n    spec:\n      containers:\n        main: {name: main, image: 'nginx:1.27', "
+        "securityContext: {privileged: true}}\n")
+    done = run_cli("audit", "--manifests", str(tmp_path), "--format", "json")
+    assert done.returncode == 3, done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    gov = [f for f in findings if f["rule"] == "SY-GOV-003"]
+    assert gov and "spec.template.spec.containers is a mapping, expected a list" in gov[0]["message"]
+
+
+def test_the_readme_exemption_example_exempts_something_the_audit_of_prod_sees():
+    import re
+
+    import yaml
+    from fnmatch import fnmatchcase
+
+    from tests.test_policy_prod import _shipped_report
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "exemptions:" in b and "policy:" in b)
+    (example,) = yaml.safe_load(block)["policy"]["exemptions"]
+    report = _shipped_report("prod")
+    exempted = [f for f in report.evaluation.findings if f.rule.id == example["rule"] and f.subject in report.resources
+                and fnmatchcase(report.resources[f.subject].object_ref, example["resource"])]
+    assert exempted, f"the README's example exemption {example} covers nothing the audit of prod reports"

@@ -66,7 +66,7 @@ def test_compliant_bases_together_pass_every_rule_in_production():
 
 def test_rule_table_is_complete():
     for rule in RULES:
-        assert re.fullmatch(r"SY-(GPU|WKL|SRV|AWS|GOV)-\d{3}", rule.id)
+        assert re.fullmatch(r"SY-(GPU|WKL|RBAC|NET|SRV|AWS|GOV)-\d{3}", rule.id)
         assert rule.severity in SEVERITIES and rule.enforcement in ("mandatory", "advisory")
         assert rule.title and "\n" not in rule.title and len(rule.title) <= 100
         assert rule.rationale and rule.remediation
@@ -93,7 +93,7 @@ def _stdlib() -> frozenset[str]:
 
 
 def test_gpu_contract_matches_the_scheduling_helper():
-    from components import gpu_scheduling
+    from environments import gpu_scheduling
 
     assert (gpu.GPU_RESOURCE, gpu.GPU_TAINT_KEY, gpu.GPU_TAINT_VALUE, gpu.GPU_TAINT_EFFECT, gpu.POOL_LABEL) == (
         gpu_scheduling.GPU_RESOURCE, gpu_scheduling.GPU_TAINT_KEY, gpu_scheduling.GPU_TAINT_VALUE,

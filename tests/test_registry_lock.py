@@ -1,8 +1,8 @@
 """`stackyard lock` against a real MLflow registry, then `stackyard plan` from the lock alone.
 
 The session's `mlflow server` (tests/mlflow_registry.py: SQLite backend,
-artifacts on local disk, loopback) holds two versions of a small scikit-learn
-model, with the alias @champion pointing at the older one.
+artifacts recorded under an S3 prefix, loopback) holds two versions of a model,
+with the alias @champion pointing at the older one.
 """
 
 from __future__ import annotations
@@ -121,6 +121,27 @@ def test_unknown_model_suggests_the_closest_name(registry, tmp_path):
     assert "did you mean 'ranker'?" in message
 
 
+@pytest.mark.parametrize("source, reason", [
+    ("s3://*/models", "concrete bucket"),
+    ("s3://stackyard-test-models/*", "no wildcards"),
+    ("http://models.example.com/ranker", "expected a URL starting with s3://"),
+    ("s3://stackyard-test-models/ranker\n::error::forged", "control characters"),
+])
+def test_a_hostile_registry_answer_is_refused_and_nothing_is_locked(registry, tmp_path, source, reason):
+    """Registry answers are untrusted: the source becomes an IAM grant and reaches CI logs."""
+    from mlflow import MlflowClient
+
+    name = f"hostile-{abs(hash(source)) % 10**8}"
+    client = MlflowClient(tracking_uri=registry["uri"], registry_uri=registry["uri"])
+    client.create_registered_model(name)
+    client.create_model_version(name, source=source)
+    spec = write_spec(tmp_path, registry["uri"], ("name: ranker\n      version: 2", f"name: {name}\n      version: 1"))
+    result = run_cli("lock", str(spec))
+    assert result.returncode == 2, result.stderr
+    assert reason in result.stderr and "nothing was locked" in result.stderr
+    assert "\n::error::" not in result.stderr and not registry_lock.lock_path(spec).exists()
+
+
 def closed_port_uri() -> str:
     return f"http://127.0.0.1:{free_port()}"  # bound, released: nothing listens there now
 
@@ -154,3 +175,63 @@ def test_unreachable_registry_fails_within_the_configured_timeout(registry, tmp_
     with pytest.raises(registry_lock.RegistryError, match="unreachable"):
         registry_lock.resolve(spec)
     assert time.monotonic() - started < spec.serving.registry.timeout_seconds
+
+
+# --- what locking changes: old -> new, rollbacks, --check, --endpoint --------------
+
+def _champion(uri: str, version: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(MODEL, "champion", version)
+
+
+def test_an_alias_moved_back_is_shown_as_a_rollback_and_check_finds_the_stale_lock(registry, tmp_path, capsys):
+    from stacks.cli import main
+
+    spec = write_spec(tmp_path, registry["uri"])
+    lock_file = registry_lock.lock_path(spec)
+    try:
+        _champion(registry["uri"], "2")
+        assert main(["lock", str(spec)]) == 0
+        capsys.readouterr()
+        _champion(registry["uri"], "1")  # @champion moves back from version 2 to 1
+
+        before = lock_file.read_bytes()
+        assert main(["lock", str(spec), "--check"]) == 6  # stale, and nothing written
+        out, err = capsys.readouterr()
+        assert lock_file.read_bytes() == before and "is stale: run `stackyard lock" in err
+
+        assert main(["lock", str(spec)]) == 0
+        out, err = capsys.readouterr()
+        (row,) = [line for line in out.splitlines() if line.startswith("ranker-champion")]
+        assert "2 → 1" in row and "rollback" in row
+        (pinned,) = [line for line in out.splitlines() if line.startswith("ranker-pinned")]
+        assert "→" not in pinned and "rollback" not in pinned
+        assert "warning: ranker-champion: ranker alias @champion moves back from version 2 to 1 (a rollback)" in err
+
+        assert main(["lock", str(spec), "--check", "--format", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["stale"] is False and report["written"] is False
+        assert {entry["change"] for entry in report["entries"]} == {"unchanged"}
+    finally:
+        _champion(registry["uri"], "1")
+
+
+def test_lock_endpoint_resolves_one_endpoint_and_keeps_the_others(registry, locked, tmp_path, capsys):
+    from stacks.cli import main
+
+    spec = write_spec(tmp_path, registry["uri"])
+    lock_file = registry_lock.lock_path(spec)
+    shutil.copy(locked["lock"], lock_file)
+    pinned_before = registry_lock.read(lock_file, "x").entry("ranker-pinned")
+    try:
+        _champion(registry["uri"], "2")
+        assert main(["lock", str(spec), "--endpoint", "ranker-champion"]) == 0
+        lock = registry_lock.read(lock_file, "x")
+        assert lock.entry("ranker-champion").resolved.version == 2
+        assert lock.entry("ranker-pinned") == pinned_before  # not asked again: resolvedAt kept too
+        capsys.readouterr()
+        assert main(["lock", str(spec), "--endpoint", "ranker-champoin"]) == 2
+        assert "has no endpoint 'ranker-champoin'; did you mean 'ranker-champion'?" in capsys.readouterr().err
+    finally:
+        _champion(registry["uri"], "1")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from components import serving, serving_endpoint
-from components.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_toleration
+from environments.gpu_scheduling import GPU_RESOURCE, POOL_LABEL, gpu_toleration
 from components.kserve_models import KServeFieldError, make
 from components.ownership import Ownership
 from environments import loader
@@ -89,9 +89,9 @@ def test_prod_endpoints_run_in_raw_deployment_scaled_by_an_hpa():
 def test_prod_installs_kserve_at_the_pinned_versions():
     spec = loader.load("prod")
     releases = {r["inputs"]["name"]: r["inputs"] for r in resources(plan_for("prod"), RELEASE)}
-    assert releases["cert-manager"]["version"] == spec.versions["certManager"]
+    assert releases["cert-manager"]["version"] == spec.versions.cert_manager
     assert releases["kserve-crd"]["chart"] == "oci://ghcr.io/kserve/charts/kserve-crd"
-    assert releases["kserve-crd"]["version"] == releases["kserve"]["version"] == spec.versions["kserve"]
+    assert releases["kserve-crd"]["version"] == releases["kserve"]["version"] == spec.versions.kserve
     assert "knative-operator" not in releases  # no endpoint needs Serverless
     controller = releases["kserve"]["values"]["kserve"]
     assert controller["controller"]["deploymentMode"] == "RawDeployment"

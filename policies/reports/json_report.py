@@ -6,7 +6,7 @@ import json
 
 from policies.audit import AuditReport
 from policies.reports.summary import finding_order, status_counts, verdict
-from stacks import __version__
+from environments import __version__
 
 
 def _location(report: AuditReport, subject: str):
@@ -58,6 +58,7 @@ def as_document(report: AuditReport) -> dict:
             "locked": card.locked.to_json() if card.locked else None,
         } for card in report.models],
         "skipped": list(report.skipped),
+        "notExamined": [release.to_json() for release in report.not_examined],
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from xml.etree import ElementTree
 
 from policies.audit import AuditReport
+from policies.reports.summary import NOT_EXAMINED
 
 
 def render(report: AuditReport) -> str:
@@ -48,6 +49,9 @@ def render(report: AuditReport) -> str:
                  for f in findings if not f.blocking]
         lines.append(f"status {control.status}; examined {len(control.examined)} subject(s)")
         ElementTree.SubElement(case, "system-out").text = "\n".join(lines)
+    if report.not_examined:
+        ElementTree.SubElement(suite, "system-out").text = "\n".join(
+            [NOT_EXAMINED] + [release.describe() for release in report.not_examined])
     suites = ElementTree.Element("testsuites", {"name": "stackyard policy audit"})
     suites.append(suite)
     ElementTree.indent(suites)

@@ -13,7 +13,7 @@ import json
 from policies.audit import AuditReport
 from policies.engine import MANDATORY, Finding
 from policies.reports.summary import finding_order
-from stacks import __version__
+from environments import __version__
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://stackyard.dev/docs/policies"
@@ -76,6 +76,9 @@ def as_document(report: AuditReport) -> dict:
     controls = list(report.evaluation.controls)
     index = {control.rule.id: number for number, control in enumerate(controls)}
     notifications = [{"level": "note", "message": {"text": f"skipped {line}"}} for line in report.skipped]
+    notifications += [{"level": "warning", "message": {"text": f"not examined: {release.describe()} (Helm renders "
+                                                               "its objects at deploy time)"}}
+                      for release in report.not_examined]
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",

@@ -9,6 +9,7 @@ from policies.engine import Finding
 from policies.rules.model import SEVERITIES
 
 STATUSES = ("failed", "exempted", "passed", "not applicable", "disabled")
+NOT_EXAMINED = "Not examined (Helm renders these releases' objects at deploy time; no rule saw their pods)"
 
 
 def status_counts(report: AuditReport) -> dict[str, int]:

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
-
 from policies.audit import AuditReport
-from policies.reports.summary import finding_order, status_counts, title, verdict
+from policies.reports.summary import NOT_EXAMINED, finding_order, status_counts, title, verdict
+from policies.text_table import table, terminal_width
 
-MESSAGE_WIDTH = 100
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    rows = [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in [list(headers), *rows]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-             for row in [list(headers), ["-" * w for w in widths], *rows]]
-    return "\n".join(lines)
+SUBJECT_WIDTH = 48  # a subject is a kind and a name; the full URN is in the JSON and SARIF reports
 
 
-def _short(text: str, width: int = MESSAGE_WIDTH) -> str:
+def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -36,16 +27,20 @@ def render(report: AuditReport) -> str:
             state = "EXEMPT" if finding.exemption else ("FAIL" if finding.blocking else "WARN")
             location = report.location(finding.subject)
             rows.append([state, finding.rule.id, finding.level, finding.rule.severity,
-                         _short(report.display(finding.subject), 48), _short(finding.message),
-                         str(location) if location else ""])
-        sections.append(_table(["", "rule", "level", "severity", "subject", "message", "where"], rows))
+                         _short(report.display(finding.subject), SUBJECT_WIDTH), str(location) if location else "",
+                         finding.message])
+        # The message goes last and wraps to the terminal's width: it is what a user reads, never cut.
+        sections.append(table(["", "rule", "level", "severity", "subject", "where", "message"], rows,
+                              width=terminal_width()))
     if report.exemptions:
-        sections.append("Exemptions\n" + _table(
+        sections.append("Exemptions\n" + table(
             ["rule", "resource", "owner", "expires", "status", "covers"],
             [[e.exemption.rule, e.exemption.resource, e.exemption.owner, e.exemption.expires, e.status,
               str(e.covers)] for e in report.exemptions]))
     if report.skipped:
         sections.append("Skipped documents\n" + "\n".join(f"  {line}" for line in report.skipped))
+    if report.not_examined:
+        sections.append(NOT_EXAMINED + "\n" + "\n".join(f"  {release.describe()}" for release in report.not_examined))
     counts = status_counts(report)
     sections.append(f"{len(report.evaluation.controls)} rules: "
                     + ", ".join(f"{count} {status}" for status, count in counts.items() if count)

@@ -14,6 +14,7 @@ from functools import lru_cache
 from importlib import resources as package_files
 from typing import Optional, Sequence
 
+from policies.rules import networks
 from policies.rules.model import (STACK_SCOPE, UNKNOWN, Context, Frameworks, Resource, Rule, as_list, as_map,
                                   dig, is_true, json_text)
 
@@ -31,7 +32,6 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 EBS_VOLUME = "aws:ebs/volume:Volume"
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
@@ -191,11 +191,50 @@ def eks_api_not_open(resource: Resource, context: Context) -> Optional[list[str]
     if public is False:
         return []
     cidrs = [str(c) for c in as_list(vpc.get("publicAccessCidrs"))]
-    open_to = [c for c in cidrs if c in OPEN_CIDRS] or ([] if cidrs else ["0.0.0.0/0 (the default)"])
-    if open_to:
-        return [f"EKS API endpoint is public to {', '.join(open_to)}; make it private or allow-list networks "
+    if not cidrs:
+        return ["EKS API endpoint is public to 0.0.0.0/0 (the default); make it private or allow-list networks "
                 "with publicAccessCidrs"]
+    exposure = networks.exposure_problem(cidrs)
+    if exposure:
+        return [f"EKS API endpoint is public to {exposure}; or make it private"]
     return []
+
+
+IAM_POLICY_TYPES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
+                    "aws:iam/groupPolicy:GroupPolicy")
+_S3_ARN = "arn:aws:s3:::"
+
+
+def _s3_actions(statement: dict) -> list[str]:
+    actions = statement.get("Action")
+    return [str(a) for a in (actions if isinstance(actions, list) else [actions]) if str(a).lower().startswith(("s3:", "*"))]
+
+
+def s3_grants_concrete(resource: Resource, context: Context) -> Optional[list[str]]:
+    """S3 permissions name concrete buckets: no wildcard in a bucket name, no `*` resource, one bucket per policy."""
+    if resource.type not in IAM_POLICY_TYPES:
+        return None
+    document = json_text(resource.inputs.get("policy"))
+    statements = document.get("Statement")
+    statements = statements if isinstance(statements, list) else [statements]
+    problems, buckets = [], set()
+    for statement in statements:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow" or not _s3_actions(statement):
+            continue
+        targets = statement.get("Resource")
+        for target in (targets if isinstance(targets, list) else [targets]):
+            target = str(target)
+            if not target.startswith(_S3_ARN):
+                problems.append(f"grants {', '.join(_s3_actions(statement))} on {target!r}, not a concrete S3 ARN")
+                continue
+            bucket = target[len(_S3_ARN):].split("/", 1)[0]
+            if not bucket or any(c in bucket for c in "*?$"):
+                problems.append(f"grants {', '.join(_s3_actions(statement))} on {target!r}: a wildcard bucket")
+            buckets.add(bucket)
+    if len(buckets) > 1:
+        problems.append(f"one policy grants S3 access across buckets {sorted(buckets)}; grant each reader "
+                        "its own bucket and prefix")
+    return problems
 
 
 def eks_secrets_encrypted(resource: Resource, context: Context) -> Optional[list[str]]:
@@ -328,4 +367,10 @@ RULES = (
          "Set storageEncrypted on RDS, encrypted on EFS, and atRestEncryptionEnabled and "
          "transitEncryptionEnabled on ElastiCache replication groups.",
          Frameworks(nist_ai_rmf=("MEASURE 2.7",)), data_stores_encrypted),
+    Rule("SY-AWS-012", "IAM policies grant S3 access to one concrete bucket, no wildcards", "critical", "mandatory",
+         "A model source or policy naming `*` as bucket lets a workload read every bucket of the account; "
+         "registry answers and lock files are untrusted, so the grant must be checked where it is made.",
+         "Grant s3 actions on arn:aws:s3:::<bucket>/<prefix>/* of one bucket; lock models stored under a "
+         "concrete bucket and prefix (serving.registry.allowedBuckets limits which).",
+         Frameworks(nist_ai_rmf=("MEASURE 2.7",)), s3_grants_concrete),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Optional, Sequence
 
+from policies.rules.kube import malformed_pod_spec
 from policies.rules.model import STACK_SCOPE, Context, Exemption, Frameworks, Resource, Rule
 
 RULE_ID = re.compile(r"^SY-[A-Z]+-[0-9]{3}$")
@@ -72,7 +73,8 @@ def exemptions_not_expired(resources: Sequence[Resource], context: Context) -> d
 def manifests_readable(resource: Resource, context: Context) -> Optional[list[str]]:
     if resource.type == UNREADABLE_MANIFEST:
         return [str(resource.inputs.get("error") or "the document could not be read")]
-    return [] if resource.is_kubernetes_object else None
+    # A workload whose pod spec the API server would refuse must not pass every rule vacuously.
+    return malformed_pod_spec(resource) if resource.is_kubernetes_object else None
 
 
 RULES = (
@@ -87,8 +89,11 @@ RULES = (
          "An expired exemption means the accepted risk was due for review and nobody reviewed it.",
          "Renew the exemption (new expiry, fresh justification) or remove it and fix what it covered.",
          Frameworks(nist_ai_rmf=("GOVERN 1.5",)), exemptions_not_expired, STACK_SCOPE),
-    Rule("SY-GOV-003", "Every manifest document is a readable Kubernetes object", "medium", "mandatory",
-         "A document the audit cannot read is a document no rule has checked.",
-         "Fix the YAML/JSON syntax, or give the object its apiVersion, kind and metadata.",
+    Rule("SY-GOV-003", "Every manifest document is a readable Kubernetes object with a well-formed pod spec",
+         "medium", "mandatory",
+         "A document the audit cannot read is a document no rule has checked; a pod spec of the wrong shape "
+         "(containers as a mapping, a string where a boolean belongs) would pass every rule unread.",
+         "Fix the YAML/JSON syntax, give the object its apiVersion, kind and metadata, and write pod specs "
+         "the way the API server accepts them (lists as lists, booleans and integers unquoted).",
          Frameworks(nist_ai_rmf=("GOVERN 1.4",)), manifests_readable),
 )

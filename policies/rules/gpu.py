@@ -1,6 +1,6 @@
 """GPU rules: GPUs land only where they should, pools are built so they can, nothing grows unbounded.
 
-The taint and labels are the platform's contract (components/gpu_scheduling.py
+The taint and labels are the platform's contract (environments/gpu_scheduling.py
 builds them; a test keeps the two in step): GPU pools carry the taint
 `nvidia.com/gpu=true:NoSchedule` and the label `stackyard.dev/pool=<name>`.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from policies.rules.kube import (Container, PodTemplate, node_selections, pod_templates, quantity, tolerates)
+from policies.rules.kube import (Container, PodTemplate, each_container, node_selections, pod_templates, quantity,
+                                 tolerates)
 from policies.rules.model import (STACK_SCOPE, Context, Frameworks, Resource, Rule, as_list, as_map, dig)
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -103,19 +104,18 @@ def gpu_requested_in_limits(resource: Resource, context: Context) -> Optional[li
     if not templates:
         return None
     problems = []
-    for template in templates:
-        for container in template.containers:
-            limit = container.resources("limits").get(GPU_RESOURCE)
-            request = container.resources("requests").get(GPU_RESOURCE)
-            if request is not None and limit is None:
-                problems.append(f"{template.where(container)} requests {GPU_RESOURCE}={request} without a limit; "
-                                "the device plugin allocates GPUs from limits")
-            elif request is not None and quantity(request) != quantity(limit):
-                problems.append(f"{template.where(container)} requests {GPU_RESOURCE}={request} but limits it "
-                                f"to {limit}; GPU requests must equal limits")
-            if limit is not None and not (quantity(limit) or 0) > 0:
-                problems.append(f"{template.where(container)} limits {GPU_RESOURCE} to {limit!r}; "
-                                "expected a positive whole number")
+    for template, container in each_container(templates):
+        limit = container.resources("limits").get(GPU_RESOURCE)
+        request = container.resources("requests").get(GPU_RESOURCE)
+        if request is not None and limit is None:
+            problems.append(f"{template.where(container)} requests {GPU_RESOURCE}={request} without a limit; "
+                            "the device plugin allocates GPUs from limits")
+        elif request is not None and quantity(request) != quantity(limit):
+            problems.append(f"{template.where(container)} requests {GPU_RESOURCE}={request} but limits it "
+                            f"to {limit}; GPU requests must equal limits")
+        if limit is not None and not (quantity(limit) or 0) > 0:
+            problems.append(f"{template.where(container)} limits {GPU_RESOURCE} to {limit!r}; "
+                            "expected a positive whole number")
     return problems
 
 
@@ -284,7 +284,7 @@ RULES = (
     Rule("SY-GPU-002", "GPU pods tolerate the GPU taint and select a GPU pool", "high", "mandatory",
          "GPU pools are tainted; a GPU pod without the toleration never schedules, and one without a pool "
          "selector lands on whichever GPU pool has room (wrong accelerator, wrong cost).",
-         "Build the pod's scheduling with components.gpu_scheduling.gpu_scheduling(pool, count): it adds the "
+         "Build the pod's scheduling with environments.gpu_scheduling.gpu_scheduling(pool, count): it adds the "
          "limit, the toleration and the pool's nodeSelector together.",
          Frameworks(nist_ai_rmf=("MANAGE",)), gpu_pods_target_gpu_pools),
     Rule("SY-GPU-003", "Pods without GPUs do not tolerate the GPU taint", "medium", "mandatory",

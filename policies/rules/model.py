@@ -37,16 +37,22 @@ class Frameworks:
     cis_eks: recommendation ids of the CIS Amazon EKS Benchmark v1.5.0.
     pss: the Kubernetes Pod Security Standards level and control, e.g. "restricted: Capabilities".
     nist_ai_rmf: NIST AI RMF 1.0 function and subcategory, e.g. "MEASURE 2.4".
+    cis_kubernetes: recommendation ids of the CIS Kubernetes Benchmark v1.9.0, e.g. "5.1.3".
+    nist_800_190: sections of NIST SP 800-190 (Application Container Security Guide), e.g. "4.4.3".
     """
 
     cis_eks: tuple[str, ...] = ()
     pss: Optional[str] = None
     nist_ai_rmf: tuple[str, ...] = ()
+    cis_kubernetes: tuple[str, ...] = ()
+    nist_800_190: tuple[str, ...] = ()
 
     def labels(self) -> list[str]:
         """One short label per mapped control, e.g. "CIS-EKS 4.2.1"."""
         return ([f"CIS-EKS {item}" for item in self.cis_eks]
+                + [f"CIS-K8S {item}" for item in self.cis_kubernetes]
                 + ([f"PSS {self.pss}"] if self.pss else [])
+                + [f"NIST-800-190 {item}" for item in self.nist_800_190]
                 + [f"NIST-AI-RMF {item}" for item in self.nist_ai_rmf])
 
 
@@ -62,6 +68,14 @@ class Resource:
     provider: str = ""
     dependencies: tuple[str, ...] = ()
     protect: bool = False
+    # What readers derive from `inputs` (kube's pod templates), kept because every rule asks again.
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, key: str, compute: Callable[["Resource"], Any]) -> Any:
+        """`compute(self)`, computed once per resource: the inputs of a Resource are never changed."""
+        if key not in self._derived:
+            self._derived[key] = compute(self)
+        return self._derived[key]
 
     @classmethod
     def from_plan_entry(cls, entry: Mapping[str, Any]) -> "Resource":

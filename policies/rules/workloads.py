@@ -1,18 +1,19 @@
 """Workload rules: resources, images, pod security, probes, ownership labels, secrets.
 
-They read every pod template of Pods, Deployments, StatefulSets, DaemonSets,
-ReplicaSets, Jobs, CronJobs and the components of KServe InferenceServices;
-the image rules also read the containers of (Cluster)ServingRuntimes, which
-supply the model server images.
+They read every pod template kube.pod_templates finds (the core workload kinds,
+PodTemplates, CronJobs, the components of KServe InferenceServices and the ML
+workload kinds: Argo workflows, Kubeflow training jobs, KubeRay) through one
+loop, kube.each_container; the image rules also read the containers of
+(Cluster)ServingRuntimes, which supply the model server images.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
-from policies.rules.kube import (SERVICE_KINDS, Container, PodTemplate, containers_of, env_literals,
-                                 image_allowed, image_containers, parse_image, pod_templates)
+from policies.rules.kube import (SERVICE_KINDS, Container, PodTemplate, containers_of, each_container,
+                                 env_literals, image_allowed, image_containers, parse_image, pod_templates)
 from policies.rules.model import SECRET, Context, Frameworks, Resource, Rule, as_list, as_map, dig
 
 # The ownership labels every workload carries (components/ownership.py writes them).
@@ -28,7 +29,7 @@ _ALLOWED_ADDED_CAPABILITIES = {"NET_BIND_SERVICE"}
 _SAFE_SECCOMP = ("RuntimeDefault", "Localhost")
 
 
-def _effective(template: PodTemplate, container_context: dict, key: str) -> Any:
+def _effective(template: PodTemplate, container_context: Mapping[str, Any], key: str) -> Any:
     """A security setting as the kubelet applies it: the container's, else the pod's."""
     if key in container_context:
         return container_context[key]
@@ -40,14 +41,11 @@ def resource_requests_set(resource: Resource, context: Context) -> Optional[list
     if not templates:
         return None
     problems = []
-    for template in templates:
-        for container in template.containers:
-            if container.section == "ephemeralContainers":
-                continue
-            missing = [r for r in ("cpu", "memory") if container.resources("requests").get(r) in (None, "")]
-            if missing:
-                problems.append(f"{template.where(container)} sets no {' or '.join(missing)} request; the "
-                                "scheduler cannot place it by size and it is first to be evicted")
+    for template, container in each_container(templates, ephemeral=False):
+        missing = [r for r in ("cpu", "memory") if container.requests().get(r) in (None, "")]
+        if missing:
+            problems.append(f"{template.where(container)} sets no {' or '.join(missing)} request; the "
+                            "scheduler cannot place it by size and it is first to be evicted")
     return problems
 
 
@@ -55,13 +53,10 @@ def memory_limits_set(resource: Resource, context: Context) -> Optional[list[str
     templates = pod_templates(resource)
     if not templates:
         return None
-    problems = []
-    for template in templates:
-        for container in template.containers:
-            if container.section != "ephemeralContainers" and container.resources("limits").get("memory") in (None, ""):
-                problems.append(f"{template.where(container)} sets no memory limit; one leak can take the "
-                                "node's memory from every other pod on it")
-    return problems
+    return [f"{template.where(container)} sets no memory limit; one leak can take the node's memory from "
+            "every other pod on it"
+            for template, container in each_container(templates, ephemeral=False)
+            if container.resources("limits").get("memory") in (None, "")]
 
 
 def image_tag_pinned(resource: Resource, context: Context) -> Optional[list[str]]:
@@ -106,14 +101,13 @@ def run_as_non_root(resource: Resource, context: Context) -> Optional[list[str]]
     if not templates:
         return None
     problems = []
-    for template in templates:
-        for container in template.containers:
-            settings = dict(container.security_context)
-            if _effective(template, settings, "runAsNonRoot") is not True:
-                problems.append(f"{template.where(container)} does not set runAsNonRoot: true "
-                                "(in its or the pod's securityContext)")
-            if _effective(template, settings, "runAsUser") == 0:
-                problems.append(f"{template.where(container)} runs as user 0 (root)")
+    for template, container in each_container(templates):
+        settings = container.security_context
+        if _effective(template, settings, "runAsNonRoot") is not True:
+            problems.append(f"{template.where(container)} does not set runAsNonRoot: true "
+                            "(in its or the pod's securityContext)")
+        if _effective(template, settings, "runAsUser") == 0:
+            problems.append(f"{template.where(container)} runs as user 0 (root)")
     return problems
 
 
@@ -122,7 +116,7 @@ def no_privileged_containers(resource: Resource, context: Context) -> Optional[l
     if not templates:
         return None
     return [f"{template.where(container)} is privileged: it has every capability and all host devices"
-            for template in templates for container in template.containers
+            for template, container in each_container(templates)
             if container.security_context.get("privileged") is True]
 
 
@@ -131,7 +125,7 @@ def no_privilege_escalation(resource: Resource, context: Context) -> Optional[li
     if not templates:
         return None
     return [f"{template.where(container)} does not set allowPrivilegeEscalation: false"
-            for template in templates for container in template.containers
+            for template, container in each_container(templates)
             if container.security_context.get("allowPrivilegeEscalation") is not False]
 
 
@@ -140,16 +134,15 @@ def capabilities_dropped(resource: Resource, context: Context) -> Optional[list[
     if not templates:
         return None
     problems = []
-    for template in templates:
-        for container in template.containers:
-            capabilities = as_map(container.security_context.get("capabilities"))
-            if "ALL" not in [str(c).upper() for c in as_list(capabilities.get("drop"))]:
-                problems.append(f"{template.where(container)} does not drop ALL capabilities")
-            added = [str(c) for c in as_list(capabilities.get("add"))
-                     if str(c).upper().removeprefix("CAP_") not in _ALLOWED_ADDED_CAPABILITIES]
-            if added:
-                problems.append(f"{template.where(container)} adds capabilities {', '.join(added)} "
-                                "(only NET_BIND_SERVICE may be added)")
+    for template, container in each_container(templates):
+        capabilities = as_map(container.security_context.get("capabilities"))
+        if "ALL" not in [str(c).upper() for c in as_list(capabilities.get("drop"))]:
+            problems.append(f"{template.where(container)} does not drop ALL capabilities")
+        added = [str(c) for c in as_list(capabilities.get("add"))
+                 if str(c).upper().removeprefix("CAP_") not in _ALLOWED_ADDED_CAPABILITIES]
+        if added:
+            problems.append(f"{template.where(container)} adds capabilities {', '.join(added)} "
+                            "(only NET_BIND_SERVICE may be added)")
     return problems
 
 
@@ -179,13 +172,11 @@ def seccomp_runtime_default(resource: Resource, context: Context) -> Optional[li
     if not templates:
         return None
     problems = []
-    for template in templates:
-        for container in template.containers:
-            profile = as_map(_effective(template, dict(container.security_context), "seccompProfile"))
-            kind = profile.get("type")
-            if kind not in _SAFE_SECCOMP:
-                found = f"seccompProfile {kind}" if kind else "no seccompProfile"
-                problems.append(f"{template.where(container)} runs with {found}; expected RuntimeDefault")
+    for template, container in each_container(templates):
+        kind = as_map(_effective(template, container.security_context, "seccompProfile")).get("type")
+        if kind not in _SAFE_SECCOMP:
+            found = f"seccompProfile {kind}" if kind else "no seccompProfile"
+            problems.append(f"{template.where(container)} runs with {found}; expected RuntimeDefault")
     return problems
 
 
@@ -195,24 +186,26 @@ def _serves_traffic(container: Container) -> bool:
                for port in as_list(container.spec.get("ports")))
 
 
-def serving_pods_have_readiness_probes(resource: Resource, context: Context) -> Optional[list[str]]:
+def serving_containers(resource: Resource) -> Optional[list[tuple[PodTemplate, Container]]]:
+    """The containers that take requests: every app container of an InferenceService, the app containers
+    with a non-metrics port of the long-running kinds; None when the resource has none."""
     templates = pod_templates(resource)
     if resource.kind == "InferenceService":
-        serving = [(t, [c for c in t.app_containers]) for t in templates]
+        found = [(t, c) for t, c in each_container(templates, ephemeral=False) if not c.is_init]
     elif resource.kind in SERVICE_KINDS:
-        serving = [(t, [c for c in t.app_containers if _serves_traffic(c)]) for t in templates]
+        found = [(t, c) for t, c in each_container(templates, ephemeral=False) if not c.is_init and _serves_traffic(c)]
     else:
         return None
-    serving = [(t, containers) for t, containers in serving if containers]
-    if not serving:
+    return found or None
+
+
+def serving_pods_have_readiness_probes(resource: Resource, context: Context) -> Optional[list[str]]:
+    serving = serving_containers(resource)
+    if serving is None:
         return None
-    problems = []
-    for template, containers in serving:
-        for container in containers:
-            if not as_map(container.spec.get("readinessProbe")):
-                problems.append(f"{template.where(container)} serves traffic without a readinessProbe; it "
-                                "receives requests before the model is loaded")
-    return problems
+    return [f"{template.where(container)} serves traffic without a readinessProbe; it receives requests "
+            "before the model is loaded" for template, container in serving
+            if not as_map(container.spec.get("readinessProbe"))]
 
 
 def ownership_labels_present(resource: Resource, context: Context) -> Optional[list[str]]:
@@ -275,30 +268,36 @@ RULES = (
     Rule("SY-WKL-006", "Containers run as non-root", "high", "mandatory",
          "A root process that escapes its container is root on the node.",
          "Set securityContext.runAsNonRoot: true (pod or container) and a non-zero runAsUser.",
-         Frameworks(("4.5.2",), "restricted: Running as Non-root", ("MEASURE 2.7",)), run_as_non_root),
+         Frameworks(("4.5.2",), "restricted: Running as Non-root, Running as Non-root user", ("MEASURE 2.7",),
+                    ("5.2.7",), ("4.4.3",)), run_as_non_root),
     Rule("SY-WKL-007", "No privileged containers", "critical", "mandatory",
          "A privileged container has all capabilities and the host's devices: it is the node.",
          "Remove securityContext.privileged; grant the one capability needed instead, if any.",
-         Frameworks(("4.2.1",), "baseline: Privileged Containers", ("MEASURE 2.7",)), no_privileged_containers),
+         Frameworks(("4.2.1",), "baseline: Privileged Containers", ("MEASURE 2.7",), ("5.2.2",), ("4.4.3",)),
+         no_privileged_containers),
     Rule("SY-WKL-008", "Containers forbid privilege escalation", "high", "mandatory",
          "setuid binaries and file capabilities let a process gain privileges its container did not grant.",
          "Set securityContext.allowPrivilegeEscalation: false on every container.",
-         Frameworks(("4.2.5",), "restricted: Privilege Escalation", ("MEASURE 2.7",)), no_privilege_escalation),
+         Frameworks(("4.2.5",), "restricted: Privilege Escalation", ("MEASURE 2.7",), ("5.2.6",),
+                    ("4.4.3",)), no_privilege_escalation),
     Rule("SY-WKL-009", "Containers drop ALL capabilities", "medium", "mandatory",
          "Default capabilities (NET_RAW, CHOWN, ...) are rarely needed and widen every exploit.",
          "Set securityContext.capabilities.drop: [ALL]; add back only NET_BIND_SERVICE if needed.",
-         Frameworks(("4.5.2",), "restricted: Capabilities", ("MEASURE 2.7",)), capabilities_dropped),
+         Frameworks(("4.5.2",), "restricted: Capabilities", ("MEASURE 2.7",), ("5.2.8", "5.2.9", "5.2.10"),
+                    ("4.4.3",)), capabilities_dropped),
     Rule("SY-WKL-010", "No host namespaces or hostPath outside the system namespaces", "critical", "mandatory",
          "Host network, PID or IPC namespaces and hostPath volumes reach the node itself; only platform "
          "agents in the system namespaces may need them.",
          "Remove hostNetwork/hostPID/hostIPC and hostPath volumes, or run the agent in a system namespace "
          "(cluster.systemNamespaces).",
-         Frameworks(("4.2.2", "4.2.3", "4.2.4"), "baseline: Host Namespaces, HostPath Volumes", ("MEASURE 2.7",)),
+         Frameworks(("4.2.2", "4.2.3", "4.2.4"), "baseline: Host Namespaces, HostPath Volumes", ("MEASURE 2.7",),
+                    ("5.2.3", "5.2.4", "5.2.5", "5.2.12"), ("4.4.3",)),
          no_host_access_outside_system_namespaces),
     Rule("SY-WKL-011", "Containers run with the RuntimeDefault seccomp profile", "medium", "mandatory",
          "Unconfined containers can call every syscall, including the ones most kernel exploits need.",
          "Set securityContext.seccompProfile.type: RuntimeDefault on the pod.",
-         Frameworks(("4.5.2",), "restricted: Seccomp", ("MEASURE 2.7",)), seccomp_runtime_default),
+         Frameworks(("4.5.2",), "restricted: Seccomp", ("MEASURE 2.7",), ("5.7.2",), ("4.4.3",)),
+         seccomp_runtime_default),
     Rule("SY-WKL-012", "Serving pods have readiness probes", "medium", "mandatory",
          "Without a readiness probe a model server receives traffic while it is still loading its model, "
          "and a rollout counts a broken pod as ready.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from stacks.commands.common import load_spec
+from stacks.commands.common import check_output, load_spec
 from stacks.errors import ExitCode, StackyardError
 
 FORMAT_NAMES = ("table", "json", "sarif", "junit", "html")
@@ -25,6 +25,9 @@ def configure(parser) -> None:
                         help="report format (default: table)")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="write the report to FILE (atomically) instead of standard output")
+    parser.add_argument("--plan", type=Path, metavar="PLAN_JSON",
+                        help="with ENV: audit this plan.json of the environment (`stackyard plan ENV --out DIR`) "
+                             "instead of planning again; it must be the plan of the current spec")
     parser.add_argument("--as-of", metavar="YYYY-MM-DD", default="",
                         help="judge exemption expiry as of this date (default: today)")
 
@@ -38,13 +41,26 @@ def _as_of(value: str) -> str:
         raise StackyardError(f"--as-of: expected a date YYYY-MM-DD, found {value!r}", ExitCode.INVALID_INPUT) from None
 
 
+def _nothing_audited(path, report) -> str:
+    """Why an audit of `path` examined nothing: a PASS over no objects would be a pass nobody earned."""
+    read = f"{len(report.files)} file(s) read" if report.files else "no .yaml, .yml or .json file found"
+    skipped = f"; skipped: {report.skipped[0]}" + (f" and {len(report.skipped) - 1} more" if len(report.skipped) > 1
+                                                  else "") if report.skipped else ""
+    return (f"--manifests: {path} holds no Kubernetes object ({read}{skipped}); nothing was audited. "
+            "To audit a plan, run `stackyard audit ENV` or point --manifests at the manifests/ folder "
+            "`stackyard plan ENV --out DIR` writes")
+
+
 def run(args) -> int:
     from policies import audit
     from policies.reports import render, summary
+    from stacks import progress
 
     as_of = _as_of(args.as_of)
     if (args.environment is None) == (args.manifests is None):
         raise StackyardError("name an environment to audit, or --manifests PATH (not both)", ExitCode.INVALID_INPUT)
+    if args.plan is not None and args.environment is None:
+        raise StackyardError("--plan applies only with an environment", ExitCode.INVALID_INPUT)
     if args.context and args.manifests is None:
         raise StackyardError("--context applies only with --manifests", ExitCode.INVALID_INPUT)
     if args.manifests is not None:
@@ -52,9 +68,21 @@ def run(args) -> int:
             raise StackyardError(f"--manifests: {args.manifests} does not exist", ExitCode.INVALID_INPUT)
         context_spec = load_spec(args.context) if args.context else None
         report = audit.audit_manifests(args.manifests, context_spec, as_of=as_of)
+        if not report.resources:
+            raise StackyardError(_nothing_audited(args.manifests, report), ExitCode.INVALID_INPUT)
     else:
+        if args.output is not None:
+            check_output(args.output)
         spec, spec_file = load_spec(args.environment)
-        report = audit.audit_environment(spec, spec_file, as_of=as_of)
+        if args.plan is not None:
+            plan = _read_plan(args.plan, spec)
+        else:
+            from stacks import plan as offline_plan
+
+            with progress.phase(f"planning {spec.name}"):
+                plan = offline_plan.build(spec, spec_file)
+        with progress.phase("evaluating the policy rules"):
+            report = audit.audit_plan(spec, _document(spec_file), plan, as_of=as_of, spec_file=spec_file)
     text = render(report, args.format)
     if args.output is not None:
         from stacks import atomic
@@ -64,3 +92,33 @@ def run(args) -> int:
     else:
         print(text, end="")
     return int(ExitCode.OK if report.evaluation.passed else ExitCode.POLICY_VIOLATION)
+
+
+def _document(spec_file: Path):
+    from environments import loader
+
+    return loader.load_document(str(spec_file))[0]
+
+
+def _read_plan(path: Path, spec) -> dict:
+    """A plan.json of `spec`: refused when it is not one, or was built from another version of the spec."""
+    import json
+
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackyardError(f"--plan: cannot read {path}: {getattr(error, 'strerror', None) or error}",
+                             ExitCode.INVALID_INPUT) from None
+    except json.JSONDecodeError as error:
+        raise StackyardError(f"--plan: {path}:{error.lineno}:{error.colno}: not JSON: {error.msg}",
+                             ExitCode.INVALID_INPUT) from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("resources"), list) or not all(
+            isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("urn", "type", "name"))
+            and isinstance(r.get("inputs"), dict) for r in plan["resources"]):
+        raise StackyardError(f"--plan: {path} is not a plan.json (`stackyard plan ENV --out DIR` writes one)",
+                             ExitCode.INVALID_INPUT)
+    if plan.get("environment") != spec.name or plan.get("specDigest") != spec.digest:
+        raise StackyardError(f"--plan: {path} is the plan of {plan.get('environment')!r} at spec "
+                             f"{str(plan.get('specDigest'))[:12]}, not of {spec.name!r} at spec {spec.digest[:12]}: "
+                             f"plan again with `stackyard plan {spec.name} --out DIR`", ExitCode.INVALID_INPUT)
+    return plan

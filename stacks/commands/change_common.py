@@ -20,6 +20,9 @@ def add_report_options(parser) -> None:
     parser.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                         help="also write the Markdown report (a pull-request comment) to FILE")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the JSON report to FILE")
+    parser.add_argument("--detailed-exitcode", action="store_true",
+                        help="exit 6 when the change creates, updates, replaces or deletes anything and nothing "
+                             "blocks it (0 for no changes; 4 still wins), as Terraform's -detailed-exitcode")
     parser.add_argument("--allow-data-loss", action="append", default=[], metavar="GLOB",
                         help="acknowledge deleting or replacing the stateful resources whose URN or name matches "
                              "GLOB (repeatable; needs --reason)")
@@ -29,6 +32,12 @@ def add_report_options(parser) -> None:
 
 
 def command_line_acknowledgements(args) -> list[Acknowledgement]:
+    """The --allow-data-loss acknowledgements; also checks the output files before any work starts."""
+    from stacks.commands.common import check_output
+
+    for output in (args.markdown, args.json):
+        if output is not None:
+            check_output(output)
     if not args.allow_data_loss:
         if args.reason:
             raise StackyardError("--reason is only used with --allow-data-loss GLOB", ExitCode.INVALID_INPUT)
@@ -75,11 +84,18 @@ def emit(report: dict, args) -> None:
     sys.stdout.write(document if args.format == "json" else markdown)
 
 
-def exit_code(report: dict) -> int:
+def exit_code(report: dict, detailed: bool = False) -> int:
     if report["dataLoss"]["status"] == "blocked":
-        blocked = [risk["name"] for risk in report["dataLoss"]["risks"] if risk["acknowledgement"] is None]
-        print(f"stackyard: data-loss guard: {len(blocked)} unacknowledged delete or replacement of stateful "
-              f"resources ({', '.join(blocked)})", file=sys.stderr)
+        risks = report["dataLoss"]["risks"]
+        unacknowledged = [risk["name"] for risk in risks if risk["acknowledgement"] is None]
+        protected = [risk["name"] for risk in risks if risk["protection"] == "kept"]
+        reasons = ([f"{len(unacknowledged)} unacknowledged delete or replacement of stateful resources "
+                    f"({', '.join(unacknowledged)})"] if unacknowledged else []) + (
+            [f"{len(protected)} delete or replacement of protected resources, which Pulumi refuses "
+             f"({', '.join(protected)})"] if protected else [])
+        print(f"stackyard: data-loss guard: {'; '.join(reasons)}", file=sys.stderr)
         return int(ExitCode.UNSAFE_CHANGE)
+    if detailed and any(report["summary"][op] for op in ("create", "update", "replace", "delete")):
+        return int(ExitCode.CHANGES_PRESENT)
     return int(ExitCode.OK)
 

@@ -30,7 +30,7 @@ def _empty_plan(environment: str) -> dict:
 
 def run(args) -> int:
     from environments import loader
-    from stacks import change_report, git_base
+    from stacks import change_report, git_base, progress
     from stacks import plan as offline_plan
     from stacks.diff import data_loss_verdict, diff_plans, spec_acknowledgements
     from stacks.resource_rules import table
@@ -52,8 +52,10 @@ def run(args) -> int:
     head_spec = None
     if spec_file.is_file():
         head_spec, _ = load_spec(args.environment)
-        head_plan = offline_plan.build(head_spec, spec_file)
-        head_review = review_side(head_spec, head_plan, head_spec.name, loader.ENVIRONMENTS_DIR)
+        with progress.phase(f"planning {head_spec.name} (working tree)"):
+            head_plan = offline_plan.build(head_spec, spec_file)
+        with progress.phase("auditing the working tree"):
+            head_review = review_side(head_spec, head_plan, spec_file, project / "environments")
     else:
         head_plan, head_review = _empty_plan(args.environment), EMPTY_SIDE
 
@@ -61,10 +63,12 @@ def run(args) -> int:
         base_project = worktree / project.relative_to(repository)
         base_spec_file = worktree / relative_spec
         if base_spec_file.is_file():
-            base_plan = git_base.plan_with_own_code(base_project, str(base_spec_file), base_label)
+            with progress.phase(f"planning {args.environment} at {base_label} with its own code"):
+                base_plan = git_base.plan_with_own_code(base_project, str(base_spec_file), base_label)
             base_spec = _spec_or_none(base_spec_file)
             if base_spec:
-                base_review = review_side(base_spec, base_plan, base_spec.name, base_project / "environments")
+                with progress.phase("auditing the base"):
+                    base_review = review_side(base_spec, base_plan, base_spec_file, base_project / "environments")
                 earlier_acknowledgements = list(base_spec.acknowledgements)
             else:
                 base_review = unavailable_side("the current code cannot read the base spec")
@@ -86,15 +90,15 @@ def run(args) -> int:
         head={"label": git_base.head_label(repository), "specDigest": head_plan.get("specDigest")},
         diff=diff, verdict=verdict, base_review=base_review, head_review=head_review)
     emit(report, args)
-    return exit_code(report)
+    return exit_code(report, args.detailed_exitcode)
 
 
 def _spec_or_none(spec_file: Path):
     """The base spec as the current code reads it, or None where it no longer can."""
-    from environments import loader
     from environments.errors import SpecError
+    from stacks import spec_loading
 
     try:
-        return loader.load(str(spec_file))
+        return spec_loading.load(str(spec_file))
     except SpecError:
         return None

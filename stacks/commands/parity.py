@@ -21,6 +21,8 @@ def configure(parser) -> None:
                         help="the environment promotions come from (a name under environments/ or a spec file)")
     parser.add_argument("target", metavar="TO", help="the environment they go to (a name or a spec file)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="also write the JSON report to FILE (atomically), whatever --format prints")
     parser.add_argument("--contract", type=Path, default=None, metavar="FILE",
                         help="the parity contract (default: environments/parity.yaml)")
 
@@ -33,8 +35,10 @@ def load_contract(path):
     try:
         return load(path)
     except SpecError as error:
+        from environments.safe_text import for_message
+
         for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            print(f"error: {for_message(problem)}", file=sys.stderr)
         raise StackyardError("invalid parity contract", ExitCode.INVALID_INPUT) from None
 
 
@@ -42,7 +46,12 @@ def run(args) -> int:
     from environments import loader
     from policies import parity
     from stacks import plan as offline_plan
+    from stacks import progress
 
+    if args.json is not None:
+        from stacks.commands.common import check_output
+
+        check_output(args.json)
     contract = load_contract(args.contract)
     source_spec, source_file = load_spec(args.source)
     target_spec, target_file = load_spec(args.target)
@@ -52,8 +61,14 @@ def run(args) -> int:
         raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     source_document, _ = loader.load_document(args.source)
     target_document, _ = loader.load_document(args.target)
-    report = parity.compare(pair, contract.file, source_document, target_document,
-                            offline_plan.build(source_spec, source_file),
-                            offline_plan.build(target_spec, target_file))
+    with progress.phase(f"planning {source_spec.name}"):
+        source_plan = offline_plan.build(source_spec, source_file)
+    with progress.phase(f"planning {target_spec.name}"):
+        target_plan = offline_plan.build(target_spec, target_file)
+    report = parity.compare(pair, contract.file, source_document, target_document, source_plan, target_plan)
+    if args.json is not None:
+        from stacks import atomic
+
+        atomic.write_text(args.json, parity.render_json(report) + "\n")
     print(parity.render(report, args.format))
     return int(ExitCode.POLICY_VIOLATION if report.forbidden else ExitCode.OK)

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from stacks.commands.common import load_spec
+from environments.safe_text import for_message
 from stacks.errors import ExitCode, StackyardError
 
 # The audit promote runs on the source: the `stackyard audit` command module.
@@ -43,7 +44,7 @@ def source_audit(environment: str) -> tuple[int, str]:
     """The seam to the audit: run `stackyard audit ENV` in-process; (exit code, its output).
 
     Exit 0 means the environment passes its mandatory rules, 3 that it fails
-    them (DESIGN.md exit codes). Without the audit command there is no proof,
+    them (docs/architecture.md, "Exit codes"). Without the audit command there is no proof,
     so promotion stops with an error instead of assuming a pass.
     """
     try:
@@ -81,17 +82,18 @@ def _check_candidate(spec_file: Path, text: str) -> None:
     """Load `text` as if it were `spec_file` (same folder, so `extends` resolves); exit 2 if invalid."""
     from environments import loader
     from environments.errors import SpecError
+    from stacks import spec_loading
 
     descriptor, temporary = tempfile.mkstemp(prefix=f".{spec_file.name}.", suffix=".promote", dir=spec_file.parent)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
-        loader.load(temporary)
+        spec_loading.load(temporary)
     except SpecError as error:
         for problem in error.problems:
             # Name the file the user will open, not the temporary copy that was checked.
-            print(f"error: {str(problem).replace(loader.display(Path(temporary)), loader.display(spec_file))}",
-                  file=sys.stderr)
+            shown = str(problem).replace(loader.display(Path(temporary)), loader.display(spec_file))
+            print(f"error: {for_message(shown)}", file=sys.stderr)
         raise StackyardError(f"refusing to promote: the promoted {loader.display(spec_file)} would not be a valid "
                              "spec (problems above); nothing was written", ExitCode.INVALID_INPUT) from None
     finally:
@@ -129,8 +131,8 @@ def run(args) -> int:
     _require_audit_pass(args.source, source_spec.name)
 
     target_text = _read(target_file)
-    target_lock_file = promotion.lock_path(target_file)
-    source_lock_file = promotion.lock_path(source_file)
+    target_lock_file = loader.lock_path(target_file)
+    source_lock_file = loader.lock_path(source_file)
     target_lock = _read(target_lock_file)
     try:
         new_text, changes = promotion.promote_spec_text(

@@ -5,12 +5,14 @@ diff`, from what the providers themselves say will change (replacements are
 the providers' verdict, not the table's). The data-loss guard applies the
 same way: exit 4 for an unacknowledged delete or replacement of a stateful
 resource. Acknowledgements come from the command line and, as for `diff`,
-from the environment spec when they are new since the base commit.
+from the environment spec when they are new since the base commit. A preview
+with error diagnostics did not succeed: the report leads with them, exit 5.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from stacks.commands.change_common import (add_report_options, command_line_acknowledgements, emit, exit_code,
@@ -53,7 +55,9 @@ def run(args) -> int:
     from stacks.resource_rules import table
 
     cli_acknowledgements = command_line_acknowledgements(args)
-    diff, stack = preview_json.read(_read(args.preview), table(), where=str(args.preview))
+    document = _read(args.preview)
+    diff, stack = preview_json.read(document, table(), where=str(args.preview))
+    errors = preview_json.error_diagnostics(document)
     environment = args.environment or stack.rsplit("/", 1)[-1] or "unknown"
     applicable, carried_over = _spec_acknowledgements(environment, explicit=args.environment is not None,
                                                       base=args.base)
@@ -62,9 +66,14 @@ def run(args) -> int:
         environment=environment, source="pulumi preview",
         base={"label": f"deployed state of stack {stack or environment}", "commit": None, "specDigest": None},
         head={"label": f"pulumi preview ({args.preview})", "specDigest": None},
-        diff=diff, verdict=verdict, base_review=None, head_review=None, unavailable_reason=UNAVAILABLE)
+        diff=diff, verdict=verdict, base_review=None, head_review=None, unavailable_reason=UNAVAILABLE,
+        errors=errors)
     emit(report, args)
-    return exit_code(report)
+    if errors:
+        print(f"stackyard: the preview failed: {len(errors)} error diagnostic{'s' if len(errors) != 1 else ''} "
+              f"({errors[0]}{'; …' if len(errors) > 1 else ''})", file=sys.stderr)
+        return int(ExitCode.DEPLOY_FAILED)
+    return exit_code(report, args.detailed_exitcode)
 
 
 def _spec_acknowledgements(environment: str, explicit: bool, base):

@@ -17,8 +17,9 @@ def run(args) -> int:
     verdicts = compatibility.verdicts(spec.versions)
     print(f"{spec.source}: versions of {spec.name}, checked against upstream on {checked} "
           f"({compatibility.TABLE.name})")
-    width = max(len(key) for key in spec.versions)
-    for key, version in spec.versions.items():
+    pins = spec.versions.items()
+    width = max(len(key) for key, _version in pins)
+    for key, version in pins:
         print(f"  {key:<{width}}  {version}")
         for verdict in verdicts:
             if key in (verdict.pin, *verdict.rule.when):

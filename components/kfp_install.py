@@ -537,7 +537,7 @@ def _seaweedfs(install: KfpInstall) -> list[dict]:
                      "echo \"s3.configure -user kfp -access_key $accesskey -secret_key $secretkey "
                      "-actions Admin -apply\" | weed shell")
     container = _container(
-        "seaweedfs", f"docker.io/chrislusf/seaweedfs:{install.release.seaweedfs}", "50m", "256Mi", "1Gi",
+        "seaweedfs", f"ghcr.io/chrislusf/seaweedfs:{install.release.seaweedfs}", "50m", "256Mi", "1Gi",
         run_as_user=1001, args=["server", "-dir=/data", "-s3", "-filer", "-master.volumePreallocate=false"],
         envFrom=[{"secretRef": {"name": STORE_SECRET}}], ports=[{"name": "s3", "containerPort": 8333}],
         lifecycle={"postStart": {"exec": {"command": ["/bin/sh", "-ec", create_bucket]}}},

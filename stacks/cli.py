@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "parity": ("parity", "compare two environments against the parity contract (environments/parity.yaml)"),
     "promote": ("promote", "carry the source environment's pinned model and pipeline versions into the target"),
     "diff": ("diff", "what a change does: offline plans of the base commit and the working tree, compared"),
+    "review": ("review", "a pull request's offline review: each environment planned once, then its diff, audit "
+                         "and parity"),
     "report-preview": ("report_preview", "the change report for the JSON of `pulumi preview --json`"),
     "pr-comment": ("pr_comment", "join the environments' change and parity reports into one pull-request comment"),
     "ci": ("ci", "write CI workflows: `stackyard ci init github`"),

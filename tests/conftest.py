@@ -34,6 +34,19 @@ HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(HYPOTHESIS_PROFILE)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_cache_directory(tmp_path_factory):
+    """Stackyard's result cache (environments/result_cache.py) in a folder of this test session, not
+    the user's ~/.cache; child processes (run_cli) inherit it."""
+    previous = os.environ.get("STACKYARD_CACHE_DIR")
+    os.environ["STACKYARD_CACHE_DIR"] = str(tmp_path_factory.mktemp("stackyard-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("STACKYARD_CACHE_DIR", None)
+    else:
+        os.environ["STACKYARD_CACHE_DIR"] = previous
+
+
 def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None, process: bool = False
             ) -> subprocess.CompletedProcess:
     """Run `stackyard ARGS` as a user would, and what it printed and returned.

@@ -83,7 +83,7 @@ def cel_rules(obj: Mapping, versions: Mapping[str, str], result: CelResult) -> C
     import cel
 
     group, version = group_version(obj)
-    schema = crd_schema(group, version, obj["kind"], CRD_SOURCES[group][1].format(**versions))
+    schema = crd_schema(group, version, obj["kind"], CRD_SOURCES[group][1].format(**dict(versions.items())))
 
     def walk(node_schema: Any, value: Any, where: str) -> None:
         if value is None or not isinstance(node_schema, dict):
@@ -128,7 +128,7 @@ def custom_object_errors(obj: Mapping, versions: Mapping[str, str]) -> list[str]
     group, version = group_version(obj)
     if group not in CRD_SOURCES:
         return [f"{obj['kind']}.{group}: no vendored CRD (add it to CRD_SOURCES and tests/upstream/)"]
-    tag = CRD_SOURCES[group][1].format(**versions)
+    tag = CRD_SOURCES[group][1].format(**dict(versions.items()))
     validator = crd_validator(group, version, obj["kind"], tag)
     return [f"{obj['kind']} {obj['metadata'].get('name')}: {error.message} at {'.'.join(map(str, error.absolute_path))}"
             for error in validator.iter_errors(obj)]

@@ -12,7 +12,7 @@ import re
 from typing import Optional, Sequence
 
 from policies.rules.kube import (DEPLOYMENT_MODE_ANNOTATION, INFERENCE_SERVICE, PodTemplate, pod_templates,
-                                 quantity, selector_matches)
+                                 SelectorIndex, quantity)
 from policies.rules.model import STACK_SCOPE, Context, Frameworks, Resource, Rule, as_list, as_map, dig
 
 MIN_PRODUCTION_REPLICAS = 2
@@ -56,14 +56,16 @@ def production_endpoints_have_disruption_budgets(resources: Sequence[Resource], 
                                                  ) -> dict[str, list[str]]:
     if not context.production:
         return {}
-    budgets = _of_kind(resources, "PodDisruptionBudget")
+    by_namespace: dict[str, list[tuple[Resource, dict]]] = {}
+    for budget in _of_kind(resources, "PodDisruptionBudget"):
+        by_namespace.setdefault(budget.namespace, []).append(
+            (budget, as_map(dig(budget.inputs, "spec", "selector"))))
+    budgets = {namespace: SelectorIndex(entries) for namespace, entries in by_namespace.items()}
     results: dict[str, list[str]] = {}
     for service in filter(is_inference_service, resources):
         predictor = _predictor(service)
-        covered = predictor is not None and any(
-            budget.namespace == service.namespace
-            and selector_matches(as_map(dig(budget.inputs, "spec", "selector")), predictor.labels)
-            for budget in budgets)
+        covered = (predictor is not None and service.namespace in budgets
+                   and bool(budgets[service.namespace].matching(predictor.labels)))
         results[service.urn] = [] if covered else [
             f"production endpoint {service.object_name!r} has no PodDisruptionBudget selecting its predictor "
             f"pods in namespace {service.namespace!r}; a node upgrade can evict every replica at once"]
@@ -132,23 +134,29 @@ def production_models_approved(resource: Resource, context: Context) -> Optional
     return []
 
 
-def _monitor_covers(monitor: Resource, namespace: str, labels: dict) -> bool:
-    spec = as_map(monitor.inputs.get("spec"))
-    namespaces = as_map(spec.get("namespaceSelector"))
-    if namespaces.get("any") is not True:
-        names = [str(n) for n in as_list(namespaces.get("matchNames"))] or [monitor.namespace]
-        if namespace not in names:
-            return False
-    return selector_matches(as_map(spec.get("selector")), labels)
+def _monitor_index(monitors: Sequence[Resource]) -> tuple[SelectorIndex, dict[str, SelectorIndex]]:
+    """(monitors of every namespace, namespace -> monitors of that namespace), by pod selector."""
+    anywhere, by_namespace = [], {}
+    for monitor in monitors:
+        spec = as_map(monitor.inputs.get("spec"))
+        entry = (monitor, as_map(spec.get("selector")))
+        namespaces = as_map(spec.get("namespaceSelector"))
+        if namespaces.get("any") is True:
+            anywhere.append(entry)
+            continue
+        for name in dict.fromkeys([str(n) for n in as_list(namespaces.get("matchNames"))] or [monitor.namespace]):
+            by_namespace.setdefault(name, []).append(entry)
+    return SelectorIndex(anywhere), {name: SelectorIndex(entries) for name, entries in by_namespace.items()}
 
 
 def endpoints_scraped(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
-    monitors = _of_kind(resources, *MONITOR_KINDS)
+    anywhere, by_namespace = _monitor_index(_of_kind(resources, *MONITOR_KINDS))
     results: dict[str, list[str]] = {}
     for service in filter(is_inference_service, resources):
         predictor = _predictor(service)
         labels = dict(predictor.labels) if predictor else {}
-        scraped = any(_monitor_covers(monitor, service.namespace, labels) for monitor in monitors)
+        in_namespace = by_namespace.get(service.namespace)
+        scraped = bool(anywhere.matching(labels)) or bool(in_namespace and in_namespace.matching(labels))
         results[service.urn] = [] if scraped else [
             f"endpoint {service.object_name!r} has no ServiceMonitor or PodMonitor selecting its pods; its "
             "traffic, latency and errors go unrecorded"]

@@ -12,9 +12,9 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Optional
 
-from environments.spec import SecretRef, Spec
+from environments.spec import ResolvedModel, SecretRef, Spec
 from environments import __version__
 from policies.manifests import is_manifest, manifest, manifest_path
 from policies.text_table import table
@@ -35,8 +35,13 @@ def config_secret_names(value: Any) -> set[str]:
     return set()
 
 
-def build(spec: Spec, spec_file: Path) -> dict:
+def build(spec: Spec, spec_file: Path, models: Optional[Mapping[str, ResolvedModel]] = None) -> dict:
     """Run the stack program for `spec` offline and return the plan document.
+
+    `models` are the endpoints' models from the registry lock, when the caller
+    has checked it already (stackyard plan); otherwise the lock is checked here.
+    The program is handed the loaded spec and models (stacks.program.build), so
+    neither is read twice.
 
     The plan needs no real secrets: every config secret the spec refers to gets a
     placeholder marked secret, so it shows as "[secret]" like a real one would.
@@ -47,11 +52,19 @@ def build(spec: Spec, spec_file: Path) -> dict:
     """
     import pulumi
 
+    from stacks import program, registry_lock
+
+    if models is None:
+        try:
+            models = registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
+        except registry_lock.LockError as error:
+            raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     secrets = sorted(config_secret_names(spec))
     config = {"environment": spec.name, "specFile": str(spec_file),
               **{name: offline.SECRET_PLACEHOLDER for name in secrets}}
     try:
-        resources = offline.record(spec.name, config, secret_keys=tuple(secrets))
+        resources = offline.record(spec.name, config, secret_keys=tuple(secrets),
+                                   program=lambda: program.build(spec, spec_file, models))
     except pulumi.RunError as error:
         from pipelines.compile import PipelineCompileError
 
@@ -75,6 +88,12 @@ def manifests(plan: dict) -> dict[str, str]:
     """Relative path -> YAML text for every Kubernetes object in the plan."""
     import yaml
 
+    # libyaml's C emitter, always: PyYAML's pure-Python one was the largest single cost of a large
+    # plan, and the two fold long strings differently, so falling back would change the bytes.
+    dumper = getattr(yaml, "CSafeDumper", None)
+    if dumper is None:
+        raise StackyardError("PyYAML was built without libyaml; manifests are written with libyaml's emitter "
+                             "(install PyYAML from its wheel)", ExitCode.INTERNAL_ERROR)
     files: dict[str, str] = {}
     writers: dict[str, str] = {}
     for resource in plan["resources"]:
@@ -86,7 +105,7 @@ def manifests(plan: dict) -> dict[str, str]:
                                      f"(manifests/{path}): two names in the spec derive the same object name",
                                      ExitCode.INVALID_INPUT)
             writers[path] = resource["urn"]
-            files[path] = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+            files[path] = yaml.dump(body, Dumper=dumper, sort_keys=False, default_flow_style=False)
     return dict(sorted(files.items()))
 
 

@@ -1,10 +1,16 @@
 """What the stack program does: load the environment named in config and build it.
 
 The program is a pure function of the spec, its registry lock and the code:
-it reads the two files and never the network.
+it reads the two files and never the network. `run` is what `pulumi up` runs
+(stacks/__main__.py): it loads both itself. `build` is the part after loading;
+`stackyard plan`, which has loaded and checked them already, hands it the
+loaded spec and models instead of having them read and checked a second time.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
 
 import pulumi
 
@@ -46,13 +52,18 @@ def run() -> None:
         models = registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
     except registry_lock.LockError as error:
         raise pulumi.RunError(str(error)) from None
+    build(spec, spec_file, models)
+
+
+def build(spec: Spec, spec_file: Path, models: Mapping) -> None:
+    """Register the platform of a loaded spec, given the endpoints' models from its checked lock."""
     # Compiled here, not in a component: components never read files. A failure is a
     # PipelineCompileError (a pulumi.RunError) naming the pipeline file and function.
     compiled = compile_spec_pipelines(spec, loader.repository_root())
     try:
         platform = Platform(spec.name, spec, compiled_pipelines=compiled, models=models)
     except EndpointFieldError as error:
-        raise pulumi.RunError(_located(environment, spec, error)) from None
+        raise pulumi.RunError(_located(str(spec_file), spec, error)) from None
     pulumi.export("environment", spec.name)
     pulumi.export("specDigest", spec.digest)
     if platform.cluster.eks_cluster is not None:

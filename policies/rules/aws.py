@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources as package_files
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from policies.rules import networks
 from policies.rules.model import (STACK_SCOPE, UNKNOWN, Context, Frameworks, Resource, Rule, as_list, as_map,
@@ -57,13 +57,28 @@ def _of_type(resources: Sequence[Resource], types: Sequence[str]) -> list[Resour
     return [r for r in resources if r.type in types]
 
 
-def references(setting: Resource, bucket: Resource) -> bool:
-    """Whether a bucket-level setting resource configures `bucket`."""
-    if bucket.urn in setting.dependencies:
-        return True
-    target = setting.inputs.get("bucket")
-    names = {bucket.inputs.get("bucket"), bucket.inputs.get("id")} - {None, "", UNKNOWN}
-    return isinstance(target, str) and target in names
+def _bucket_names(bucket: Resource) -> set[str]:
+    return {name for name in (bucket.inputs.get("bucket"), bucket.inputs.get("id"))
+            if isinstance(name, str) and name not in ("", UNKNOWN)}
+
+
+def settings_of_buckets(settings: Sequence[Resource]) -> Callable[[Resource], list[Resource]]:
+    """`bucket -> the settings that configure it` (in their order): a bucket-level setting configures
+    the bucket it depends on, or the one its `bucket` input names. Indexed by those URNs and names,
+    so each bucket costs a few lookups (checking every setting against every bucket was quadratic)."""
+    by_key: dict[tuple[str, str], list[int]] = {}
+    for order, setting in enumerate(settings):
+        for urn in setting.dependencies:
+            by_key.setdefault(("urn", urn), []).append(order)
+        target = setting.inputs.get("bucket")
+        if isinstance(target, str):
+            by_key.setdefault(("name", target), []).append(order)
+
+    def of(bucket: Resource) -> list[Resource]:
+        keys = [("urn", bucket.urn), *(("name", name) for name in _bucket_names(bucket))]
+        return [settings[order] for order in sorted({o for key in keys for o in by_key.get(key, ())})]
+
+    return of
 
 
 def _bucket_label(bucket: Resource) -> str:
@@ -82,13 +97,12 @@ def _inline_algorithms(bucket: Resource) -> list[str]:
 
 
 def buckets_encrypted_with_kms(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
-    configurations = _of_type(resources, ENCRYPTION_TYPES)
+    configurations = settings_of_buckets(_of_type(resources, ENCRYPTION_TYPES))
     results = {}
     for bucket in _of_type(resources, BUCKET_TYPES):
         algorithms = _inline_algorithms(bucket)
-        for configuration in configurations:
-            if references(configuration, bucket):
-                algorithms += [str(dig(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") or "")
+        for configuration in configurations(bucket):
+            algorithms += [str(dig(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") or "")
                                for rule in as_list(configuration.inputs.get("rules"))]
         if not algorithms:
             results[bucket.urn] = [f"{_bucket_label(bucket)} has no server-side encryption configuration"]
@@ -101,10 +115,10 @@ def buckets_encrypted_with_kms(resources: Sequence[Resource], context: Context) 
 
 
 def buckets_block_public_access(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
-    blocks = _of_type(resources, (PUBLIC_ACCESS_BLOCK_TYPE,))
+    blocks = settings_of_buckets(_of_type(resources, (PUBLIC_ACCESS_BLOCK_TYPE,)))
     results = {}
     for bucket in _of_type(resources, BUCKET_TYPES):
-        enabled = {flag for block in blocks if references(block, bucket)
+        enabled = {flag for block in blocks(bucket)
                    for flag in PUBLIC_ACCESS_FLAGS if is_true(block.inputs.get(flag))}
         missing = [flag for flag in PUBLIC_ACCESS_FLAGS if flag not in enabled]
         if len(missing) == len(PUBLIC_ACCESS_FLAGS):
@@ -118,13 +132,12 @@ def buckets_block_public_access(resources: Sequence[Resource], context: Context)
 
 
 def buckets_versioned(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
-    settings = _of_type(resources, VERSIONING_TYPES)
+    settings = settings_of_buckets(_of_type(resources, VERSIONING_TYPES))
     results = {}
     for bucket in _of_type(resources, BUCKET_TYPES):
         inline = is_true(dig(bucket.inputs, "versioning", "enabled")) or any(
             is_true(as_map(v).get("enabled")) for v in as_list(bucket.inputs.get("versionings")))
-        statuses = [str(dig(s.inputs, "versioningConfiguration", "status")) for s in settings
-                    if references(s, bucket)]
+        statuses = [str(dig(s.inputs, "versioningConfiguration", "status")) for s in settings(bucket)]
         if inline or "Enabled" in statuses:
             results[bucket.urn] = []
         else:

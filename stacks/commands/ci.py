@@ -37,8 +37,8 @@ def run(args) -> int:
     from stacks import atomic
     from stacks.ci_github import promotion_order, workflows
 
-    environments = _environments(args.environments)
-    pairs = _parity_pairs(args.parity, environments)
+    environments = cloud_environments(args.environments)
+    pairs = parity_pairs(args.parity, environments)
     _check_flags(args)
     root = args.dir.resolve()
     if not root.is_dir():
@@ -58,7 +58,7 @@ def run(args) -> int:
     return 0
 
 
-def _environments(listed) -> list[str]:
+def cloud_environments(listed) -> list[str]:
     from environments import loader
     from environments.errors import SpecError
     from stacks import spec_loading
@@ -114,7 +114,7 @@ def _check_flags(args) -> None:
                              ExitCode.INVALID_INPUT)
 
 
-def _parity_pairs(given, environments: list[str]) -> list[tuple[str, str]]:
+def parity_pairs(given, environments: list[str]) -> list[tuple[str, str]]:
     from environments import loader
 
     if given is None:

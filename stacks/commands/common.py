@@ -51,12 +51,13 @@ def print_problems(problems) -> None:
                   file=sys.stderr)
 
 
-def check_registry_lock(spec: Spec, spec_file: Path) -> None:
-    """Stop with one sentence when the endpoints' models are not (or no longer) in the lock file."""
+def check_registry_lock(spec: Spec, spec_file: Path) -> dict:
+    """The endpoints' locked models (endpoint name -> ResolvedModel); stop with one sentence when they
+    are not (or no longer) in the lock file."""
     from stacks import registry_lock
 
     try:
-        registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
+        return registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
     except registry_lock.LockError as error:
         raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
 

@@ -17,6 +17,7 @@ from environments import compatibility, gpu_catalog, naming
 from environments.cron import CronError, cron_problem, longest_gap
 from environments.derived_names import name_problems
 from environments.errors import SpecProblem
+from environments.project import repository_root
 from environments.pipeline_source import pipeline_function
 from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
 
@@ -148,8 +149,6 @@ def pipeline_problems(index: int, pipeline: Pipeline, root: Path) -> Iterator[Sp
 
 
 def pipeline_references(spec: Spec) -> Iterator[SpecProblem]:
-    from environments.loader import repository_root  # (the loader imports this module)
-
     root = repository_root()  # the project's pipelines/, the ones `stackyard plan` compiles
     for index, pipeline in enumerate(spec.pipelines):
         yield from pipeline_problems(index, pipeline, root)

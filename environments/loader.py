@@ -18,32 +18,13 @@ from typing import Any, Iterable, Optional, Sequence
 from environments import checks
 from environments.errors import Location, PathPart, SpecError, SpecProblem, describe_value
 from environments.located_yaml import LocatedList, LocatedMap, load_located
+from environments.project import environments_dir, repository_root  # noqa: F401 - commands ask the loader
 from environments.spec import Spec, from_document
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent  # the installed package's own (schema, shipped specs)
 SCHEMA_DIR = ENVIRONMENTS_DIR / "schema"
 ROOT_SCHEMA = "https://stackyard.dev/schema/v1/environment.schema.json"
 _ENV_NAME = re.compile(r"^[a-z0-9][-a-z0-9]*$")
-
-
-def repository_root(start: Optional[Path] = None) -> Path:
-    """The project the commands work on, found as Pulumi finds its project.
-
-    The nearest folder at or above the working directory that holds
-    `Pulumi.yaml` and `environments/`; so any checkout (a second clone, a git
-    worktree, CI) works with any installation. Outside every project: the
-    installed package's own checkout.
-    """
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "Pulumi.yaml").is_file() and (folder / "environments").is_dir():
-            return folder
-    return ENVIRONMENTS_DIR.parent
-
-
-def environments_dir() -> Path:
-    """The environments/ folder of the project (repository_root)."""
-    return repository_root() / "environments"
 
 
 def spec_path(env: str) -> Path:

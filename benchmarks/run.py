@@ -1,21 +1,32 @@
-"""Benchmarks: plan, audit and start-up measured against their floors and a peer.
+"""Benchmarks: the goals of issue 22 measured, every comparison interleaved.
 
 For each size (endpoints; GPU pools, teams and pipelines grow in proportion) the
 script generates a valid environment (spec + registry lock, extending the shipped
-base.yaml) in a temporary folder and measures, as medians of several runs:
+base.yaml) in a temporary folder. Every comparison alternates its two sides
+(A B A B ...) over several rounds, so that a shared machine slowing down or
+speeding up during the run moves both sides alike; each figure is the median of
+its rounds, with the spread (lowest and highest) beside it.
 
-- plan: `stackyard plan` in-process (load, lock check, compile, build) against
-  the floor, a bare Pulumi program that registers the very same resources (types,
-  names, parents, providers, dependencies, inputs, from the plan) under the same
-  mock runtime (stacks/offline.record);
-- memory: peak RSS of `stackyard plan ENV --out DIR` in a child process;
-- audit: resource-rule evaluations per second of the engine over the plan, and
-  `stackyard audit --manifests DIR` against `checkov -d DIR --framework kubernetes`
-  on the same rendered manifests (checkov from PyPI in its own virtualenv);
+- plan against its floor, in-process: `stackyard plan SPEC --out DIR` (load and
+  check the spec and lock, compile, run the program under the mock runtime,
+  write plan.json and manifests/ atomically) against the floor, a bare Pulumi
+  program that registers the very same resources under the same mock runtime
+  (stacks/offline.record) and writes the same bytes with the cheapest writer
+  (json.dumps and libyaml's emitter into plain files; checked byte for byte);
+- a cold `stackyard plan SPEC --out DIR` in a child process: CPU time per
+  resource and peak RSS (os.wait4);
+- `stackyard audit --manifests DIR` against `checkov -d DIR --framework kubernetes`
+  on the same manifests (checkov pip-installed into its own virtualenv);
+- `stackyard plan prod` wall time, and the pull-request review of the three
+  shipped environments (`stackyard review dev staging prod --parity staging:prod
+  --base HEAD`) with an empty cache (what CI sees) and with a warm one;
 - start-up: benchmarks/startup.py.
 
-Writes benchmarks/results/benchmarks.{md,json} and prints the table.
-Run: `python benchmarks/run.py [--quick] [--sizes 10,100] [--runs N] [--no-checkov]`.
+`--profile` adds the phase breakdown of one cold plan per size (imports, spec and
+lock, compile, program, engine, writing, audit), measured in a child process.
+
+Writes benchmarks/results/benchmarks.{md,json} and prints the goals table.
+Run: `python benchmarks/run.py [--quick] [--sizes 10,100] [--rounds N] [--no-checkov] [--profile]`.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ import sys
 import tempfile
 import time
 import venv
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -43,11 +54,21 @@ from benchmarks import startup  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 FULL_SIZES = (10, 100, 1000)
-QUICK_SIZES = (10, 100)
+LARGE = 1000  # from this size on, --quick takes one round
 CHECKOV_VENV = Path(tempfile.gettempdir()) / "stackyard-bench-checkov"
 TRACKING_URI = "https://mlflow.example.com"
 _FORMATS = (("sklearn", "sklearnserver"), ("xgboost", "xgbserver"),
             ("onnx", "tritonserver"), ("huggingface", "huggingfaceserver"))
+REVIEW = ("review", "dev", "staging", "prod", "--parity", "staging:prod", "--base", "HEAD")
+# The goals of issue 22: (measure, what it was, the goal).
+GOALS = {
+    "plan_prod": ("`stackyard plan prod` wall", "5.8 s", "< 2.5 s"),
+    "review": ("PR review, three shipped environments (diff + audit + parity + report)", "~134 s", "< 30 s"),
+    "plan_cpu_1000": ("plan per resource at 1000 endpoints (CPU)", "6.5 ms", "< 3 ms"),
+    "rss_1000": ("plan at 1000 endpoints, peak RSS", "1.1 GB", "< 700 MB"),
+    "plan_floor": ("plan / floor, interleaved, at 10, 100, 1000", "1.5-3.0x", "<= 1.3x at each"),
+    "checkov": ("`audit --manifests` vs checkov, same manifests, at 10, 100, 1000", "7.6-14x", ">= 20x at each"),
+}
 
 
 # --- generated environments ---------------------------------------------------
@@ -131,14 +152,16 @@ def generate(size: int, directory: Path) -> Path:
 
 # --- plan against the bare floor ------------------------------------------------
 
-def plan_once(spec_file: Path) -> dict:
-    """What `stackyard plan SPEC` does in-process: load and check the spec and lock, build the plan."""
+def plan_once(spec_file: Path, out: Optional[Path] = None) -> dict:
+    """What `stackyard plan SPEC [--out DIR]` does in-process."""
     from stacks import plan as offline_plan
     from stacks.commands.common import check_registry_lock, load_spec
 
     spec, resolved = load_spec(str(spec_file))
-    check_registry_lock(spec, resolved)
-    plan = offline_plan.build(spec, resolved)
+    models = check_registry_lock(spec, resolved)
+    plan = offline_plan.build(spec, resolved, models)
+    if out is not None:
+        offline_plan.write(plan, out)
     offline_plan.render_summary(plan)
     return plan
 
@@ -177,27 +200,73 @@ def bare_program(plan: dict) -> Callable[[], None]:
     return program
 
 
-def floor_once(plan: dict) -> list:
+def floor_once(plan: dict, out: Optional[Path] = None) -> list:
+    """The bare program recorded, and (with `out`) the plan's bytes written the cheapest way."""
     from stacks import offline
+    from stacks import plan as offline_plan
 
-    return offline.record(plan["environment"], {}, program=bare_program(plan))
+    recorded = offline.record(plan["environment"], {}, program=bare_program(plan))
+    if out is not None:
+        document = {key: plan[key] for key in ("stackyard", "environment", "specDigest")}
+        document["resources"] = [r.as_plan_entry() for r in recorded]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "plan.json").write_text(offline_plan.to_json(document), encoding="utf-8")
+        for relative, text in offline_plan.manifests(document).items():
+            path = out / "manifests" / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    return recorded
 
 
-def median_seconds(action: Callable[[], object], runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+@dataclass
+class Samples:
+    """Repeated measurements of one quantity: median and spread."""
+
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def text(self, unit: str = " s", digits: int = 2) -> str:
+        """`median unit [lowest-highest]`, e.g. `1.21x [1.15-1.30]`."""
+        low, high = min(self.values), max(self.values)
+        if len(self.values) == 1:
+            return f"{self.median:.{digits}f}{unit} (1 round)"
+        return f"{self.median:.{digits}f}{unit} [{low:.{digits}f}-{high:.{digits}f}]"
 
 
-def peak_rss_mib(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MiB) of `command` run as a child process."""
+def interleaved(first: Callable[[], object], second: Callable[[], object], rounds: int) -> tuple[Samples, Samples]:
+    """Wall seconds of `first` and `second`, alternated A B A B ... over `rounds`."""
+    a, b = Samples(), Samples()
+    for _ in range(rounds):
+        for action, samples in ((first, a), (second, b)):
+            start = time.perf_counter()
+            action()
+            samples.values.append(time.perf_counter() - start)
+    return a, b
+
+
+def ratio_samples(a: Samples, b: Samples) -> Samples:
+    """Per-round ratios a/b: each round's two sides ran back to back, under the same load."""
+    return Samples([x / y for x, y in zip(a.values, b.values)])
+
+
+def child_environment(extra: Optional[dict] = None) -> dict:
+    """The environment of every measured child: this repository first on the path, and bytecode
+    caching on (as for a user; a PYTHONDONTWRITEBYTECODE here would make every run compile the
+    project's modules again)."""
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **(extra or {})}
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    return environ
+
+
+def child_usage(command: list[str], env: Optional[dict] = None) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MiB) of `command` run as a child process."""
     # stderr goes to a file, not a pipe: nobody reads a pipe while wait4 waits, and a full one would block.
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
-        child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        child = subprocess.Popen(command, cwd=REPO, env=child_environment(env),
                                  stdout=subprocess.DEVNULL, stderr=errors)
         _pid, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - start
@@ -205,26 +274,10 @@ def peak_rss_mib(command: list[str]) -> tuple[float, float]:
         if child.returncode != 0:
             errors.seek(0)
             raise RuntimeError(f"{' '.join(command)} failed: {errors.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 
-# --- audit ----------------------------------------------------------------------
-
-def audit_throughput(spec_file: Path, plan: dict, runs: int) -> tuple[int, float]:
-    """(resource-rule evaluations, median seconds) of the rule engine over the plan."""
-    from environments import loader
-    from policies import engine
-    from policies.environment import context_from_spec, levels_from_spec
-    from policies.rules import RULES
-    from policies.rules.model import RESOURCE_SCOPE, Resource
-
-    spec = loader.load(str(spec_file))
-    context, levels = context_from_spec(spec, spec_file), levels_from_spec(spec)
-    resources = [Resource.from_plan_entry(entry) for entry in plan["resources"]]
-    resource_rules = [rule for rule in RULES if rule.scope == RESOURCE_SCOPE and levels.of(rule) != engine.DISABLED]
-    evaluations = len(resource_rules) * len(resources)
-    return evaluations, median_seconds(lambda: engine.evaluate(resources, context, levels), runs)
-
+# --- audit against checkov -------------------------------------------------------
 
 def checkov_executable(venv_dir: Path = CHECKOV_VENV) -> tuple[Optional[Path], str]:
     """checkov in its own virtualenv (created and pip-installed on first use); (None, why) if that fails."""
@@ -240,22 +293,89 @@ def checkov_executable(venv_dir: Path = CHECKOV_VENV) -> tuple[Optional[Path], s
     return executable, version
 
 
-def manifests_wall(manifests: Path, runs: int, checkov: Optional[Path]) -> tuple[float, Optional[float]]:
-    """Median wall seconds of `stackyard audit --manifests DIR` and of checkov on the same folder."""
-    def run(command: list[str]) -> None:
-        # Both exit non-zero when a rule fails: only a crash (no report) is an error here.
-        done = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if done.returncode not in (0, 1, 3) or not done.stdout:
-            raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+def _run_checker(command: list[str]) -> None:
+    # Both exit non-zero when a rule fails: only a crash (no report) is an error here.
+    done = subprocess.run(command, cwd=REPO, env=child_environment(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if done.returncode not in (0, 1, 3) or not done.stdout:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
 
-    ours = median_seconds(lambda: run([sys.executable, "-m", "stacks.cli", "audit", "--manifests",
-                                       str(manifests)]), runs)
+
+def audit_against_checkov(manifests: Path, rounds: int, checkov: Optional[Path]) -> tuple[Samples, Optional[Samples]]:
+    ours = [sys.executable, "-m", "stacks.cli", "audit", "--manifests", str(manifests)]
     if checkov is None:
-        return ours, None
-    theirs = median_seconds(lambda: run([str(checkov), "-d", str(manifests), "--framework", "kubernetes",
-                                         "--quiet", "--compact"]), runs)
-    return ours, theirs
+        return interleaved(lambda: _run_checker(ours), lambda: None, rounds)[0], None
+    theirs = [str(checkov), "-d", str(manifests), "--framework", "kubernetes", "--quiet", "--compact"]
+    return interleaved(lambda: _run_checker(ours), lambda: _run_checker(theirs), rounds)
+
+
+# --- phases (--profile) -------------------------------------------------------------
+
+def phases(spec_file: Path, out: Path) -> dict[str, float]:
+    """CPU seconds per phase of one cold plan and audit in this process (run in a fresh child): CPU,
+    not wall time, so that other jobs on a shared machine do not show up as a phase's cost."""
+    clock = time.process_time
+    began = clock()
+    import pulumi  # noqa: F401
+    import pulumi_aws  # noqa: F401
+    import pulumi_kubernetes  # noqa: F401
+
+    from environments import loader
+    from policies import audit
+    from stacks import program
+    from stacks import plan as offline_plan
+    from stacks.commands.common import check_registry_lock, load_spec
+
+    timings = {"imports": clock() - began}
+    start = clock()
+    spec, resolved = load_spec(str(spec_file))
+    models = check_registry_lock(spec, resolved)
+    timings["spec and lock"] = clock() - start
+
+    spent = {"compile": 0.0, "program": 0.0}
+    compile_pipelines, build_program = program.compile_spec_pipelines, program.build
+
+    def timed_compile(*args, **kwargs):
+        start = clock()
+        try:
+            return compile_pipelines(*args, **kwargs)
+        finally:
+            spent["compile"] += clock() - start
+
+    def timed_build(*args, **kwargs):  # the program's own (synchronous) part: components, first imports
+        start = clock()
+        try:
+            return build_program(*args, **kwargs)
+        finally:
+            spent["program"] += clock() - start
+
+    program.compile_spec_pipelines, program.build = timed_compile, timed_build
+    start = clock()
+    plan = offline_plan.build(spec, resolved, models)
+    recording = clock() - start
+    program.compile_spec_pipelines, program.build = compile_pipelines, build_program
+    timings["compile"] = spent["compile"]
+    timings["program"] = spent["program"] - spent["compile"]
+    timings["engine"] = recording - spent["program"]  # the SDK's registrations, the mock monitor, asyncio
+    start = clock()
+    offline_plan.write(plan, out)
+    timings["writing"] = clock() - start
+    start = clock()
+    document, _ = loader.load_document(str(resolved))
+    audit.audit_plan(spec, document, plan, spec_file=resolved)
+    timings["audit"] = clock() - start
+    timings["total"] = clock() - began
+    timings["resources"] = len(plan["resources"])
+    return timings
+
+
+def profile(spec_file: Path, out: Path) -> dict[str, float]:
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--phases-of", str(spec_file),
+                             "--phases-out", str(out)], cwd=REPO, env=child_environment(),
+                            capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        raise RuntimeError(f"phases of {spec_file} failed: {result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 # --- the run ----------------------------------------------------------------------
@@ -265,57 +385,125 @@ class SizeResult:
     endpoints: int
     resources: int
     manifests: int
-    plan_seconds: float
-    floor_seconds: float
-    plan_ratio: float
-    plan_ms_per_resource: float
-    floor_ms_per_resource: float
-    plan_cli_seconds: float
-    plan_peak_rss_mib: float
-    rule_evaluations: int
-    evaluations_per_second: float
-    audit_manifests_seconds: float
-    checkov_seconds: Optional[float]
-    checkov_ratio: Optional[float]
+    rounds: int
+    plan: Samples
+    floor: Samples
+    ratio: Samples
+    cold_wall_seconds: float
+    cold_cpu_seconds: float
+    peak_rss_mib: float
+    audit: Samples
+    checkov: Optional[Samples]
+    checkov_ratio: Optional[Samples]
+    phases: Optional[dict] = None
+
+    @property
+    def cpu_ms_per_resource(self) -> float:
+        return 1000 * self.cold_cpu_seconds / self.resources
 
 
-def measure_size(size: int, workdir: Path, runs: int, checkov: Optional[Path]) -> SizeResult:
+def measure_size(size: int, workdir: Path, rounds: int, checkov: Optional[Path], with_profile: bool) -> SizeResult:
     spec_file = generate(size, workdir / f"size-{size}")
-    plan = plan_once(spec_file)
-    recorded = floor_once(plan)
+    plan_out, floor_out = workdir / f"plan-{size}", workdir / f"floor-{size}"
+    plan = plan_once(spec_file, plan_out)
+    recorded = floor_once(plan, floor_out)
     if [r.urn for r in recorded] != [entry["urn"] for entry in plan["resources"]]:
         raise RuntimeError(f"size {size}: the bare program did not register the plan's resources")
-    plan_seconds = median_seconds(lambda: plan_once(spec_file), runs)
-    floor_seconds = median_seconds(lambda: floor_once(plan), runs)
-    out = workdir / f"plan-{size}"
-    cli_seconds, rss = peak_rss_mib([sys.executable, "-m", "stacks.cli", "plan", str(spec_file), "--out", str(out)])
-    evaluations, audit_seconds = audit_throughput(spec_file, plan, runs)
-    manifests = out / "manifests"
-    ours, theirs = manifests_wall(manifests, runs, checkov)
-    count = len(plan["resources"])
+    if _tree_bytes(plan_out) != _tree_bytes(floor_out):
+        raise RuntimeError(f"size {size}: the floor did not write the plan's bytes")
+    plan_samples, floor_samples = interleaved(lambda: plan_once(spec_file, plan_out),
+                                              lambda: floor_once(plan, floor_out), rounds)
+    cold = workdir / f"cold-{size}"
+    wall, cpu, rss = child_usage([sys.executable, "-m", "stacks.cli", "plan", str(spec_file), "--out", str(cold)])
+    manifests = plan_out / "manifests"
+    ours, theirs = audit_against_checkov(manifests, rounds, checkov)
     return SizeResult(
-        endpoints=size, resources=count, manifests=sum(1 for p in manifests.rglob("*.yaml")),
-        plan_seconds=plan_seconds, floor_seconds=floor_seconds, plan_ratio=plan_seconds / floor_seconds,
-        plan_ms_per_resource=1000 * plan_seconds / count, floor_ms_per_resource=1000 * floor_seconds / count,
-        plan_cli_seconds=cli_seconds, plan_peak_rss_mib=rss, rule_evaluations=evaluations,
-        evaluations_per_second=evaluations / audit_seconds, audit_manifests_seconds=ours,
-        checkov_seconds=theirs, checkov_ratio=theirs / ours if theirs else None)
+        endpoints=size, resources=len(plan["resources"]), manifests=sum(1 for _ in manifests.rglob("*.yaml")),
+        rounds=rounds, plan=plan_samples, floor=floor_samples, ratio=ratio_samples(plan_samples, floor_samples),
+        cold_wall_seconds=wall, cold_cpu_seconds=cpu, peak_rss_mib=rss, audit=ours, checkov=theirs,
+        checkov_ratio=ratio_samples(theirs, ours) if theirs else None,
+        phases=profile(spec_file, workdir / f"profile-{size}") if with_profile else None)
 
 
-def markdown(results: list[SizeResult], start_up: dict[str, float], meta: dict) -> str:
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def measure_commands(rounds: int) -> dict[str, Samples]:
+    """`stackyard plan prod` (warm compile cache) and the review of the shipped environments, with an
+    empty cache (as in CI: base plans and compiles all done) and then a warm one."""
+    plan_prod = Samples()
+    review_cold, review_warm = Samples(), Samples()
+    command = [sys.executable, "-m", "stacks.cli"]
+    child_usage([*command, "plan", "prod"])  # fills the compile cache of the user's cache folder
+    for _ in range(rounds):
+        plan_prod.values.append(child_usage([*command, "plan", "prod"])[0])
+        with tempfile.TemporaryDirectory(prefix="stackyard-bench-cache-") as cache:
+            review_cold.values.append(child_usage([*command, *REVIEW], env={"STACKYARD_CACHE_DIR": cache})[0])
+            review_warm.values.append(child_usage([*command, *REVIEW], env={"STACKYARD_CACHE_DIR": cache})[0])
+    return {"plan_prod": plan_prod, "review_cold": review_cold, "review_warm": review_warm}
+
+
+def load_note() -> str:
+    one, five, _ = os.getloadavg()
+    cores = os.cpu_count() or 1
+    quiet = five < 0.5 * cores
+    return (f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {cores} cores at the end: "
+            f"{'a quiet machine' if quiet else 'NOT a quiet machine (other jobs were running)'}")
+
+
+def goals_table(results: list[SizeResult], commands: dict[str, Samples]) -> list[str]:
+    by_size = {r.endpoints: r for r in results}
+    large = by_size.get(LARGE)
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "not met"
+
+    rows = []
+    plan_prod, cold, warm = commands.get("plan_prod"), commands.get("review_cold"), commands.get("review_warm")
+    if plan_prod:
+        rows.append(("plan_prod", plan_prod.text(), verdict(plan_prod.median < 2.5)))
+    if cold:
+        rows.append(("review", f"{cold.text()} with an empty cache; {warm.text()} warm", verdict(cold.median < 30)))
+    if large:
+        rows.append(("plan_cpu_1000", f"{large.cpu_ms_per_resource:.2f} ms ({large.resources} resources)",
+                     verdict(large.cpu_ms_per_resource < 3)))
+        rows.append(("rss_1000", f"{large.peak_rss_mib:.0f} MiB", verdict(large.peak_rss_mib * 1.048576 < 700)))
+    if results:
+        rows.append(("plan_floor", "; ".join(f"{r.endpoints}: {r.ratio.text('x')}" for r in results),
+                     verdict(all(r.ratio.median <= 1.3 for r in results))))
+        if all(r.checkov_ratio for r in results):
+            rows.append(("checkov", "; ".join(f"{r.endpoints}: {r.checkov_ratio.text('x', digits=1)}" for r in results),
+                         verdict(all(r.checkov_ratio.median >= 20 for r in results))))
+    lines = ["| measure | was | goal | measured (median [spread]) | |", "|---|---|---|---|---|"]
+    for key, measured, met in rows:
+        name, was, goal = GOALS[key]
+        lines.append(f"| {name} | {was} | {goal} | {measured} | {met} |")
+    return lines
+
+
+def markdown(results: list[SizeResult], commands: dict[str, Samples], start_up: dict[str, float], meta: dict) -> str:
     lines = [f"Run {meta['date']} on {meta['machine']}, Python {meta['python']}, mode {meta['mode']}, "
-             f"median of {meta['runs']} runs, {meta['duration_seconds']:.0f} s in all.", "",
-             "| endpoints | resources | plan (s) | bare floor (s) | plan / floor | plan ms/resource "
-             "| floor ms/resource | `plan --out` CLI (s) | plan peak RSS (MiB) | rule evaluations/s "
+             f"{meta['duration_seconds']:.0f} s in all; {meta['load']}.", "",
+             *goals_table(results, commands), "",
+             "| endpoints | resources | rounds | plan --out (s) | floor (s) | plan / floor | plan ms/resource "
+             "| floor ms/resource | cold `plan --out`: wall (s) | CPU ms/resource | peak RSS (MiB) "
              "| `audit --manifests` (s) | checkov (s) | checkov / audit |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---|---|---|"]
     for r in results:
-        checkov = f"{r.checkov_seconds:.2f}" if r.checkov_seconds is not None else "n/a"
-        ratio = f"{r.checkov_ratio:.1f}x" if r.checkov_ratio is not None else "n/a"
-        lines.append(f"| {r.endpoints} | {r.resources} | {r.plan_seconds:.2f} | {r.floor_seconds:.2f} "
-                     f"| {r.plan_ratio:.2f}x | {r.plan_ms_per_resource:.2f} | {r.floor_ms_per_resource:.2f} "
-                     f"| {r.plan_cli_seconds:.2f} | {r.plan_peak_rss_mib:.0f} | {r.evaluations_per_second:,.0f} "
-                     f"| {r.audit_manifests_seconds:.2f} | {checkov} | {ratio} |")
+        checkov = r.checkov.text("") if r.checkov else "n/a"
+        ratio = r.checkov_ratio.text("x", digits=1) if r.checkov_ratio else "n/a"
+        lines.append(f"| {r.endpoints} | {r.resources} | {r.rounds} | {r.plan.text('')} | {r.floor.text('')} "
+                     f"| {r.ratio.text('x')} | {1000 * r.plan.median / r.resources:.2f} "
+                     f"| {1000 * r.floor.median / r.resources:.2f} | {r.cold_wall_seconds:.1f} "
+                     f"| {r.cpu_ms_per_resource:.2f} | {r.peak_rss_mib:.0f} | {r.audit.text('')} | {checkov} | {ratio} |")
+    profiled = [r for r in results if r.phases]
+    if profiled:
+        names = [name for name in profiled[0].phases if name not in ("total", "resources")]
+        lines += ["", "Phases of one cold plan and audit (CPU s, a child process per size):", "",
+                  "| endpoints | " + " | ".join(names) + " | total |", "|---:|" + "---:|" * (len(names) + 1)]
+        lines += [f"| {r.endpoints} | " + " | ".join(f"{r.phases[n]:.2f}" for n in names)
+                  + f" | {r.phases['total']:.2f} |" for r in profiled]
     lines += ["", "| start-up | median wall time (s) |", "|---|---:|"]
     lines += [f"| `{name}` | {seconds:.3f} |" for name, seconds in start_up.items()]
     if meta.get("checkov"):
@@ -323,18 +511,22 @@ def markdown(results: list[SizeResult], start_up: dict[str, float], meta: dict) 
     return "\n".join(lines) + "\n"
 
 
-def run(sizes: tuple[int, ...], runs: int, use_checkov: bool, mode: str,
-        results_dir: Path = RESULTS, startup_runs: int = 5) -> dict:
+def run(sizes: tuple[int, ...], rounds: int, use_checkov: bool, mode: str, results_dir: Path = RESULTS,
+        startup_runs: int = 5, command_rounds: int = 3, with_profile: bool = False, large_rounds: int = 0) -> dict:
     began = time.perf_counter()
     checkov, checkov_note = checkov_executable() if use_checkov else (None, "not run (--no-checkov)")
     with tempfile.TemporaryDirectory(prefix="stackyard-bench-") as scratch:
-        results = [measure_size(size, Path(scratch), runs, checkov) for size in sizes]
+        results = [measure_size(size, Path(scratch), (large_rounds or rounds) if size >= LARGE else rounds, checkov,
+                                with_profile) for size in sizes]
+    commands = measure_commands(command_rounds) if command_rounds else {}
     start_up = startup.measure(startup_runs)
-    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.machine()}",
-            "python": platform.python_version(), "mode": mode, "runs": runs, "checkov": checkov_note,
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}", "python": platform.python_version(),
+            "mode": mode, "rounds": rounds, "checkov": checkov_note, "load": load_note(),
             "duration_seconds": time.perf_counter() - began}
-    table = markdown(results, start_up, meta)
-    document = {"meta": meta, "sizes": [asdict(r) for r in results], "startup": start_up}
+    table = markdown(results, commands, start_up, meta)
+    document = {"meta": meta, "sizes": [{**asdict(r), "cpu_ms_per_resource": r.cpu_ms_per_resource} for r in results],
+                "commands": {name: asdict(samples) for name, samples in commands.items()}, "startup": start_up}
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "benchmarks.md").write_text(table)
     (results_dir / "benchmarks.json").write_text(json.dumps(document, indent=2) + "\n")
@@ -343,15 +535,24 @@ def run(sizes: tuple[int, ...], runs: int, use_checkov: bool, mode: str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, fewer runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="every goal, fewer rounds: 3 (1 at 1000 endpoints), review once")
     parser.add_argument("--sizes", help="comma-separated endpoint counts (default 10,100,1000)")
-    parser.add_argument("--runs", type=int, help="repetitions per measurement (default 5, quick 3)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per comparison (default 5, quick 3)")
     parser.add_argument("--no-checkov", action="store_true", help="skip the checkov comparison")
+    parser.add_argument("--no-commands", action="store_true", help="skip `plan prod` and the review")
+    parser.add_argument("--profile", action="store_true", help="add the phase breakdown of a cold plan per size")
+    parser.add_argument("--phases-of", type=Path, help=argparse.SUPPRESS)  # the --profile child
+    parser.add_argument("--phases-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (QUICK_SIZES if args.quick else FULL_SIZES)
-    runs = args.runs or (3 if args.quick else 5)
-    document = run(sizes, runs, not args.no_checkov, "quick" if args.quick else "full",
-                   startup_runs=3 if args.quick else 7)
+    if args.phases_of:
+        print(json.dumps(phases(args.phases_of, args.phases_out)))
+        return
+    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else FULL_SIZES
+    rounds = args.rounds or (3 if args.quick else 5)
+    document = run(sizes, rounds, not args.no_checkov, "quick" if args.quick else "full",
+                   startup_runs=3 if args.quick else 7, command_rounds=0 if args.no_commands else (1 if args.quick else 3),
+                   with_profile=args.profile, large_rounds=1 if args.quick else 0)
     print(document["markdown"], end="")
 
 

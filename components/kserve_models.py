@@ -7,13 +7,19 @@ that is not in them is a misspelling, and it fails while the plan is built with
 the path of the field and the closest valid name, instead of being applied and
 silently ignored (or rejected) by the cluster.
 
-`kserve` is heavy to import, so it is imported inside the functions only.
+`import kserve` is heavy (the package's `__init__` starts with its model server:
+fastapi, pandas, pyarrow, 0.7 s and more), and so is `import kubernetes`; only
+the generated models are needed: `sdk()` and `kubernetes_models()` load those alone.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib.util
 import re
+import sys
+import types
 from typing import Any, Iterable, Mapping
 
 PathPart = str | int
@@ -52,12 +58,56 @@ def format_path(path: Iterable[PathPart]) -> str:
     return text
 
 
+def _without_package_init(packages: tuple[str, ...], modules: tuple[str, ...]) -> tuple[types.ModuleType, ...]:
+    """Import `modules` without running the `__init__` of `packages` (a package, then its subpackages).
+
+    Where the first package is not imported yet, each of `packages` is stood in
+    for by a bare package object (its `__path__` only), `modules` are imported
+    under them, and then every module of the first package is taken out of
+    `sys.modules` again: a later plain `import` elsewhere in the process runs
+    the real packages whole. The modules returned stay usable; only their
+    classes' identity differs from that later import's, and nothing here
+    compares classes across the two.
+    """
+    if packages[0] in sys.modules:
+        return tuple(importlib.import_module(name) for name in modules)
+    try:
+        for package in packages:
+            package_spec = importlib.util.find_spec(package)
+            if package_spec is None or package_spec.submodule_search_locations is None:
+                raise ImportError(f"{package} is not installed")
+            stand_in = types.ModuleType(package)
+            stand_in.__path__ = list(package_spec.submodule_search_locations)
+            stand_in.__spec__ = package_spec
+            sys.modules[package] = stand_in
+        return tuple(importlib.import_module(name) for name in modules)
+    finally:
+        for name in [name for name in sys.modules if name == packages[0] or name.startswith(packages[0] + ".")]:
+            del sys.modules[name]
+
+
+@functools.lru_cache(maxsize=None)
+def _kserve_modules() -> tuple[types.ModuleType, ...]:
+    """(`kserve.models`, `kserve.api_client`): `import kserve` would start with its model server
+    (fastapi, pandas, pyarrow)."""
+    return _without_package_init(("kserve",), ("kserve.models", "kserve.api_client"))
+
+
+def sdk() -> types.ModuleType:
+    """`kserve.models`: every generated KServe model class (V1beta1InferenceService ...)."""
+    return _kserve_modules()[0]
+
+
+@functools.lru_cache(maxsize=None)
+def kubernetes_models() -> types.ModuleType:
+    """`kubernetes.client.models` (V1Container ...): `import kubernetes` would first load its API
+    clients, kubeconfig and cloud auth libraries, none of which an object needs."""
+    return _without_package_init(("kubernetes", "kubernetes.client"), ("kubernetes.client.models",))[0]
+
+
 def model_class(type_name: str) -> type | None:
     """The SDK class an OpenAPI type name refers to (kserve's own or the Kubernetes client's), if any."""
-    import kserve.models
-    import kubernetes.client.models
-
-    return getattr(kserve.models, type_name, None) or getattr(kubernetes.client.models, type_name, None)
+    return getattr(sdk(), type_name, None) or getattr(kubernetes_models(), type_name, None)
 
 
 def _describe(value: Any) -> str:
@@ -134,6 +184,4 @@ def make(cls: type, where: tuple[PathPart, ...] = (), /, **fields: Any) -> Any:
 
 def to_wire(model: Any) -> Any:
     """A typed SDK object as the plain JSON-able dict the cluster receives (None fields left out)."""
-    from kserve import ApiClient
-
-    return ApiClient().sanitize_for_serialization(model)
+    return _kserve_modules()[1].ApiClient().sanitize_for_serialization(model)

@@ -23,7 +23,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kserve_models import from_wire, make, to_wire
+from components.kserve_models import from_wire, kubernetes_models, make, sdk, to_wire
 from components.kube import namespace
 from components.network_isolation import allow_ingress, namespace_peer
 from components.ownership import Ownership
@@ -142,32 +142,30 @@ def _server_family(image: str) -> str:
 
 def cluster_serving_runtime(runtime: env.ServingRuntime, labels: Mapping[str, str]) -> dict:
     """A ClusterServingRuntime for a spec runtime, built from kserve's typed models, in wire form."""
-    from kserve import (V1alpha1ClusterServingRuntime, V1alpha1ServingRuntimeSpec,
-                        V1alpha1SupportedModelFormat)
-    from kubernetes.client import V1Container, V1ObjectMeta, V1ResourceRequirements
-
+    kubernetes = kubernetes_models()
+    models = sdk()
     family = _server_family(runtime.image)
     path = ("spec",)
     security = restricted_container_security_context(read_only_root_filesystem=False,
                                                      run_as_user=_RUN_AS_USER.get(family))
     container = make(
-        V1Container, path + ("containers", 0),
+        kubernetes.V1Container, path + ("containers", 0),
         name=PREDICTOR_CONTAINER,
         image=runtime.image,
         args=list(_SERVER_ARGS.get(family, ())) or None,
         security_context=from_wire("V1SecurityContext", security, path + ("containers", 0, "securityContext")),
-        resources=make(V1ResourceRequirements, path + ("containers", 0, "resources"),
+        resources=make(kubernetes.V1ResourceRequirements, path + ("containers", 0, "resources"),
                        requests=dict(_RUNTIME_DEFAULT_RESOURCES), limits=dict(_RUNTIME_DEFAULT_RESOURCES)),
     )
-    formats = [make(V1alpha1SupportedModelFormat, path + ("supportedModelFormats", index),
+    formats = [make(models.V1alpha1SupportedModelFormat, path + ("supportedModelFormats", index),
                     name=model_format, auto_select=True, priority=1)
                for index, model_format in enumerate(runtime.model_formats)]
     body = make(
-        V1alpha1ClusterServingRuntime, (),
+        models.V1alpha1ClusterServingRuntime, (),
         api_version=SERVING_RUNTIME_API_VERSION,
         kind="ClusterServingRuntime",
-        metadata=make(V1ObjectMeta, ("metadata",), name=runtime.name, labels=dict(labels)),
-        spec=make(V1alpha1ServingRuntimeSpec, path,
+        metadata=make(kubernetes.V1ObjectMeta, ("metadata",), name=runtime.name, labels=dict(labels)),
+        spec=make(models.V1alpha1ServingRuntimeSpec, path,
                   supported_model_formats=formats,
                   protocol_versions=[runtime.protocol],
                   containers=[container],

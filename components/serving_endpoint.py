@@ -29,7 +29,8 @@ from components.drift import payload_logger_url
 from environments.gpu_scheduling import gpu_scheduling
 from components.irsa import irsa_role
 from components.pod_security import restricted_container_security_context
-from components.kserve_models import KServeFieldError, fields_from_wire, from_wire, make, to_wire
+from components.kserve_models import (KServeFieldError, fields_from_wire, from_wire, kubernetes_models, make, sdk,
+                                      to_wire)
 from components.ownership import Ownership
 from environments import naming
 from environments import spec as env
@@ -47,6 +48,10 @@ MODEL_CARD_ANNOTATION = "stackyard.dev/model-card"
 # KServe runs the model server in the predictor container of this name, serving HTTP on this port.
 PREDICTOR_CONTAINER = "kserve-container"
 PREDICTOR_PORT = 8080
+# KServe creates no Ingress for an InferenceService labelled cluster-local (kserve v0.20.0,
+# kube_ingress_reconciler.go): an endpoint in a rollout is reached through Flagger's HTTPRoute.
+NETWORK_VISIBILITY_LABEL = "networking.kserve.io/visibility"
+CLUSTER_LOCAL = "cluster-local"
 # The labels KServe puts on the predictor pods of an InferenceService.
 ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"
 COMPONENT_POD_LABEL = "component"
@@ -154,24 +159,22 @@ def disruption_budget(endpoint: env.Endpoint, namespace: str, labels: Mapping[st
 
 
 def endpoint_labels(ownership: Ownership, endpoint: env.Endpoint, model: env.ResolvedModel) -> dict[str, str]:
-    return ownership.labels("serving", team=endpoint.team, extra={
-        ENDPOINT_LABEL: endpoint.name,
-        MODEL_LABEL: naming.label_value(model.name),
-        MODEL_VERSION_LABEL: str(model.version),
-    })
+    extra = {ENDPOINT_LABEL: endpoint.name, MODEL_LABEL: naming.label_value(model.name),
+             MODEL_VERSION_LABEL: str(model.version)}
+    if endpoint.rollout is not None:
+        extra[NETWORK_VISIBILITY_LABEL] = CLUSTER_LOCAL
+    return ownership.labels("serving", team=endpoint.team, extra=extra)
 
 
 def _predictor_fields(endpoint: env.Endpoint) -> dict[str, Any]:
     """The spec's predictorFields as typed constructor arguments, refusing what Stackyard sets itself."""
-    from kserve import V1beta1PredictorSpec
-
     for key in endpoint.predictor_fields:
         if key in MANAGED_PREDICTOR_FIELDS:
             raise EndpointFieldError(endpoint.name, ("predictorFields", key),
                                      f"{key!r} is set by Stackyard from {MANAGED_PREDICTOR_FIELDS[key]}; "
                                      "change that instead")
     try:
-        return fields_from_wire(V1beta1PredictorSpec, endpoint.predictor_fields, ("predictorFields",))
+        return fields_from_wire(sdk().V1beta1PredictorSpec, endpoint.predictor_fields, ("predictorFields",))
     except KServeFieldError as error:
         raise EndpointFieldError(endpoint.name, error.path, error.message) from None
 
@@ -180,9 +183,8 @@ def inference_service(endpoint: env.Endpoint, model: env.ResolvedModel, *, names
                       deployment_mode: str, protocol: Optional[str], labels: Mapping[str, str],
                       service_account: str) -> dict:
     """The InferenceService of `endpoint` serving `model`, in wire form, built from kserve's typed models."""
-    from kserve import (V1beta1InferenceService, V1beta1InferenceServiceSpec, V1beta1LoggerSpec,
-                        V1beta1ModelFormat, V1beta1ModelSpec, V1beta1PredictorSpec)
-    from kubernetes.client import V1ObjectMeta, V1ResourceRequirements
+    kubernetes = kubernetes_models()
+    models = sdk()
 
     predictor_path = ("spec", "predictor")
     limits = dict(endpoint.resources.limits)
@@ -192,13 +194,13 @@ def inference_service(endpoint: env.Endpoint, model: env.ResolvedModel, *, names
         limits.update(gpu.limits)
         predictor["tolerations"] = from_wire("list[V1Toleration]", gpu.tolerations, predictor_path + ("tolerations",))
         predictor["node_selector"] = gpu.node_selector
-    resources = make(V1ResourceRequirements, predictor_path + ("model", "resources"),
+    resources = make(kubernetes.V1ResourceRequirements, predictor_path + ("model", "resources"),
                      requests=dict(endpoint.resources.requests) or None, limits=limits or None)
     model_path = predictor_path + ("model",)
     predictor["model"] = make(
-        V1beta1ModelSpec, model_path,
+        models.V1beta1ModelSpec, model_path,
         name=PREDICTOR_CONTAINER,
-        model_format=make(V1beta1ModelFormat, model_path + ("modelFormat",), name=endpoint.format),
+        model_format=make(models.V1beta1ModelFormat, model_path + ("modelFormat",), name=endpoint.format),
         runtime=endpoint.runtime,
         protocol_version=protocol,
         storage_uri=model.source,
@@ -223,7 +225,7 @@ def inference_service(endpoint: env.Endpoint, model: env.ResolvedModel, *, names
         # traffic, the last revision that was rolled out fully keeps the rest.
         predictor["canary_traffic_percent"] = endpoint.canary.traffic_percent
     if endpoint.payload_logging:
-        predictor["logger"] = make(V1beta1LoggerSpec, predictor_path + ("logger",),
+        predictor["logger"] = make(models.V1beta1LoggerSpec, predictor_path + ("logger",),
                                    mode="all", url=payload_logger_url(namespace))
     predictor.update(_predictor_fields(endpoint))
 
@@ -237,13 +239,13 @@ def inference_service(endpoint: env.Endpoint, model: env.ResolvedModel, *, names
     if model.model_card:
         annotations[MODEL_CARD_ANNOTATION] = model.model_card
     service = make(
-        V1beta1InferenceService, (),
+        models.V1beta1InferenceService, (),
         api_version=INFERENCE_SERVICE_API_VERSION,
         kind="InferenceService",
-        metadata=make(V1ObjectMeta, ("metadata",), name=endpoint.name, namespace=namespace,
+        metadata=make(kubernetes.V1ObjectMeta, ("metadata",), name=endpoint.name, namespace=namespace,
                       labels=dict(labels), annotations=annotations),
-        spec=make(V1beta1InferenceServiceSpec, ("spec",),
-                  predictor=make(V1beta1PredictorSpec, predictor_path, **predictor)),
+        spec=make(models.V1beta1InferenceServiceSpec, ("spec",),
+                  predictor=make(models.V1beta1PredictorSpec, predictor_path, **predictor)),
     )
     return to_wire(service)
 

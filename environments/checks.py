@@ -13,13 +13,13 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from environments import compatibility, gpu_catalog, naming
+from environments import compatibility, gpu_catalog, naming, urls
 from environments.cron import CronError, cron_problem, longest_gap
 from environments.derived_names import name_problems
 from environments.errors import SpecProblem
 from environments.project import repository_root
 from environments.pipeline_source import pipeline_function
-from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
+from environments.spec import BLUE_GREEN, CANARY, SERVERLESS, SHADOW, NodePool, Pipeline, SecretRef, Spec
 
 Check = Callable[[Spec], Iterable[SpecProblem]]
 
@@ -54,9 +54,17 @@ def cluster_matches_cloud(spec: Spec) -> Iterator[SpecProblem]:
     if spec.cluster.endpoint_public_access and not spec.cluster.public_access_cidrs:
         yield _problem(("cluster", "publicAccessCidrs"),
                        "a public API endpoint needs an allow-list: set publicAccessCidrs")
-    if "0.0.0.0/0" in spec.cluster.public_access_cidrs:
-        yield _problem(("cluster", "publicAccessCidrs"),
-                       "expected an allow-list of networks, found 0.0.0.0/0 (the whole internet)")
+
+
+def spec_urls(spec: Spec) -> Iterator[SpecProblem]:
+    """URLs in a spec pass the one URL check registry answers and lock files pass too."""
+    fields = [(("monitoring", "runbookBaseUrl"), spec.monitoring.runbook_base_url, ("https",))]
+    if spec.serving.registry is not None:
+        fields.append((("serving", "registry", "trackingUri"), spec.serving.registry.tracking_uri, urls.WEB_SCHEMES))
+    for path, url, schemes in fields:
+        problem = urls.url_problem(url, schemes)
+        if problem:
+            yield _problem(path, problem)
 
 
 def pool_sizes(spec: Spec) -> Iterator[SpecProblem]:
@@ -453,6 +461,58 @@ def serving_modes(spec: Spec) -> Iterator[SpecProblem]:
                            "RawDeployment keeps at least one replica")
 
 
+def rollout_settings(spec: Spec) -> Iterator[SpecProblem]:
+    """A rollout runs in Flagger on the predictor Deployment, routes through a Gateway and is judged by Prometheus."""
+    for index, endpoint in enumerate(spec.endpoints):
+        rollout = endpoint.rollout
+        if rollout is None:
+            continue
+        path = ("endpoints", index, "rollout")
+        mode = endpoint.deployment_mode_in(spec.serving)
+        if mode == SERVERLESS:
+            yield _problem(path, "a rollout needs deploymentMode RawDeployment, found Serverless: Flagger shifts "
+                                 "traffic between Deployments, Knative revisions have their own split "
+                                 "(use `canary.trafficPercent` there)")
+        if endpoint.canary is not None:
+            yield _problem(("endpoints", index, "canary"), "set either `canary` (KServe's Serverless split) or "
+                                                           "`rollout`, not both")
+        if rollout.strategy == CANARY:
+            if not rollout.step_weights:
+                yield _problem(path + ("stepWeights",), "missing required field 'stepWeights' for strategy canary: "
+                                                        "the traffic percentages of the steps, e.g. [5, 25, 50]")
+            for position, (before, after) in enumerate(zip(rollout.step_weights, rollout.step_weights[1:]), 1):
+                if after <= before:
+                    yield _problem(path + ("stepWeights", position),
+                                   f"expected steps that only grow, found {after} after {before}")
+            if rollout.iterations is not None:
+                yield _problem(path + ("iterations",), "iterations are for strategies blueGreen and shadow; "
+                                                       "a canary takes one check per step of stepWeights")
+        elif rollout.step_weights:
+            yield _problem(path + ("stepWeights",), f"stepWeights are for strategy canary, found strategy "
+                                                    f"{rollout.strategy}: it moves all traffic in one switch "
+                                                    "after `iterations` checks")
+        if rollout.strategy == BLUE_GREEN and rollout.test_webhook is None:
+            yield _problem(path + ("testWebhook",), "missing required field 'testWebhook' for strategy blueGreen: "
+                                                    "the candidate gets no live traffic before the switch, so "
+                                                    "the gate would judge no requests; name the tests (or load "
+                                                    "generator) that exercise it")
+        if rollout.strategy == SHADOW and not endpoint.payload_logging:
+            yield _problem(("endpoints", index, "payloadLogging"),
+                           "a shadow rollout compares the answers the payload logger records: expected "
+                           "payloadLogging: true for strategy shadow, found false")
+        if rollout.max_disagreement is not None and rollout.strategy != SHADOW:
+            yield _problem(path + ("maxDisagreement",), f"maxDisagreement is for strategy shadow, found strategy "
+                                                        f"{rollout.strategy}")
+        if spec.serving.gateway is None:
+            yield _problem(path, "a rollout routes through a Gateway API Gateway: set serving.gateway "
+                                 "{name, namespace} to the Gateway the endpoint's HTTPRoute attaches to")
+        if not spec.monitoring.enabled:
+            yield _problem(path, "a rollout is judged on Prometheus queries: set monitoring.enabled: true")
+    if any(endpoint.rollout for endpoint in spec.endpoints) and not spec.versions.pinned("flagger"):
+        yield _problem(("versions",), "missing required field 'flagger': endpoint rollouts run in Flagger, "
+                                      "whose chart version must be pinned")
+
+
 def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
     """Runtimes need the versions KServe is installed at; endpoints a runtime that serves their format."""
     if spec.serving.runtimes:
@@ -481,6 +541,7 @@ def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
 CHECKS: tuple[Check, ...] = (
     unique_names,
     cluster_matches_cloud,
+    spec_urls,
     pool_sizes,
     endpoint_references,
     policy_references,
@@ -495,6 +556,7 @@ CHECKS: tuple[Check, ...] = (
     monitoring_settings,
     drift_settings,
     serving_modes,
+    rollout_settings,
     serving_requirements,
     name_problems,
     version_compatibility,

@@ -15,16 +15,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from environments import checks
+from environments import checks, spec_strings
 from environments.errors import Location, PathPart, SpecError, SpecProblem, describe_value
 from environments.located_yaml import LocatedList, LocatedMap, load_located
-from environments.project import environments_dir, repository_root  # noqa: F401 - commands ask the loader
+from environments.project import ENVIRONMENTS_DIR, repository_root  # noqa: F401 - part of the loader's API
 from environments.spec import Spec, from_document
 
-ENVIRONMENTS_DIR = Path(__file__).resolve().parent  # the installed package's own (schema, shipped specs)
 SCHEMA_DIR = ENVIRONMENTS_DIR / "schema"
 ROOT_SCHEMA = "https://stackyard.dev/schema/v1/environment.schema.json"
 _ENV_NAME = re.compile(r"^[a-z0-9][-a-z0-9]*$")
+
+
+def environments_dir() -> Path:
+    """The environments/ folder of the project (repository_root)."""
+    return repository_root() / "environments"
 
 
 def spec_path(env: str) -> Path:
@@ -55,21 +59,61 @@ def display(path: Path) -> str:
 
 # --- extends -----------------------------------------------------------------
 
+def _escape_problem(path: Path, folder: Path) -> Optional[str]:
+    """Why `path` is not a plain file of `folder` (a symbolic link, or resolving elsewhere); None if it is."""
+    if path.is_symlink():
+        return f"{display(path)} is a symbolic link; specs are read only as plain files of {display(folder)}/"
+    if path.exists() and path.resolve().parent != folder.resolve():
+        return f"{display(path)} resolves outside {display(folder)}/"
+    return None
+
+
 def _is_named_list(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(
         isinstance(item, dict) and "name" in item for item in value)
 
 
-def merge(base: Any, overlay: Any) -> Any:
-    """Deep merge: maps merge key by key, lists of named items by `name`, others replace."""
+_SECRET_REF_KEYS = {"config", "arn"}
+
+
+def _is_secret_ref(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and set(value) <= _SECRET_REF_KEYS
+
+
+def _duplicate_names(items: Any, path: tuple) -> Iterable[SpecProblem]:
+    """A located problem for each item of a named list whose name an earlier item already has.
+
+    Merging by name would keep only the last of them, silently (a team's quota of 1 becoming 64)."""
+    first: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        name = item["name"]
+        if name in first:
+            where = items.locations.get(index) if hasattr(items, "locations") else None
+            shown = f" (first at line {items.locations[first[name]].line})" if hasattr(items, "locations") \
+                and first[name] in items.locations else ""
+            yield SpecProblem(where, path + (index, "name"),
+                              f"duplicate name {name!r}{shown}; each item is defined once")
+        else:
+            first[name] = index
+
+
+def merge(base: Any, overlay: Any, path: tuple = ()) -> Any:
+    """Deep merge: maps merge key by key, lists of named items by `name`, others replace.
+
+    A secret reference is one value: a child's `{arn: ...}` replaces an inherited `{config: ...}`."""
+    if _is_secret_ref(base) and _is_secret_ref(overlay):
+        return overlay
     if isinstance(base, dict) and isinstance(overlay, dict):
         merged = LocatedMap(base)
         merged.location = overlay.location
         merged.locations = {**base.locations, **overlay.locations}
         for key, value in overlay.items():
-            merged[key] = merge(base[key], value) if key in base else value
+            merged[key] = merge(base[key], value, path + (key,)) if key in base else value
         return merged
     if _is_named_list(base) and _is_named_list(overlay):
+        duplicates = [*_duplicate_names(base, path), *_duplicate_names(overlay, path)]
+        if duplicates:
+            raise SpecError(duplicates)
         merged = LocatedList()
         merged.location = overlay.location
         merged.locations = {}
@@ -78,7 +122,7 @@ def merge(base: Any, overlay: Any) -> Any:
             if item["name"] in overlay_by_name:
                 j, replacement = overlay_by_name.pop(item["name"])
                 merged.locations[len(merged)] = overlay.locations[j]
-                merged.append(merge(item, replacement))
+                merged.append(merge(item, replacement, path + (len(merged),)))
             else:
                 merged.locations[len(merged)] = base.locations[i]
                 merged.append(item)
@@ -130,6 +174,11 @@ def _parent_file(parent: Any, child: Path, document: LocatedMap) -> Path:
                                      "expected the name of an environment in the same folder "
                                      f"(like 'base'), found {describe_value(parent)}")])
     candidate = child.parent / f"{parent}.yaml"
+    escape = _escape_problem(candidate, child.parent)
+    if escape:
+        # Refused before a byte of it is read: a PR could link a file from outside the repository
+        # and have its contents quoted back in an error message (and the PR comment).
+        raise SpecError([SpecProblem(where, ("extends",), escape)])
     if not candidate.is_file():
         known = sorted(p.stem for p in child.parent.glob("*.yaml") if p != child)
         hint = _did_you_mean(parent, known)
@@ -176,11 +225,18 @@ def locate(document: Any, path: Sequence[PathPart]) -> Optional[Location]:
     return found
 
 
+def _not_shown(value: Any) -> str:
+    return "a value that is not shown (a secret reference field may hold a pasted secret)"
+
+
 def _schema_problem(error, document: Any) -> list[SpecProblem]:
     path = tuple(error.absolute_path)
     instance = error.instance
     schema = error.schema
     keyword = error.validator
+    # Whatever was written in a secret reference field may be the secret itself: say what was
+    # expected, never what was found.
+    describe = _not_shown if schema.get("x-stackyard-secret-ref-field") else describe_value
     if keyword == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         problems = []
@@ -195,32 +251,34 @@ def _schema_problem(error, document: Any) -> list[SpecProblem]:
         message = ("secret value written inline; a secret must be a reference: "
                    "{config: <pulumi config secret name>} or {arn: <secrets manager ARN>}")
     elif keyword == "type":
-        message = f"expected {_types(error.validator_value)}, found {describe_value(instance)}"
+        message = f"expected {_types(error.validator_value)}, found {describe(instance)}"
     elif keyword == "required":
         missing = [k for k in error.validator_value if k not in instance]
         message = f"missing required field {missing[0]!r}"
     elif keyword in ("enum", "const"):
         options = error.validator_value if keyword == "enum" else [error.validator_value]
         hint = _did_you_mean(instance, [str(o) for o in options]) if isinstance(instance, str) else ""
-        message = f"expected one of {options}, found {describe_value(instance)}{hint}"
+        message = f"expected one of {options}, found {describe(instance)}{hint}"
     elif keyword == "pattern":
         what = schema.get("description") or f"a string matching {error.validator_value}"
-        message = f"expected {what}, found {describe_value(instance)}"
+        message = f"expected {what}, found {describe(instance)}"
     elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[keyword]
-        message = f"expected a number {op} {error.validator_value}, found {describe_value(instance)}"
+        message = f"expected a number {op} {error.validator_value}, found {describe(instance)}"
     elif keyword in ("minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"):
-        message = f"expected {keyword} {error.validator_value}, found {describe_value(instance)}"
+        message = f"expected {keyword} {error.validator_value}, found {describe(instance)}"
     elif keyword == "oneOf" and isinstance(instance, dict) and "alias" in instance and "version" in instance:
         message = "set either `version` or `alias`, not both"
     elif keyword == "oneOf":
-        message = f"expected exactly one of the allowed forms, found {describe_value(instance)}"
+        message = f"expected exactly one of the allowed forms, found {describe(instance)}"
     elif keyword == "propertyNames":
         message = f"key {error.instance!r} is not allowed here: {error.message}"
     elif keyword == "format":
-        message = f"expected a {error.validator_value} (YYYY-MM-DD), found {describe_value(instance)}"
+        message = f"expected a {error.validator_value} (YYYY-MM-DD), found {describe(instance)}"
     elif keyword == "uniqueItems":
         message = "expected unique items, found duplicates"
+    elif describe is _not_shown:
+        message = f"not a valid secret reference ({keyword} {error.validator_value!r})"
     else:
         message = error.message
     return [SpecProblem(locate(document, path), path, message)]
@@ -275,6 +333,9 @@ def digest_of(document: Any) -> str:
 def load_document(env: str) -> tuple[Any, Path]:
     """The resolved (extends-merged), schema-valid located document of `env`."""
     path = spec_path(env)
+    escape = _escape_problem(path, environments_dir()) if _ENV_NAME.match(env) else None
+    if escape:
+        raise SpecError([SpecProblem(None, (), escape)])
     if not path.is_file():
         names = environment_names()
         hint = _did_you_mean(env, names) if _ENV_NAME.match(env) else ""
@@ -282,6 +343,8 @@ def load_document(env: str) -> tuple[Any, Path]:
                                                f"{hint or f' (known: {names})'}")])
     document, _chain = _read_chain(path)
     problems = validate_document(document)
+    problems += [SpecProblem(p.location or locate(document, p.path), p.path, p.message)
+                 for p in spec_strings.problems(document)]
     if problems:
         raise SpecError(sorted(problems, key=_sort_key))
     return document, path

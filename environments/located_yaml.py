@@ -9,6 +9,7 @@ Timestamps stay strings so dates validate as JSON Schema `format: date`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
@@ -79,7 +80,12 @@ class _Builder:
                 result.append(self.build(item, path + (index,)))
             return result
         if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
-            return _constructor.construct_object(node)
+            value = _constructor.construct_object(node)
+            if isinstance(value, float) and not math.isfinite(value):
+                # .nan passes every comparison a schema or check makes: an alert that never fires.
+                raise _problem(self.file, node.start_mark,
+                               f"expected a finite number, found {node.value!r}", path)
+            return value
         if isinstance(node, yaml.ScalarNode) and node.tag in _STRING_TAGS:
             return str(node.value)
         raise _problem(self.file, node.start_mark,

@@ -122,11 +122,22 @@ def round_trip(text: str, display: str):
 
 
 def _like(old: Any, new: Any) -> Any:
-    """`new` written the way `old` was: a quoted string stays quoted in the same style."""
-    from ruamel.yaml.scalarstring import ScalarString
+    """`new` written the way `old` was: a quoted string stays quoted in the same style. A string
+    that YAML 1.1 readers (PyYAML: the loader, every lock reader) would take for something else
+    unquoted (`yes`, `off`, `null`, `1e3`, `2024-01-01`) is quoted whatever `old` was: ruamel writes
+    YAML 1.2, where `yes` is a string, and the promoted alias would come back as `true`."""
+    import yaml as pyyaml
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 
     if isinstance(old, ScalarString) and isinstance(new, str):
         return type(old)(new)
+    if isinstance(new, str) and not isinstance(new, ScalarString):
+        try:
+            plain = pyyaml.safe_load(new)
+        except pyyaml.YAMLError:
+            plain = None
+        if plain != new:
+            return DoubleQuotedScalarString(new)
     return new
 
 
@@ -169,7 +180,7 @@ def _promote_model(target_item, source_model: Mapping, name: str, display: str, 
         return
     changes.append(Change(ENDPOINT_SECTION, name, f"model.{stated}", model[stated], None))
     changes.append(Change(ENDPOINT_SECTION, name, f"model.{wanted}", None, source_model[wanted]))
-    _replace_key(model, stated, wanted, source_model[wanted])
+    _replace_key(model, stated, wanted, _like(None, source_model[wanted]))
 
 
 def promote_spec_text(target_text: str, display: str, source: Mapping,

@@ -7,6 +7,12 @@ version, any change (a component's code, an image, a default, the GPU pool,
 the kfp SDK) to a new one. `compile_spec_pipelines` does this for every
 pipeline of an environment while its plan is built.
 
+Compiling imports kfp and runs its compiler, about half a second per pipeline:
+results are cached across runs (environments/result_cache.py) under the kfp version, the
+pipeline file's bytes, the function, the GPU placement and the bytes of every
+repository module the file imports, directly or not. Any change to one of
+those compiles again.
+
 Every failure is a PipelineCompileError naming the file, the line of the
 function and what went wrong. It is a `pulumi.RunError`, so `pulumi up`
 shows the message without a traceback, and `stackyard plan` turns it into
@@ -18,22 +24,30 @@ exit code 2.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import dataclasses
 import hashlib
+import importlib.metadata
 import importlib.util
+import inspect
 import sys
 import tempfile
+import types
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from pulumi import RunError
 
+from environments import result_cache
 from environments.compiled_pipeline import CompiledPipeline, version_of
 from environments.pipeline_source import pipeline_function
+from environments.result_cache import file_digest
 
 IR_FILE = "pipeline.yaml"
 EXIT_INVALID_INPUT = 2  # the CLI contract's exit code for bad input (docs/architecture.md)
+CACHE_KIND = "kfp-ir"
+CODE_ROOT = Path(__file__).resolve().parent.parent  # the repository the `pipelines` package is in
 
 
 class PipelineCompileError(RunError):
@@ -82,20 +96,111 @@ def _innermost_line(error: BaseException, source: Path) -> Optional[int]:
     return line
 
 
+def local_modules(source: Path, root: Path = CODE_ROOT) -> list[Path]:
+    """`source` and every module under `root` it imports, directly or through each other (read from
+    the import statements, nothing is imported)."""
+    found: list[Path] = []
+    pending = [Path(source).resolve()]
+    while pending:
+        path = pending.pop()
+        if path in found:
+            continue
+        found.append(path)
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            continue  # the compile itself reports a file it cannot read
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                     else [])
+            for name in names:
+                pending += [p for p in _module_files(name, root) if p not in found]
+    return sorted(found)
+
+
+def _module_files(name: str, root: Path) -> list[Path]:
+    """The files under `root` that importing `name` runs (its packages' __init__ and the module)."""
+    files = []
+    parts = name.split(".")
+    for depth in range(1, len(parts) + 1):
+        base = root.joinpath(*parts[:depth])
+        for candidate in (base / "__init__.py", base.with_suffix(".py")):
+            if candidate.is_file():
+                files.append(candidate.resolve())
+    return files
+
+
+def _cache_key(source: Path, function: str, gpu_pool: Optional[str], gpu_count: int) -> dict:
+    modules = local_modules(source) + local_modules(Path(__file__).parent / "platform.py") + [Path(__file__)]
+    return {"kfp": importlib.metadata.version("kfp"), "function": function, "gpuPool": gpu_pool,
+            "gpuCount": gpu_count, "source": file_digest(source),
+            "modules": {str(p.relative_to(CODE_ROOT)) if p.is_relative_to(CODE_ROOT) else str(p): file_digest(p)
+                        for p in sorted(set(modules))}}
+
+
 def compile_pipeline(source: Path, function: str, *, name: Optional[str] = None, gpu_pool: Optional[str] = None,
                      gpu_count: int = 1, display: Optional[str] = None) -> CompiledPipeline:
-    """Compile `function` of the pipeline file `source` to IR with kfp's compiler."""
+    """Compile `function` of the pipeline file `source` to IR with kfp's compiler (or take the IR from
+    the cache, where every input of the compile is unchanged)."""
+    display = display or str(source)
+    if not source.is_file():
+        raise PipelineCompileError(f"{display}: no such pipeline file")
+    key = _cache_key(source, function, gpu_pool, gpu_count)
+    cached = result_cache.load(CACHE_KIND, key)
+    if _well_formed(cached):
+        return CompiledPipeline(name=name or function.replace("_", "-"), source=display, function=function,
+                                ir_yaml=cached["ir"], version=version_of(cached["ir"]),
+                                parameters=tuple(cached["parameters"]))
+    compiled = _compile(source, function, name=name, gpu_pool=gpu_pool, gpu_count=gpu_count, display=display)
+    result_cache.store(CACHE_KIND, key, {"ir": compiled.ir_yaml, "parameters": list(compiled.parameters)})
+    return compiled
+
+
+def _well_formed(value) -> bool:
+    return (isinstance(value, dict) and isinstance(value.get("ir"), str) and isinstance(value.get("parameters"), list)
+            and all(isinstance(p, str) for p in value["parameters"]))
+
+
+@contextlib.contextmanager
+def _cheap_caller_lookup() -> Iterator[None]:
+    """kfp's `inspect.stack()` without its cost, while a pipeline is built and compiled.
+
+    kfp (dsl/pipeline_task.py, `_ensure_container_spec_exists`) calls `inspect.stack()` on every
+    resource setter (set_cpu_limit, add_node_selector_constraint ...) only to name the calling
+    method in an error message; `inspect.stack()` reads the source file of every frame on the
+    stack, which under the Pulumi runtime is deep. The stand-in gives the same
+    (frame, filename, line, function, ...) tuples without reading any file.
+    """
+    from kfp.dsl import pipeline_task
+
+    def stack(context: int = 1) -> list[tuple]:
+        frame, frames = sys._getframe(1), []
+        while frame is not None:
+            frames.append((frame, frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name, None, None))
+            frame = frame.f_back
+        return frames
+
+    if getattr(pipeline_task, "inspect", None) is not inspect:
+        yield  # another kfp than the one read: leave it as it is
+        return
+    pipeline_task.inspect = types.SimpleNamespace(**{**vars(inspect), "stack": stack})
+    try:
+        yield
+    finally:
+        pipeline_task.inspect = inspect
+
+
+def _compile(source: Path, function: str, *, name: Optional[str], gpu_pool: Optional[str], gpu_count: int,
+             display: str) -> CompiledPipeline:
     from kfp import compiler
     from kfp.dsl.graph_component import GraphComponent
 
     from pipelines.platform import gpu_placement
 
-    display = display or str(source)
-    if not source.is_file():
-        raise PipelineCompileError(f"{display}: no such pipeline file")
     line = function_line(source, function)
     placement = gpu_placement(gpu_pool, gpu_count) if gpu_pool else contextlib.nullcontext()
-    with placement:
+    with placement, _cheap_caller_lookup():
         module = _import_fresh(source, display, function)
     pipeline = getattr(module, function, None)
     if pipeline is None:
@@ -109,7 +214,8 @@ def compile_pipeline(source: Path, function: str, *, name: Optional[str] = None,
     with tempfile.TemporaryDirectory(prefix="stackyard-compile-") as scratch:
         package = Path(scratch) / IR_FILE
         try:
-            compiler.Compiler().compile(pipeline_func=pipeline, package_path=str(package))
+            with _cheap_caller_lookup():
+                compiler.Compiler().compile(pipeline_func=pipeline, package_path=str(package))
         except Exception as error:  # noqa: BLE001 - kfp raises many types; all mean "does not compile"
             raise PipelineCompileError(f"{_where(display, line, function)}: kfp could not compile the pipeline: "
                                        f"{type(error).__name__}: {error}") from None

@@ -17,6 +17,7 @@ from environments.errors import SpecProblem
 from environments.loader import lock_path
 from environments.spec import Spec
 from policies.engine import Levels
+from policies.rules import networks
 from policies.rules.model import Context, Exemption, LockedModel
 
 
@@ -149,3 +150,31 @@ def rule_id_problems(spec: Spec) -> Iterator[SpecProblem]:
     for index, exemption in enumerate(spec.policy.exemptions):
         if exemption.rule not in RULES_BY_ID:
             yield SpecProblem(None, ("policy", "exemptions", index, "rule"), unknown(exemption.rule))
+
+
+def network_problems(spec: Spec) -> Iterator[SpecProblem]:
+    """Every CIDR parses; the public endpoint's allow-list is judged by the address space it opens.
+
+    The same judgement as SY-AWS-006 (policies/rules/networks.py), so it lives here and the loader
+    gets it from stacks/spec_loading.py like rule_id_problems."""
+    cidrs = spec.cluster.public_access_cidrs
+    invalid = False
+    for index, cidr in enumerate(cidrs):
+        problem = networks.cidr_problem(cidr)
+        if problem:
+            invalid = True
+            yield SpecProblem(None, ("cluster", "publicAccessCidrs", index), problem)
+    if not invalid and spec.cluster.endpoint_public_access:
+        exposure = networks.exposure_problem(cidrs)
+        if exposure:
+            yield SpecProblem(None, ("cluster", "publicAccessCidrs"),
+                              f"expected an allow-list of networks for the public API endpoint, found {exposure}")
+    vpc = spec.cluster.vpc
+    if vpc is not None and vpc.subnet_ids is None:
+        problem = networks.cidr_problem(vpc.cidr)
+        if problem:
+            yield SpecProblem(None, ("cluster", "vpc", "cidr"), problem)
+        elif not 16 <= networks.parse([vpc.cidr])[0].prefixlen <= 28:
+            yield SpecProblem(None, ("cluster", "vpc", "cidr"),
+                              f"expected a VPC CIDR between /16 and /28 (the sizes AWS allows), found {vpc.cidr!r}")
+

@@ -101,6 +101,10 @@ class _Reader:
     def document(self, index: str, body: Any, line: int, item_lines: list[int]) -> None:
         if body is None:
             return
+        if _depth(body) > MAX_DEPTH:
+            # The rules walk objects recursively; a hostile nesting must be one finding, not the audit's end.
+            self.unreadable(index, line, 1, f"document nested deeper than {MAX_DEPTH} levels; not a Kubernetes object")
+            return
         if not isinstance(body, dict):
             kind = "a list" if isinstance(body, list) else type(body).__name__
             self.unreadable(index, line, 1, f"expected a Kubernetes object (a mapping), found {kind}")
@@ -132,6 +136,22 @@ class _Reader:
         self.manifests.resources.append(Resource(urn=urn, type=type_token(api_version, kind), name=str(name),
                                                  inputs=body))
         self.manifests.locations[urn] = Location(self.file, line, 1)
+
+
+MAX_DEPTH = 100
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests (iteratively: a hostile document must not exhaust the stack here)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        current, level = pending.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
+        pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _yaml_chunks(text: str) -> list[tuple[int, str]]:
@@ -229,5 +249,8 @@ def load(path: Path) -> ManifestSet:
         except (OSError, UnicodeDecodeError) as error:
             reader.unreadable("0", 1, 1, f"cannot read the file: {getattr(error, 'strerror', None) or error}")
             continue
-        (_read_json if file.suffix.lower() == ".json" else _read_yaml)(reader, text)
+        try:
+            (_read_json if file.suffix.lower() == ".json" else _read_yaml)(reader, text)
+        except RecursionError:
+            reader.unreadable("0", 1, 1, "document too deeply nested to parse")
     return manifests

@@ -14,6 +14,7 @@ import re
 from typing import Any, Optional, Sequence
 
 from environments import __version__
+from environments.safe_text import printable, scrub
 from stacks.diff import OPS, PlanDiff, ResourceChange, Verdict
 from stacks.property_paths import ParseError, parse_path
 from policies.engine import Finding
@@ -174,7 +175,7 @@ def render_markdown(report: dict) -> str:
     rest += _graph_section(report["changes"], report["environment"])
     rest += [f"<sub>stackyard {report['stackyard']} · {_footer(report['source'])}</sub>", ""]
     budget = MARKDOWN_BUDGET - sum(len(line) + 1 for line in top + rest)
-    return "\n".join(top + _property_details(report["changes"], budget) + rest)
+    return scrub("\n".join(top + _property_details(report["changes"], budget) + rest))
 
 
 def _errors_lines(errors: Sequence[str]) -> list[str]:
@@ -225,7 +226,7 @@ def _data_loss_section(data_loss: dict) -> list[str]:
         ack = risk["acknowledgement"]
         allowed = (f"by {_cell(ack['by'])} ({_cell(ack['source'])}): {_cell(ack['reason'])}" if ack
                    else "**no**")
-        lines.append(f"| `{risk['type']}` {_cell(risk['name'])} | {risk['op']} | {_cell(risk['data'])} | "
+        lines.append(f"| {_literal(risk['type'])} {_cell(risk['name'])} | {risk['op']} | {_cell(risk['data'])} | "
                      f"{_PROTECTION[risk['protection']]} | {allowed} |")
     lines.append("")
     if any(risk["protection"] == "kept" for risk in data_loss["risks"]):
@@ -234,10 +235,10 @@ def _data_loss_section(data_loss: dict) -> list[str]:
                   "`pulumi state unprotect URN`).", ""]
     for risk in data_loss["risks"]:
         if risk["renameOf"]:
-            lines.append(f"- {_cell(risk['name'])}: the same inputs are created as `{risk['renameOf']}`. If this is "
+            lines.append(f"- {_cell(risk['name'])}: the same inputs are created as {_literal(risk['renameOf'])}. If this is "
                          "a move or a rename, give the new resource an alias of the old URN and nothing is deleted.")
     for ack in data_loss["carriedOver"]:
-        lines.append(f"- The acknowledgement `{_cell(ack['resource'])}` by {_cell(ack['by'])} is already in the "
+        lines.append(f"- The acknowledgement {_literal(ack['resource'])} by {_cell(ack['by'])} is already in the "
                      "base spec and does not apply again: an acknowledgement covers only the change that adds it.")
     if any(risk["acknowledgement"] is None for risk in data_loss["risks"]):
         lines += ["To go ahead, acknowledge each one in the environment spec",
@@ -250,7 +251,7 @@ def _changes_section(changes: list[dict], unpredictable: Sequence[str]) -> list[
     lines = ["#### Resource changes", ""]
     if not changes:
         return lines + ["Nothing to change.", ""]
-    items = [f"- `{_OP_SIGNS[change['op']]}` **{change['op']}** `{change['type']}` {_cell(change['name'])}"
+    items = [f"- `{_OP_SIGNS[change['op']]}` **{change['op']}** {_literal(change['type'])} {_cell(change['name'])}"
              + (f" ({change['component']})" if change["component"] else "")
              + (f" — replaced: {'; '.join(_reason(r) for r in change['replaceReasons'])}"
                 if change["op"] == "replace" and change["replaceReasons"] else "") for change in changes]
@@ -258,7 +259,7 @@ def _changes_section(changes: list[dict], unpredictable: Sequence[str]) -> list[
         items = [f"<details><summary>{len(items)} resources</summary>", "", *items, "", "</details>"]
     lines += items
     if unpredictable:
-        lines += ["", "Replacement is not predicted for " + ", ".join(f"`{t}`" for t in unpredictable)
+        lines += ["", "Replacement is not predicted for " + ", ".join(f"{_literal(t)}" for t in unpredictable)
                   + ": not in stacks/resource_types.yaml."]
     return lines + [""]
 
@@ -272,9 +273,9 @@ def _property_details(changes: list[dict], budget: int) -> list[str]:
     closing = ["</details>", ""]
     used = sum(len(line) + 1 for line in lines + closing)
     for shown, change in enumerate(detailed):
-        block = [f"**{_cell(change['name'])}** (`{change['type']}`, {change['op']})", "",
+        block = [f"**{_cell(change['name'])}** ({_literal(change['type'])}, {change['op']})", "",
                  "| Property | Before | After | Forces replacement |", "|---|---|---|---|"]
-        block += [f"| `{prop['path']}` | " + " | ".join(_values(prop)) + f" | {'yes' if prop['replaces'] else ''} |"
+        block += [f"| {_literal(prop['path'])} | " + " | ".join(_values(prop)) + f" | {'yes' if prop['replaces'] else ''} |"
                   for prop in change["properties"]]
         block.append("")
         size = sum(len(line) + 1 for line in block)
@@ -392,12 +393,25 @@ def _footer(source: str) -> str:
 # --- text helpers --------------------------------------------------------------
 
 def _cell(text: Any) -> str:
-    """Text safe inside a Markdown table cell."""
-    return html.escape(str(text if text is not None else ""), quote=False).replace("|", "&#124;").replace("\n", " ")
+    """Text safe inside a Markdown table cell, a list item or a <details> block: HTML escaped (no
+    `</details>` can close a block), `|` and backticks as entities (no cell split, no code span
+    opened), control characters made visible (a newline cannot start a line)."""
+    shown = printable(text if text is not None else "")
+    return html.escape(shown, quote=False).replace("|", "&#124;").replace("`", "&#96;")
+
+
+_PLAIN_CODE = re.compile(r"^[A-Za-z0-9 :/._*@=,+\-\[\]]*$")
+
+
+def _literal(text: Any) -> str:
+    """A value shown as code: a `code span` where the text is plain, else <code> with escaped text
+    (a backtick, `|`, `<` or a control character cannot be held safely in a Markdown code span)."""
+    text = str(text if text is not None else "")
+    return f"`{text}`" if _PLAIN_CODE.match(text) else f"<code>{_cell(text)}</code>"
 
 
 def _reason(reason: str) -> str:
-    return f"`{reason}` changes" if _is_path(reason) else reason
+    return f"{_literal(reason)} changes" if _is_path(reason) else reason
 
 
 def _is_path(text: str) -> bool:
@@ -429,7 +443,7 @@ def _code(text: Optional[str], start: int) -> str:
 
 
 def _mermaid(text: str) -> str:
-    return re.sub(r'["<>]', "", text)
+    return re.sub(r'["<>`|{}\[\]()]', "", printable(text))
 
 
 def _usd(value: Optional[float]) -> str:

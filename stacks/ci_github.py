@@ -1,7 +1,7 @@
 """GitHub Actions workflows for the GitOps loop: review on pull request, deploy on merge, detect drift.
 
-- stackyard-pull-request.yml: offline `stackyard diff`, `stackyard audit` and
-  `stackyard parity` for every environment; one sticky comment on the pull
+- stackyard-pull-request.yml: offline `stackyard review` (the diff, audit and
+  parity of every environment from one plan each); one sticky comment on the pull
   request (same-repository pull requests; forks get the job summary, since
   their token cannot comment); fails on any non-zero exit, 3 and 4 named.
   Needs no cloud credentials, so it runs for forks too.
@@ -102,33 +102,18 @@ jobs:
         env:
           BASE_SHA: ${{ github.event.pull_request.base.sha }}
           RUN_URL: ${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}
+        # One run plans each environment once and derives its diff, audit (every format) and parity from
+        # that plan; it writes the same reports/ layout, with a COMMAND.err for each step that failed.
         run: |
           shopt -s nullglob
-          worst=0
-          note() { code=$1; shift; [ "$code" -eq 0 ] && return; echo "::error::$* exited $code"; if [ "$worst" -eq 0 ] || [ "$code" -eq 4 ] || { [ "$code" -eq 3 ] && [ "$worst" -ne 4 ]; }; then worst=$code; fi; }
-          details() { printf '<details><summary>%s (exit %s)</summary>\\n\\n```\\n' "$1" "$2"; cat "$3"; printf '```\\n</details>\\n\\n'; }
+          status=0
+          stackyard review @ENVIRONMENTS@ @PARITY@ --base "$BASE_SHA" --out reports > /dev/null 2> review.err || status=$?
+          [ "$status" -eq 0 ] || echo "::error::stackyard review exited $status"
           failed=()
-          mkdir -p reports/sarif
-          : > reports/full.md
-          for environment in @ENVIRONMENTS@; do
-            code=0; stackyard diff "$environment" --base "$BASE_SHA" --markdown "reports/diff-$environment.md" --json "reports/diff-$environment.json" > /dev/null 2> "reports/diff-$environment.err" || code=$?
-            note "$code" "stackyard diff $environment"
-            if [ -s "reports/diff-$environment.json" ]; then cat "reports/diff-$environment.md" >> reports/full.md
-            else failed+=(--failed "stackyard diff $environment=reports/diff-$environment.err"); cat "reports/diff-$environment.err" >&2; details "stackyard diff $environment" "$code" "reports/diff-$environment.err" >> reports/full.md; fi
-            # One plan, every audit format from it.
-            code=0; stackyard plan "$environment" --out "reports/plan-$environment" > /dev/null 2> "reports/plan-$environment.err" || code=$?
-            if [ "$code" -ne 0 ]; then note "$code" "stackyard plan $environment"; details "stackyard plan $environment" "$code" "reports/plan-$environment.err" >> reports/full.md; continue; fi
-            for format in sarif junit html; do
-              stackyard audit "$environment" --plan "reports/plan-$environment/plan.json" --format "$format" --output "reports/audit-$environment.$format" > /dev/null || true
-            done
-            mv "reports/audit-$environment.sarif" reports/sarif/ 2> /dev/null || true
-            code=0; stackyard audit "$environment" --plan "reports/plan-$environment/plan.json" > "reports/audit-$environment.txt" 2>&1 || code=$?
-            note "$code" "stackyard audit $environment"
-            details "stackyard audit $environment" "$code" "reports/audit-$environment.txt" >> reports/full.md
-          done
-@PARITY@
+          for error in reports/errors/*.err; do name=$(basename "$error" .err); failed+=(--failed "${name//_/ }=$error"); cat "$error" >&2; done
+          if [ ! -s reports/full.md ]; then mkdir -p reports; cp review.err reports/full.md; failed+=(--failed "stackyard review=review.err"); fi
           stackyard pr-comment reports/diff-*.json reports/parity-*.json "${failed[@]}" --annotations --output comment.md --details "Full reports: the job summary of $RUN_URL and its stackyard-reports artifact (Markdown, JSON, SARIF, JUnit, HTML)"
-          echo "status=$worst" >> "$GITHUB_OUTPUT"
+          echo "status=$status" >> "$GITHUB_OUTPUT"
           # The job summary takes up to 1 MiB per step.
           { cat comment.md; echo; cat reports/full.md; } | head -c 1000000 >> "$GITHUB_STEP_SUMMARY"
       - name: Post or update the pull-request comment
@@ -163,12 +148,6 @@ jobs:
           esac
           exit 1
 """
-
-_PARITY_STEP = """\
-          code=0; stackyard parity @A@ @B@ --format markdown --json reports/parity-@A@-@B@.json > reports/parity-@A@-@B@.md 2>&1 || code=$?
-          note "$code" "stackyard parity @A@ @B@"
-          if [ ! -s reports/parity-@A@-@B@.json ]; then failed+=(--failed "stackyard parity @A@ @B@=reports/parity-@A@-@B@.md"); fi
-          { cat reports/parity-@A@-@B@.md; echo; echo; } >> reports/full.md"""
 
 DEPLOY = _HEADER + """\
 # Merging deploys: `pulumi up` for every environment the merge changes, one after
@@ -320,7 +299,7 @@ def workflows(environments: Sequence[str], parity_pairs: Sequence[tuple[str, str
     """File name under .github/workflows/ -> workflow text."""
     setup = _fill(_SETUP, PYTHON=python).rstrip("\n")
     listed = " ".join(environments)
-    parity = "\n".join(_PARITY_STEP.replace("@A@", a).replace("@B@", b) for a, b in parity_pairs)
+    parity = " ".join(f"--parity {a}:{b}" for a, b in parity_pairs)
 
     jobs = []
     for index, environment in enumerate(environments):

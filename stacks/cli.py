@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "check an environment spec (schema and cross-references), fast"),
     "versions": ("versions", "the pinned versions and the compatibility rules each was checked against"),
     "lock": ("lock", "resolve the endpoints' models in the MLflow registry into ENV.lock.yaml"),
+    "approve": ("approve", "approve a model version in the MLflow registry (who, when, evidence) for production"),
     "plan": ("plan", "build the offline plan: plan.json, manifests and a summary"),
     "preview": ("deploy", "pulumi preview through the Automation API (needs the Pulumi CLI)"),
     "up": ("deploy", "pulumi up through the Automation API (needs the Pulumi CLI)"),
@@ -29,9 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "parity": ("parity", "compare two environments against the parity contract (environments/parity.yaml)"),
     "promote": ("promote", "carry the source environment's pinned model and pipeline versions into the target"),
     "diff": ("diff", "what a change does: offline plans of the base commit and the working tree, compared"),
+    "review": ("review", "a pull request's offline review: each environment planned once, then its diff, audit "
+                         "and parity"),
     "report-preview": ("report_preview", "the change report for the JSON of `pulumi preview --json`"),
     "pr-comment": ("pr_comment", "join the environments' change and parity reports into one pull-request comment"),
     "ci": ("ci", "write CI workflows: `stackyard ci init github`"),
+    "rollout": ("rollout", "where each endpoint's rollout stands: `stackyard rollout status ENV [ENDPOINT]`"),
 }
 
 
@@ -55,17 +59,21 @@ def _parser() -> argparse.ArgumentParser:
 
 # 128 + the signal number, as shells report a command a signal ended.
 INTERRUPTED = 128 + 2
+TERMINATED = 128 + 15  # SIGTERM: what CI cancellation and `kill` send
 STDOUT_CLOSED = 128 + 13
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; its exit code. Ctrl-C anywhere (imports, parsing, the Pulumi mock runtime's
-    event loop) ends with 130 and one line, and a reader that closes standard output early
+    event loop) ends with 130 and one line, SIGTERM likewise with 143, and a reader that closes standard output early
     (`stackyard plan prod | head`) ends it quietly with 141, the shell's code for SIGPIPE."""
     try:
         with _noting_interrupts():
             return _run(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
+        if _received.get("signal") == signal.SIGTERM:
+            print("stackyard: terminated", file=sys.stderr)
+            return TERMINATED
         print("stackyard: interrupted", file=sys.stderr)
         return INTERRUPTED
     except BrokenPipeError:
@@ -77,6 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 # Set by Ctrl-C. Libraries do not all let KeyboardInterrupt through: pulumi_aws's lazy submodule
 # import turns one into "module has no attribute", so any error after Ctrl-C counts as the interrupt.
 _interrupted = threading.Event()
+_received: dict[str, int] = {}  # the signal that set it
 
 
 @contextlib.contextmanager
@@ -87,14 +96,21 @@ def _noting_interrupts():
         return
 
     def interrupt(signum, frame):
+        _received["signal"] = signum
         _interrupted.set()
         raise KeyboardInterrupt
 
+    # SIGTERM ends a command the way Ctrl-C does (outputs left whole), with 143 instead of 130.
+    handle_term = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     signal.signal(signal.SIGINT, interrupt)
+    if handle_term:
+        signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if handle_term:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _discard_stdout() -> None:
@@ -126,7 +142,7 @@ def _run(argv: list[str]) -> int:
     except StackyardError as error:
         if _interrupted.is_set():
             raise KeyboardInterrupt from None
-        print(f"stackyard: {error}", file=sys.stderr)
+        print(f"stackyard: {_shown(error)}", file=sys.stderr)
         return int(error.code)
     except BrokenPipeError:
         raise  # not a bug: the reader went away (main ends quietly)
@@ -135,9 +151,19 @@ def _run(argv: list[str]) -> int:
             raise KeyboardInterrupt from None
         if args.debug or os.environ.get("STACKYARD_DEBUG"):
             raise
-        print(f"stackyard: internal error: {type(error).__name__}: {error} "
+        print(f"stackyard: internal error: {type(error).__name__}: {_shown(error)} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return int(ExitCode.INTERNAL_ERROR)
+
+
+def _shown(error: BaseException) -> str:
+    """An error as printed: credentials redacted, control characters escaped, each line on its own.
+
+    Messages quote specs, lock files and registry answers, all untrusted; this stderr is what CI logs
+    and pull-request comments show."""
+    from environments.safe_text import for_message
+
+    return "\n  ".join(for_message(line) for line in str(error).split("\n"))
 
 
 def entrypoint() -> None:

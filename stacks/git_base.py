@@ -8,6 +8,12 @@ components (not just to the spec) does: the base is planned exactly as it
 was deployed. The environment's lock file (environments/<env>.lock.yaml) and
 everything else the program reads come from the same commit.
 
+Base plans are cached (environments/result_cache.py) under the git tree id of the project
+at the base commit (so the spec, its lock and all the code the plan is made
+with), the spec's path, this Stackyard's version and the installed packages:
+a pull request's review plans each base once, and any change to one of those
+inputs plans it again.
+
 The user's checkout is never touched: the base is a detached `git worktree`
 in a temporary directory (hooks off), removed again in every case. Status is
 read with --no-optional-locks so not even the index is refreshed.
@@ -127,3 +133,34 @@ def plan_with_own_code(project: Path, environment: str, label: str) -> dict:
         return json.loads((out / "plan.json").read_text(encoding="utf-8"))
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+BASE_PLAN_CACHE = "base-plan"
+
+
+def base_plan_key(repository: Path, commit: str, project: Path, spec_file: Path) -> dict:
+    """Everything the base plan of `spec_file` (relative to the repository) at `commit` depends on."""
+    from environments import __version__, result_cache
+
+    relative_project = project.as_posix().strip("/")
+    tree = git(repository, "rev-parse", "--verify", "--quiet",
+               f"{commit}:{relative_project}" if relative_project not in ("", ".") else f"{commit}^{{tree}}",
+               check=False).stdout.strip()
+    return {"format": 1, "stackyard": __version__, "installation": result_cache.installation_digest(),
+            "tree": tree, "spec": spec_file.as_posix()}
+
+
+def cached_plan_with_own_code(repository: Path, commit: str, worktree: Path, project: Path, spec_file: Path,
+                              label: str) -> dict:
+    """`plan_with_own_code` for `spec_file` at `commit` (checked out in `worktree`; `project` and
+    `spec_file` relative to the repository), from the cache when none of its inputs changed."""
+    from environments import result_cache
+
+    key = base_plan_key(repository, commit, project, spec_file)
+    cached = result_cache.load(BASE_PLAN_CACHE, key) if key["tree"] else None
+    if isinstance(cached, dict) and isinstance(cached.get("resources"), list):
+        return cached
+    plan = plan_with_own_code(worktree / project, str(worktree / spec_file), label)
+    if key["tree"]:
+        result_cache.store(BASE_PLAN_CACHE, key, plan)
+    return plan

@@ -12,9 +12,9 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Optional
 
-from environments.spec import SecretRef, Spec
+from environments.spec import ResolvedModel, SecretRef, Spec
 from environments import __version__
 from policies.manifests import is_manifest, manifest, manifest_path
 from policies.text_table import table
@@ -35,8 +35,13 @@ def config_secret_names(value: Any) -> set[str]:
     return set()
 
 
-def build(spec: Spec, spec_file: Path) -> dict:
+def build(spec: Spec, spec_file: Path, models: Optional[Mapping[str, ResolvedModel]] = None) -> dict:
     """Run the stack program for `spec` offline and return the plan document.
+
+    `models` are the endpoints' models from the registry lock, when the caller
+    has checked it already (stackyard plan); otherwise the lock is checked here.
+    The program is handed the loaded spec and models (stacks.program.build), so
+    neither is read twice.
 
     The plan needs no real secrets: every config secret the spec refers to gets a
     placeholder marked secret, so it shows as "[secret]" like a real one would.
@@ -47,11 +52,19 @@ def build(spec: Spec, spec_file: Path) -> dict:
     """
     import pulumi
 
+    from stacks import program, registry_lock
+
+    if models is None:
+        try:
+            models = registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
+        except registry_lock.LockError as error:
+            raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
     secrets = sorted(config_secret_names(spec))
     config = {"environment": spec.name, "specFile": str(spec_file),
               **{name: offline.SECRET_PLACEHOLDER for name in secrets}}
     try:
-        resources = offline.record(spec.name, config, secret_keys=tuple(secrets))
+        resources = offline.record(spec.name, config, secret_keys=tuple(secrets),
+                                   program=lambda: program.build(spec, spec_file, models))
     except pulumi.RunError as error:
         from pipelines.compile import PipelineCompileError
 
@@ -75,6 +88,12 @@ def manifests(plan: dict) -> dict[str, str]:
     """Relative path -> YAML text for every Kubernetes object in the plan."""
     import yaml
 
+    # libyaml's C emitter, always: PyYAML's pure-Python one was the largest single cost of a large
+    # plan, and the two fold long strings differently, so falling back would change the bytes.
+    dumper = getattr(yaml, "CSafeDumper", None)
+    if dumper is None:
+        raise StackyardError("PyYAML was built without libyaml; manifests are written with libyaml's emitter "
+                             "(install PyYAML from its wheel)", ExitCode.INTERNAL_ERROR)
     files: dict[str, str] = {}
     writers: dict[str, str] = {}
     for resource in plan["resources"]:
@@ -86,16 +105,32 @@ def manifests(plan: dict) -> dict[str, str]:
                                      f"(manifests/{path}): two names in the spec derive the same object name",
                                      ExitCode.INVALID_INPUT)
             writers[path] = resource["urn"]
-            files[path] = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+            files[path] = yaml.dump(body, Dumper=dumper, sort_keys=False, default_flow_style=False)
     return dict(sorted(files.items()))
 
 
+PLAN_FILE = "plan.json"
+MANIFESTS_DIR = "manifests"
+# What earlier versions left beside a plan when interrupted; replacing the directory drops them.
+_OLD_LEFTOVERS = (f".{PLAN_FILE}.", f".{MANIFESTS_DIR}.")
+
+
 def write(plan: dict, out: Path) -> None:
-    """Write plan.json and manifests/ so that a failure anywhere (a full disk) leaves the previous
-    pair as it was: plan.json is staged first, manifests/ replaced whole, then plan.json renamed
-    into place, last, marking a complete plan."""
-    with atomic.staged_text(out / "plan.json", to_json(plan)):
-        atomic.replace_directory(out / "manifests", manifests(plan))
+    """Write `out` as one unit: plan.json and manifests/ are staged in a sibling directory that
+    replaces `out` in one atomic exchange. A reader, a full disk, Ctrl-C, SIGTERM or SIGKILL at any
+    instant leaves the whole previous plan or the whole new one, and nothing else, in `out`.
+
+    `out` belongs to the plan: a directory holding anything else is refused, not overwritten."""
+    out = Path(out)
+    if out.is_dir():
+        foreign = sorted(entry.name for entry in out.iterdir()
+                         if entry.name not in (PLAN_FILE, MANIFESTS_DIR) and not entry.name.startswith(_OLD_LEFTOVERS))
+        if foreign:
+            raise StackyardError(f"{out} holds {foreign[0]!r}, which is not part of a plan; `--out` names a "
+                                 "directory of its own (it is replaced whole), nothing was written",
+                                 ExitCode.INVALID_INPUT)
+    files = {PLAN_FILE: to_json(plan), **{f"{MANIFESTS_DIR}/{name}": text for name, text in manifests(plan).items()}}
+    atomic.replace_directory(out, files, synced=(PLAN_FILE,))
 
 
 def component_of(resource: dict, by_urn: dict[str, dict]) -> str:

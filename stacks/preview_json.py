@@ -48,6 +48,8 @@ def read(document: Any, rules: RuleTable, where: str = "preview") -> tuple[PlanD
     for index, step in enumerate(document["steps"]):
         if not isinstance(step, dict) or not isinstance(step.get("op"), str) or not isinstance(step.get("urn"), str):
             raise _fail(where, f"steps[{index}] needs a string `op` and `urn`")
+        if not step["urn"].startswith("urn:pulumi:") or step["urn"].count("::") < 3:
+            raise _fail(where, f"steps[{index}].urn is not a Pulumi URN (urn:pulumi:STACK::PROJECT::TYPE::NAME)")
         stack = stack or urn_parts(step["urn"])[0]
         if urn_parts(step["urn"])[2][-1] == "pulumi:pulumi:Stack":
             # The root Stack resource (always in the output) is not part of offline plans either.
@@ -59,9 +61,22 @@ def read(document: Any, rules: RuleTable, where: str = "preview") -> tuple[PlanD
         by_urn.setdefault(step["urn"], {})[step["op"]] = step
     # Unchanged resources are listed only with --show-sames; the summary always counts them.
     summary = document.get("changeSummary")
-    unchanged = summary["same"] - stack_same if isinstance(summary, dict) and "same" in summary else same
+    if isinstance(summary, dict) and "same" in summary:
+        if not isinstance(summary["same"], int) or isinstance(summary["same"], bool) or summary["same"] < 0:
+            raise _fail(where, "changeSummary.same is not a count")
+        unchanged = summary["same"] - stack_same
+    else:
+        unchanged = same
 
-    changes = [_change(urn, steps, rules) for urn, steps in by_urn.items()]
+    changes = []
+    for urn, steps in by_urn.items():
+        try:
+            changes.append(_change(urn, steps, rules))
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as error:
+            # A document of the right outline with fields of the wrong shape: invalid input, not a bug.
+            index = next(i for i, step in enumerate(document["steps"]) if isinstance(step, dict)
+                         and step.get("urn") == urn)
+            raise _fail(where, f"steps[{index}] is malformed ({type(error).__name__}: {error})") from None
     created = [c for c in changes if c.op == "create"]
     inputs = {urn: _inputs(steps, "newState") or _inputs(steps, "oldState") for urn, steps in by_urn.items()}
     resolved = []

@@ -30,7 +30,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
+from environments import urls
 from environments.loader import lock_path
+from environments.safe_text import for_message, printable, redact
 from environments.spec import ModelRef, ModelRegistry, ResolvedModel, Spec
 
 LOCK_API_VERSION = "stackyard.dev/v1"
@@ -134,14 +136,76 @@ def _model_ref(item: Mapping, where: str) -> ModelRef:
     return ModelRef(name=name, version=_field(model, "version", int, f"{where}.model"))
 
 
+_CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})(\s|$)", re.MULTILINE)
+
+
+def _strict_safe_loader():
+    """libyaml's safe loader where PyYAML has it (a lock of a thousand endpoints is read on every plan),
+    refusing what a safe loader lets through silently: duplicate keys (the last would win) and
+    non-finite numbers."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class StrictSafeLoader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _value in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise ValueError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r} (first at line "
+                                     f"{seen[key]}); the last would silently win")
+                seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
+
+        def construct_yaml_float(self, node):
+            value = super().construct_yaml_float(node)
+            if not math.isfinite(value):
+                raise ValueError(f"line {node.start_mark.line + 1}: {node.value!r} is not a finite number")
+            return value
+
+    StrictSafeLoader.add_constructor("tag:yaml.org,2002:float", StrictSafeLoader.construct_yaml_float)
+    StrictSafeLoader.add_constructor("tag:yaml.org,2002:map", StrictSafeLoader.construct_yaml_map)
+    return StrictSafeLoader
+
+
+def entry_problem(resolved: ResolvedModel, allowed_buckets: tuple[str, ...] = ()) -> Optional[str]:
+    """Why a registry answer or lock entry may not be served; None when it may.
+
+    Both are untrusted: the storage URI becomes an IAM grant and every string reaches
+    manifests, CI logs and reports."""
+    problem = urls.model_source_problem(resolved.source, allowed_buckets)
+    if problem:
+        return f"source {printable(resolved.source)!r}: {problem}"
+    texts = {"model name": resolved.name, "runId": resolved.run_id, "resolvedAt": resolved.resolved_at,
+             **{f"tag {key!r}": f"{key}{value}" for key, value in resolved.tags.items()}}
+    for what, text in texts.items():
+        if printable(text) != text:
+            return f"{printable(what)}: control characters are not allowed ({printable(text)!r})"
+    card = resolved.model_card
+    if card is not None:
+        problem = urls.url_problem(card)
+        if problem:
+            return f"model card link {printable(card)!r}: {problem}"
+    return None
+
+
 def parse(text: str) -> RegistryLock:
     """A lock from its text; ValueError says what is wrong."""
     import yaml
 
-    # libyaml's safe loader where PyYAML has it: a lock of a thousand endpoints is read on every plan.
-    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    marker = _CONFLICT_MARKER.search(text)
+    if marker:
+        line = text.count("\n", 0, marker.start()) + 1
+        raise ValueError(f"line {line}: unresolved merge conflict marker {marker.group(1)!r}; "
+                         "do not merge lock files by hand")
     try:
-        document = yaml.load(text, Loader=_SafeLoader)
+        StrictSafeLoader = _strict_safe_loader()
+        document = yaml.load(text, Loader=StrictSafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ValueError(f"{where}not YAML ({error.problem or error.context})") from None
     except yaml.YAMLError as error:
         raise ValueError(f"not YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(document, dict):
@@ -160,22 +224,35 @@ def parse(text: str) -> RegistryLock:
         tags = item.get("tags") or {}
         if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
             raise ValueError(f"{where}.tags: expected a mapping of strings")
-        entries.append(LockEntry(_field(item, "name", str, where), ref, ResolvedModel(
+        resolved = ResolvedModel(
             name=ref.name,
             version=_field(item, "version", int, where),
             source=_field(item, "source", str, where),
             run_id=_field(item, "runId", str, where),
             resolved_at=_field(item, "resolvedAt", str, where),
             tags={str(k): v for k, v in tags.items()},
-        )))
+        )
+        problem = entry_problem(resolved)
+        if problem:
+            raise ValueError(f"{where}.{problem}" if problem.startswith("source") else f"{where}: {problem}")
+        endpoint = _field(item, "name", str, where)
+        if any(entry.endpoint == endpoint for entry in entries):
+            raise ValueError(f"{where}.name: endpoint {endpoint!r} appears twice; a lock has one entry per endpoint")
+        entries.append(LockEntry(endpoint, ref, resolved))
+    tracking_uri = _field(document, "trackingUri", str, "$")
+    problem = urls.url_problem(tracking_uri)
+    if problem:
+        raise ValueError(f"trackingUri {printable(redact(tracking_uri))!r}: {problem}")
     return RegistryLock(
         environment=_field(document, "environment", str, "$"),
-        tracking_uri=_field(document, "trackingUri", str, "$"),
+        tracking_uri=tracking_uri,
         entries=tuple(entries),
     )
 
 
 def read(path: Path | str, lock_command: str) -> RegistryLock:
+    if Path(path).is_symlink():
+        raise LockError(f"{path} is a symbolic link; a registry lock is read only as a plain file beside its spec")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -204,6 +281,9 @@ def locked_models(spec: Spec, spec_file: Path, lock_command: str) -> dict[str, R
     path = display(lock_path(spec_file))
     lock = read(path, lock_command)
     registry = spec.serving.registry
+    if lock.environment != spec.name:
+        raise LockError(f"{path} is the lock of environment {printable(lock.environment)!r}, not {spec.name!r}: "
+                        f"run `{lock_command}`")
     if registry is None or lock.tracking_uri != registry.tracking_uri:
         named = registry.tracking_uri if registry else "none"
         raise LockError(f"{path} was made with the registry at {lock.tracking_uri}, the spec names {named}: "
@@ -217,6 +297,9 @@ def locked_models(spec: Spec, spec_file: Path, lock_command: str) -> dict[str, R
         if entry.ref != endpoint.model:
             raise LockError(f"{path} resolved model {entry.ref.name!r} {entry.ref.selector} for endpoint "
                             f"{endpoint.name!r}, the spec now names {wanted}: run `{lock_command}`")
+        problem = entry_problem(entry.resolved, registry.allowed_buckets)
+        if problem:
+            raise LockError(f"{path}: endpoint {endpoint.name!r}: {problem}")
         models[endpoint.name] = entry.resolved
     extra = sorted({entry.endpoint for entry in lock.entries} - set(models))
     if extra:
@@ -301,8 +384,9 @@ class _Registry:
             return None, error
 
     def _refused(self, what: str, error) -> RegistryError:
-        message = getattr(error, "message", None) or str(error)
-        return RegistryError(f"the MLflow registry at {self.uri} refused {what}: {message.splitlines()[0]}")
+        # The answer is untrusted text: a server may echo the request's Authorization header back.
+        message = (getattr(error, "message", None) or str(error)).splitlines() or [""]
+        return RegistryError(f"the MLflow registry at {redact(self.uri)} refused {what}: {for_message(message[0])}")
 
     def _missing_model(self, name: str) -> RegistryError:
         found, error = self._call("listing models", self.client.search_registered_models, None, 1000)
@@ -343,7 +427,7 @@ class _Registry:
                                      f"name = '{quoted}'")
         if error is not None:
             raise self._refused(f"listing versions of {ref.name!r}", error)
-        numbers = sorted(int(version.version) for version in versions)
+        numbers = sorted(int(version.version) for version in versions if str(version.version).isdigit())
         listing = ", ".join(map(str, numbers)) if numbers else "none"
         raise RegistryError(f"model {ref.name!r} has no version {ref.version} in the MLflow registry at "
                             f"{self.uri}; its versions: {listing}")
@@ -357,11 +441,33 @@ class _Registry:
         return location
 
 
+def _version_number(ref: ModelRef, version: Any, uri: str) -> int:
+    """The registry's version as the integer MLflow promises; anything else is a hostile or broken answer."""
+    text = str(version)
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", text):
+        raise RegistryError(f"the MLflow registry at {redact(uri)} answered {ref_key(ref)} with version "
+                            f"{printable(text)[:40]!r}, not a positive integer; nothing was locked")
+    return int(text)
+
+
+def tag_model_version(registry: ModelRegistry, ref: ModelRef, tags: Mapping[str, str]) -> None:
+    """Set `tags` on the registry's version `ref` (e.g. an approval); RegistryError if it does not exist."""
+    with _registry_http_settings(registry.timeout_seconds):
+        client = _Registry(registry)
+        # A missing model or version fails here, naming the ones that exist.
+        number = _version_number(ref, client.model_version(ref).version, registry.tracking_uri)
+        for key, value in tags.items():
+            _, error = client._call(f"tagging {ref_key(ref)}", client.client.set_model_version_tag,
+                                    ref.name, str(number), key, value)
+            if error is not None:
+                raise client._refused(f"tagging {ref_key(ref)} with {key}", error)
+
+
 def _check_source(ref: ModelRef, version: int, source: str, uri: str) -> None:
     scheme = source.split(":", 1)[0] if ":" in source else ""
     if not scheme or scheme in _REGISTRY_ONLY_SCHEMES:
         raise RegistryError(
-            f"model {ref.name!r} version {version} is stored at {source!r}, which only the MLflow server "
+            f"model {ref.name!r} version {version} is stored at {printable(source)!r}, which only the MLflow server "
             f"at {uri} can read, not a model server: run the registry with an artifact store KServe can "
             "download from (e.g. `--default-artifact-root s3://...` with `--no-serve-artifacts`)")
 
@@ -409,11 +515,17 @@ def resolve(spec: Spec, previous: Optional[RegistryLock] = None, now: Optional[s
             ref = endpoint.model
             if ref_key(ref) not in by_ref:
                 version = client.model_version(ref)
-                source = client.storage_location(ref.name, str(version.version))
-                _check_source(ref, int(version.version), source, registry.tracking_uri)
-                by_ref[ref_key(ref)] = ResolvedModel(
-                    name=ref.name, version=int(version.version), source=source, run_id=version.run_id or "",
+                number = _version_number(ref, version.version, registry.tracking_uri)
+                source = client.storage_location(ref.name, str(number))
+                _check_source(ref, number, source, registry.tracking_uri)
+                answer = ResolvedModel(
+                    name=ref.name, version=number, source=source, run_id=version.run_id or "",
                     resolved_at=resolved_at, tags=dict(sorted((version.tags or {}).items())))
+                problem = entry_problem(answer, registry.allowed_buckets)
+                if problem:
+                    raise RegistryError(f"the MLflow registry at {redact(registry.tracking_uri)} answered for "
+                                        f"{ref_key(ref)} with {problem}; nothing was locked")
+                by_ref[ref_key(ref)] = answer
             model = by_ref[ref_key(ref)]
             earlier = previous.entry(endpoint.name) if previous is not None else None
             if (earlier is not None and earlier.ref == ref

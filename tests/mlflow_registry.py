@@ -1,8 +1,8 @@
 """A real MLflow tracking server on loopback for the registry tests, seeded once per test session.
 
-`seeded_registry()` starts `mlflow server` (SQLite backend, artifacts on local disk, loopback, a free
-port), logs two versions of a small scikit-learn model and points the alias @champion at the older
-one. conftest.py exposes it as the session fixture `mlflow_registry`: the server start and the
+`seeded_registry()` starts `mlflow server` (SQLite backend, artifacts recorded under an S3 prefix,
+loopback, a free port), registers two versions of a model and points the alias @champion at the
+older one. conftest.py exposes it as the session fixture `mlflow_registry`: the server start and the
 seeding cost seconds, so every test that needs a registry shares one.
 """
 
@@ -44,35 +44,27 @@ def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, deadline_s
     pytest.fail(f"mlflow server not healthy after {deadline_seconds} s:\n{log.read_text()[-3000:]}")
 
 
-def register_versions(uri: str, workdir: Path) -> dict:
-    """Two versions of a real scikit-learn model, the two ways MLflow registers one.
+# Model sources are untrusted and must be s3://, gs:// or https:// with a concrete prefix (never the
+# file:// a local artifact root gives), so the server records an S3 prefix; nothing is uploaded.
+ARTIFACT_ROOT = "s3://stackyard-test-models/mlflow"
 
-    Version 1 is logged as an MLflow 3 LoggedModel (its registry source is a
-    `models:/m-...` URI the registry resolves to a storage location); version 2
+
+def register_versions(uri: str) -> dict:
+    """Two versions of a model stored under ARTIFACT_ROOT, the two ways MLflow registers one.
+
+    Version 1 is an MLflow 3 LoggedModel (its registry source is a `models:/m-...`
+    URI the registry resolves to the logged model's storage location); version 2
     is registered from a run's artifact path (its source is that path).
     """
-    import mlflow
-    import numpy as np
     from mlflow import MlflowClient
-    from sklearn.linear_model import LogisticRegression
 
-    features = np.array([[0.0], [1.0], [2.0], [3.0]])
-    labels = np.array([0, 0, 1, 1])
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    previous_uri = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        with mlflow.start_run():
-            mlflow.sklearn.log_model(LogisticRegression().fit(features, labels), name="model",
-                                     registered_model_name=MODEL, pip_requirements=["scikit-learn"])
-        with mlflow.start_run() as run:
-            local = workdir / "model-v2"
-            mlflow.sklearn.save_model(LogisticRegression(C=0.5).fit(features, labels), str(local),
-                                      pip_requirements=["scikit-learn"])
-            mlflow.log_artifacts(str(local), "model")
-            client.create_model_version(MODEL, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
-    finally:
-        mlflow.set_tracking_uri(previous_uri)
+    experiment = client.create_experiment("ranker-training")
+    client.create_registered_model(MODEL)
+    logged = client.create_logged_model(experiment, name="model")
+    client.create_model_version(MODEL, source=f"models:/{logged.model_id}", model_id=logged.model_id)
+    run = client.create_run(experiment)
+    client.create_model_version(MODEL, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
     for version in ("1", "2"):
         client.set_model_version_tag(MODEL, version, MODEL_CARD_TAG, MODEL_CARD.format(version=version))
     client.set_registered_model_alias(MODEL, "champion", "1")
@@ -92,16 +84,14 @@ def seeded_registry(workdir: Path):
     with log.open("w") as output:
         server = subprocess.Popen(
             [str(mlflow_cli), "server", "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-             "--default-artifact-root", (workdir / "artifacts").as_uri(), "--no-serve-artifacts",
+             "--default-artifact-root", ARTIFACT_ROOT, "--no-serve-artifacts",
              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             stdout=output, stderr=subprocess.STDOUT, cwd=workdir)
     try:
-        # The server and these imports each take seconds: overlap them.
-        import mlflow  # noqa: F401
-        import sklearn.linear_model  # noqa: F401
+        import mlflow  # noqa: F401 - seconds to import: overlapped with the server's start
 
         wait_until_healthy(uri, server, log)
-        versions = register_versions(uri, workdir)
+        versions = register_versions(uri)
         yield {"uri": uri, "versions": versions}
     finally:
         server.terminate()

@@ -23,21 +23,28 @@ def test_generated_environment_plans_and_the_bare_program_registers_the_same_gra
 
 
 def test_a_tiny_run_writes_the_table_and_the_json(tmp_path):
-    document = benchmarks.run((2,), runs=1, use_checkov=False, mode="test", results_dir=tmp_path, startup_runs=1)
+    document = benchmarks.run((2,), rounds=2, use_checkov=False, mode="test", results_dir=tmp_path,
+                              startup_runs=1, command_rounds=0, with_profile=True)
 
     saved = json.loads((tmp_path / "benchmarks.json").read_text())
     assert saved["meta"]["mode"] == "test" and saved["meta"]["checkov"] == "not run (--no-checkov)"
+    assert "quiet machine" in saved["meta"]["load"]
     [size] = saved["sizes"]
     assert size["endpoints"] == 2 and size["resources"] > 0 and size["manifests"] > 0
-    assert size["plan_seconds"] > 0 and size["floor_seconds"] > 0 and size["plan_peak_rss_mib"] > 0
-    assert size["rule_evaluations"] > size["resources"]  # every resource rule over every resource
-    assert size["checkov_seconds"] is None and size["checkov_ratio"] is None
+    # Interleaved: one sample per round on both sides, and the ratio per round.
+    assert len(size["plan"]["values"]) == len(size["floor"]["values"]) == len(size["ratio"]["values"]) == 2
+    assert size["ratio"]["values"][0] == size["plan"]["values"][0] / size["floor"]["values"][0]
+    assert size["cold_cpu_seconds"] > 0 and size["peak_rss_mib"] > 0
+    assert size["checkov"] is None and size["checkov_ratio"] is None
+    assert set(size["phases"]) >= {"imports", "spec and lock", "compile", "program", "engine", "writing", "audit"}
     assert set(saved["startup"]) == set(benchmarks.startup.CASES)
+    # (measure_size also refused to go on unless the floor wrote the plan's very bytes.)
 
     table = (tmp_path / "benchmarks.md").read_text()
     assert table == document["markdown"]
+    assert "| plan / floor, interleaved, at 10, 100, 1000 | 1.5-3.0x | <= 1.3x at each | 2: " in table
     row = next(line for line in table.splitlines() if line.startswith("| 2 |"))
-    assert row.count("|") == 14 and "| n/a | n/a |" in row
+    assert row.count("|") == 15 and row.endswith("| n/a | n/a |")
     assert "`stackyard --help`" in table
 
 

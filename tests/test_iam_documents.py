@@ -15,7 +15,7 @@ from typing import Callable
 
 import pytest
 
-from tests.conftest import SHIPPED_ENVIRONMENTS, plan_for
+from conftest import SHIPPED_ENVIRONMENTS, plan_for
 
 # Where IAM documents live in the plan: resource type -> input holding the JSON.
 DOCUMENTS = {

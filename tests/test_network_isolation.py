@@ -9,7 +9,7 @@ import pytest
 from components.network_isolation import network_policy_body
 from policies.rules.kube import pod_templates, selector_matches
 from policies.rules.model import Resource
-from tests.conftest import plan_for
+from conftest import plan_for
 
 KUBERNETES = "1.33.0"
 

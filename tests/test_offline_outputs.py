@@ -13,7 +13,7 @@ import pytest
 
 from environments import loader
 from stacks import offline, plan
-from tests.conftest import SHIPPED_ENVIRONMENTS, UNSET_INPUTS, inputs_without_a_value, plan_for, resources
+from conftest import SHIPPED_ENVIRONMENTS, UNSET_INPUTS, inputs_without_a_value, plan_for, resources
 
 
 @pytest.mark.parametrize("environment", SHIPPED_ENVIRONMENTS)

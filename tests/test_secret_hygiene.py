@@ -3,9 +3,12 @@
 Distinctive values are seeded through every channel a secret arrives by:
 Pulumi config secrets (the offline plan's placeholder, and a real-config run of
 the program), the Secrets Manager answer the mocks give, the registry token and
-credentials in the environment. Then every writing command runs on prod and
-each file and output is searched for every value. A deliberately leaking writer
-shows the search would notice.
+credentials in the environment; and the channels of hostile input: a spec
+extending a symlink to a file outside the repository, a secret pasted into a
+reference field, a password in a URL, a registry that echoes the Authorization
+header. Then every writing command runs on prod and each file and output is
+searched for every value. A deliberately leaking writer shows the search would
+notice.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ SECRETS = {
     "registry token": "sy-leak-mlflowtoken-a93b05",
     "aws secret key": "sy-leak-awssecret-17e6cd",
     "config passphrase": "sy-leak-passphrase-5b7f20",
+    # Channels of hostile input (issue 18): a file outside the repository a spec links to, a value
+    # pasted into a secret-reference field, a password in a URL's userinfo.
+    "symlinked file": "sy-leak-symlinked-e40b7c",
+    "reference field": "sy-leak-referencefield-2d9a66",
+    "url userinfo": "sy-leak-userinfo-71c3f8",
 }
 
 
@@ -139,7 +147,8 @@ def test_a_leaking_writer_is_caught(seeded, tmp_path, monkeypatch):
 
 
 class _Registry(http.server.BaseHTTPRequestHandler):
-    """Just enough of MLflow's REST API for `stackyard lock`: every model resolves to version 3."""
+    """Just enough of MLflow's REST API for `stackyard lock`: every model resolves to version 3, approved
+    (prod locks approved versions only)."""
 
     authorizations: list[str] = []
 
@@ -154,7 +163,11 @@ class _Registry(http.server.BaseHTTPRequestHandler):
             body = {"artifact_uri": f"s3://models/{name}/3"}
         else:
             body = {"model_version": {"name": name, "version": "3", "run_id": "f" * 32,
-                                      "source": f"s3://models/{name}/3", "tags": []}}
+                                      "source": f"s3://models/{name}/3", "tags": [
+                                          {"key": "stackyard.approval.by", "value": "reviewer@example.com"},
+                                          {"key": "stackyard.approval.at", "value": "2026-11-30T10:00:00Z"},
+                                          {"key": "stackyard.approval.evidence",
+                                           "value": f"https://evals.example.com/{name}/3"}]}}
         payload = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -183,4 +196,71 @@ def test_registry_token_is_not_in_the_lock(seeded, tmp_path):
     assert f"Bearer {SECRETS['registry token']}" in _Registry.authorizations  # the token did reach the registry
     outputs = {**written_files(tmp_path), "console of lock": text}
     assert "prod.lock.yaml" in outputs
+    assert leaks(outputs) == []
+
+
+class _EchoingRegistry(_Registry):
+    """A registry that refuses every request, quoting the request's Authorization header back."""
+
+    def do_GET(self):  # noqa: N802 - the http.server hook
+        payload = json.dumps({"error_code": "PERMISSION_DENIED",
+                              "message": f"token rejected: Authorization: {self.headers.get('Authorization')}"}).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _prod_copy(folder: Path, old: str = "", new: str = "") -> Path:
+    shutil.copy(REPO / "environments" / "base.yaml", folder / "base.yaml")
+    text = (REPO / "environments" / "prod.yaml").read_text()
+    assert old in text
+    spec = folder / "prod.yaml"
+    spec.write_text(text.replace(old, new))
+    return spec
+
+
+def test_a_registry_echoing_the_authorization_header_does_not_leak_the_token(seeded, tmp_path):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _EchoingRegistry)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        spec = _prod_copy(tmp_path, "https://mlflow.example.com", f"http://127.0.0.1:{server.server_address[1]}")
+        code, text = run("lock", str(spec))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 2 and "refused" in text, text
+    assert "Authorization" in text  # the echo was printed, without the token
+    assert leaks({**written_files(tmp_path), "console of lock": text}) == []
+
+
+def test_symlinked_files_reference_fields_and_url_userinfo_never_reach_an_output(seeded, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secrets.yaml").write_text(f"apiVersion: stackyard.dev/v1\nkind: {SECRETS['symlinked file']}\n")
+    cases = {}
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    spec = _prod_copy(linked)
+    (linked / "base.yaml").unlink()
+    (linked / "base.yaml").symlink_to(outside / "secrets.yaml")
+    cases["symlinked extends"] = spec
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    cases["reference field"] = _prod_copy(reference, "config: mlflowToken", f"arn: '{SECRETS['reference field']}'")
+    userinfo = tmp_path / "userinfo"
+    userinfo.mkdir()
+    cases["url userinfo"] = _prod_copy(userinfo, "https://mlflow.example.com",
+                                       f"https://admin:{SECRETS['url userinfo']}@mlflow.example.com")
+    outputs = {}
+    for name, path in cases.items():
+        for command in (["validate", str(path)], ["plan", str(path), "--out", str(path.parent / "plan")],
+                        ["audit", str(path), "--format", "json"], ["lock", str(path)]):
+            code, text = run(*command)
+            assert code == 2, (name, command, text)
+            outputs[f"console of {command[0]} ({name})"] = text
+        outputs.update({f"{name}: {file}": body for file, body in written_files(path.parent).items()
+                        if not file.endswith(".yaml")})
     assert leaks(outputs) == []

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources as package_files
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
+from policies.rules import networks
 from policies.rules.model import (STACK_SCOPE, UNKNOWN, Context, Frameworks, Resource, Rule, as_list, as_map,
                                   dig, is_true, json_text)
 
@@ -31,7 +32,6 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 EBS_VOLUME = "aws:ebs/volume:Volume"
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
@@ -57,13 +57,28 @@ def _of_type(resources: Sequence[Resource], types: Sequence[str]) -> list[Resour
     return [r for r in resources if r.type in types]
 
 
-def references(setting: Resource, bucket: Resource) -> bool:
-    """Whether a bucket-level setting resource configures `bucket`."""
-    if bucket.urn in setting.dependencies:
-        return True
-    target = setting.inputs.get("bucket")
-    names = {bucket.inputs.get("bucket"), bucket.inputs.get("id")} - {None, "", UNKNOWN}
-    return isinstance(target, str) and target in names
+def _bucket_names(bucket: Resource) -> set[str]:
+    return {name for name in (bucket.inputs.get("bucket"), bucket.inputs.get("id"))
+            if isinstance(name, str) and name not in ("", UNKNOWN)}
+
+
+def settings_of_buckets(settings: Sequence[Resource]) -> Callable[[Resource], list[Resource]]:
+    """`bucket -> the settings that configure it` (in their order): a bucket-level setting configures
+    the bucket it depends on, or the one its `bucket` input names. Indexed by those URNs and names,
+    so each bucket costs a few lookups (checking every setting against every bucket was quadratic)."""
+    by_key: dict[tuple[str, str], list[int]] = {}
+    for order, setting in enumerate(settings):
+        for urn in setting.dependencies:
+            by_key.setdefault(("urn", urn), []).append(order)
+        target = setting.inputs.get("bucket")
+        if isinstance(target, str):
+            by_key.setdefault(("name", target), []).append(order)
+
+    def of(bucket: Resource) -> list[Resource]:
+        keys = [("urn", bucket.urn), *(("name", name) for name in _bucket_names(bucket))]
+        return [settings[order] for order in sorted({o for key in keys for o in by_key.get(key, ())})]
+
+    return of
 
 
 def _bucket_label(bucket: Resource) -> str:
@@ -82,13 +97,12 @@ def _inline_algorithms(bucket: Resource) -> list[str]:
 
 
 def buckets_encrypted_with_kms(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
-    configurations = _of_type(resources, ENCRYPTION_TYPES)
+    configurations = settings_of_buckets(_of_type(resources, ENCRYPTION_TYPES))
     results = {}
     for bucket in _of_type(resources, BUCKET_TYPES):
         algorithms = _inline_algorithms(bucket)
-        for configuration in configurations:
-            if references(configuration, bucket):
-                algorithms += [str(dig(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") or "")
+        for configuration in configurations(bucket):
+            algorithms += [str(dig(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") or "")
                                for rule in as_list(configuration.inputs.get("rules"))]
         if not algorithms:
             results[bucket.urn] = [f"{_bucket_label(bucket)} has no server-side encryption configuration"]
@@ -101,10 +115,10 @@ def buckets_encrypted_with_kms(resources: Sequence[Resource], context: Context) 
 
 
 def buckets_block_public_access(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
-    blocks = _of_type(resources, (PUBLIC_ACCESS_BLOCK_TYPE,))
+    blocks = settings_of_buckets(_of_type(resources, (PUBLIC_ACCESS_BLOCK_TYPE,)))
     results = {}
     for bucket in _of_type(resources, BUCKET_TYPES):
-        enabled = {flag for block in blocks if references(block, bucket)
+        enabled = {flag for block in blocks(bucket)
                    for flag in PUBLIC_ACCESS_FLAGS if is_true(block.inputs.get(flag))}
         missing = [flag for flag in PUBLIC_ACCESS_FLAGS if flag not in enabled]
         if len(missing) == len(PUBLIC_ACCESS_FLAGS):
@@ -118,13 +132,12 @@ def buckets_block_public_access(resources: Sequence[Resource], context: Context)
 
 
 def buckets_versioned(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
-    settings = _of_type(resources, VERSIONING_TYPES)
+    settings = settings_of_buckets(_of_type(resources, VERSIONING_TYPES))
     results = {}
     for bucket in _of_type(resources, BUCKET_TYPES):
         inline = is_true(dig(bucket.inputs, "versioning", "enabled")) or any(
             is_true(as_map(v).get("enabled")) for v in as_list(bucket.inputs.get("versionings")))
-        statuses = [str(dig(s.inputs, "versioningConfiguration", "status")) for s in settings
-                    if references(s, bucket)]
+        statuses = [str(dig(s.inputs, "versioningConfiguration", "status")) for s in settings(bucket)]
         if inline or "Enabled" in statuses:
             results[bucket.urn] = []
         else:
@@ -191,11 +204,50 @@ def eks_api_not_open(resource: Resource, context: Context) -> Optional[list[str]
     if public is False:
         return []
     cidrs = [str(c) for c in as_list(vpc.get("publicAccessCidrs"))]
-    open_to = [c for c in cidrs if c in OPEN_CIDRS] or ([] if cidrs else ["0.0.0.0/0 (the default)"])
-    if open_to:
-        return [f"EKS API endpoint is public to {', '.join(open_to)}; make it private or allow-list networks "
+    if not cidrs:
+        return ["EKS API endpoint is public to 0.0.0.0/0 (the default); make it private or allow-list networks "
                 "with publicAccessCidrs"]
+    exposure = networks.exposure_problem(cidrs)
+    if exposure:
+        return [f"EKS API endpoint is public to {exposure}; or make it private"]
     return []
+
+
+IAM_POLICY_TYPES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
+                    "aws:iam/groupPolicy:GroupPolicy")
+_S3_ARN = "arn:aws:s3:::"
+
+
+def _s3_actions(statement: dict) -> list[str]:
+    actions = statement.get("Action")
+    return [str(a) for a in (actions if isinstance(actions, list) else [actions]) if str(a).lower().startswith(("s3:", "*"))]
+
+
+def s3_grants_concrete(resource: Resource, context: Context) -> Optional[list[str]]:
+    """S3 permissions name concrete buckets: no wildcard in a bucket name, no `*` resource, one bucket per policy."""
+    if resource.type not in IAM_POLICY_TYPES:
+        return None
+    document = json_text(resource.inputs.get("policy"))
+    statements = document.get("Statement")
+    statements = statements if isinstance(statements, list) else [statements]
+    problems, buckets = [], set()
+    for statement in statements:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow" or not _s3_actions(statement):
+            continue
+        targets = statement.get("Resource")
+        for target in (targets if isinstance(targets, list) else [targets]):
+            target = str(target)
+            if not target.startswith(_S3_ARN):
+                problems.append(f"grants {', '.join(_s3_actions(statement))} on {target!r}, not a concrete S3 ARN")
+                continue
+            bucket = target[len(_S3_ARN):].split("/", 1)[0]
+            if not bucket or any(c in bucket for c in "*?$"):
+                problems.append(f"grants {', '.join(_s3_actions(statement))} on {target!r}: a wildcard bucket")
+            buckets.add(bucket)
+    if len(buckets) > 1:
+        problems.append(f"one policy grants S3 access across buckets {sorted(buckets)}; grant each reader "
+                        "its own bucket and prefix")
+    return problems
 
 
 def eks_secrets_encrypted(resource: Resource, context: Context) -> Optional[list[str]]:
@@ -328,4 +380,10 @@ RULES = (
          "Set storageEncrypted on RDS, encrypted on EFS, and atRestEncryptionEnabled and "
          "transitEncryptionEnabled on ElastiCache replication groups.",
          Frameworks(nist_ai_rmf=("MEASURE 2.7",)), data_stores_encrypted),
+    Rule("SY-AWS-012", "IAM policies grant S3 access to one concrete bucket, no wildcards", "critical", "mandatory",
+         "A model source or policy naming `*` as bucket lets a workload read every bucket of the account; "
+         "registry answers and lock files are untrusted, so the grant must be checked where it is made.",
+         "Grant s3 actions on arn:aws:s3:::<bucket>/<prefix>/* of one bucket; lock models stored under a "
+         "concrete bucket and prefix (serving.registry.allowedBuckets limits which).",
+         Frameworks(nist_ai_rmf=("MEASURE 2.7",)), s3_grants_concrete),
 )

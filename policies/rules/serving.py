@@ -12,7 +12,7 @@ import re
 from typing import Optional, Sequence
 
 from policies.rules.kube import (DEPLOYMENT_MODE_ANNOTATION, INFERENCE_SERVICE, PodTemplate, pod_templates,
-                                 quantity, selector_matches)
+                                 SelectorIndex, quantity)
 from policies.rules.model import STACK_SCOPE, Context, Frameworks, Resource, Rule, as_list, as_map, dig
 
 MIN_PRODUCTION_REPLICAS = 2
@@ -56,14 +56,16 @@ def production_endpoints_have_disruption_budgets(resources: Sequence[Resource], 
                                                  ) -> dict[str, list[str]]:
     if not context.production:
         return {}
-    budgets = _of_kind(resources, "PodDisruptionBudget")
+    by_namespace: dict[str, list[tuple[Resource, dict]]] = {}
+    for budget in _of_kind(resources, "PodDisruptionBudget"):
+        by_namespace.setdefault(budget.namespace, []).append(
+            (budget, as_map(dig(budget.inputs, "spec", "selector"))))
+    budgets = {namespace: SelectorIndex(entries) for namespace, entries in by_namespace.items()}
     results: dict[str, list[str]] = {}
     for service in filter(is_inference_service, resources):
         predictor = _predictor(service)
-        covered = predictor is not None and any(
-            budget.namespace == service.namespace
-            and selector_matches(as_map(dig(budget.inputs, "spec", "selector")), predictor.labels)
-            for budget in budgets)
+        covered = (predictor is not None and service.namespace in budgets
+                   and bool(budgets[service.namespace].matching(predictor.labels)))
         results[service.urn] = [] if covered else [
             f"production endpoint {service.object_name!r} has no PodDisruptionBudget selecting its predictor "
             f"pods in namespace {service.namespace!r}; a node upgrade can evict every replica at once"]
@@ -111,23 +113,50 @@ def production_models_locked_with_model_card(resource: Resource, context: Contex
     return problems
 
 
-def _monitor_covers(monitor: Resource, namespace: str, labels: dict) -> bool:
-    spec = as_map(monitor.inputs.get("spec"))
-    namespaces = as_map(spec.get("namespaceSelector"))
-    if namespaces.get("any") is not True:
-        names = [str(n) for n in as_list(namespaces.get("matchNames"))] or [monitor.namespace]
-        if namespace not in names:
-            return False
-    return selector_matches(as_map(spec.get("selector")), labels)
+# The registry tags of an approval, as `stackyard approve` writes them (environments/spec.py
+# APPROVAL_TAGS; the policy pack imports nothing outside policies/, tests/test_approval.py keeps them equal).
+APPROVAL_TAGS = ("stackyard.approval.by", "stackyard.approval.at", "stackyard.approval.evidence")
+
+
+def production_models_approved(resource: Resource, context: Context) -> Optional[list[str]]:
+    if not (context.production and is_inference_service(resource)):
+        return None
+    name = resource.object_name
+    locked = context.models.get(name)
+    if locked is None:
+        return [f"production endpoint {name!r} has no registry-locked model, so no approval to check"]
+    missing = [tag for tag in APPROVAL_TAGS if not locked.tags.get(tag)]
+    if missing:
+        return [f"production endpoint {name!r} serves model {locked.model!r} version {locked.version}, which has "
+                f"no approval in the registry (missing tags {', '.join(missing)}); run `stackyard approve "
+                f"{context.environment or '<env>'} {name} --version {locked.version} --by WHO --evidence URL` "
+                "and lock again"]
+    return []
+
+
+def _monitor_index(monitors: Sequence[Resource]) -> tuple[SelectorIndex, dict[str, SelectorIndex]]:
+    """(monitors of every namespace, namespace -> monitors of that namespace), by pod selector."""
+    anywhere, by_namespace = [], {}
+    for monitor in monitors:
+        spec = as_map(monitor.inputs.get("spec"))
+        entry = (monitor, as_map(spec.get("selector")))
+        namespaces = as_map(spec.get("namespaceSelector"))
+        if namespaces.get("any") is True:
+            anywhere.append(entry)
+            continue
+        for name in dict.fromkeys([str(n) for n in as_list(namespaces.get("matchNames"))] or [monitor.namespace]):
+            by_namespace.setdefault(name, []).append(entry)
+    return SelectorIndex(anywhere), {name: SelectorIndex(entries) for name, entries in by_namespace.items()}
 
 
 def endpoints_scraped(resources: Sequence[Resource], context: Context) -> dict[str, list[str]]:
-    monitors = _of_kind(resources, *MONITOR_KINDS)
+    anywhere, by_namespace = _monitor_index(_of_kind(resources, *MONITOR_KINDS))
     results: dict[str, list[str]] = {}
     for service in filter(is_inference_service, resources):
         predictor = _predictor(service)
         labels = dict(predictor.labels) if predictor else {}
-        scraped = any(_monitor_covers(monitor, service.namespace, labels) for monitor in monitors)
+        in_namespace = by_namespace.get(service.namespace)
+        scraped = bool(anywhere.matching(labels)) or bool(in_namespace and in_namespace.matching(labels))
         results[service.urn] = [] if scraped else [
             f"endpoint {service.object_name!r} has no ServiceMonitor or PodMonitor selecting its pods; its "
             "traffic, latency and errors go unrecorded"]
@@ -222,4 +251,10 @@ RULES = (
          "Create PrometheusRule alerts (burn rate on availability, p99 latency) naming the endpoint, from "
          "endpoints[].slo.",
          Frameworks(nist_ai_rmf=("MEASURE 2.4", "MANAGE 4.1")), endpoints_have_slo_alerts, STACK_SCOPE),
+    Rule("SY-SRV-007", "Production endpoints serve approved model versions", "high", "mandatory",
+         "A model version reaches production traffic only after someone accountable approved it on recorded "
+         "evidence; the registry holds who, when and the link, and the lock carries it into review.",
+         "Approve the version with `stackyard approve <env> <endpoint> --version N --by WHO --evidence URL` "
+         "(or set the stackyard.approval.* tags in MLflow), then run `stackyard lock <env>`.",
+         Frameworks(nist_ai_rmf=("GOVERN 1.4", "MANAGE 1.1")), production_models_approved),
 )

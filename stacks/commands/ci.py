@@ -10,8 +10,10 @@ are kept unless --force.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from environments.safe_text import printable
 from stacks.errors import ExitCode, StackyardError
 
 
@@ -35,8 +37,9 @@ def run(args) -> int:
     from stacks import atomic
     from stacks.ci_github import promotion_order, workflows
 
-    environments = _environments(args.environments)
-    pairs = _parity_pairs(args.parity, environments)
+    environments = cloud_environments(args.environments)
+    pairs = parity_pairs(args.parity, environments)
+    _check_flags(args)
     root = args.dir.resolve()
     if not root.is_dir():
         raise StackyardError(f"--dir {args.dir}: not a directory", ExitCode.INVALID_INPUT)
@@ -55,7 +58,7 @@ def run(args) -> int:
     return 0
 
 
-def _environments(listed) -> list[str]:
+def cloud_environments(listed) -> list[str]:
     from environments import loader
     from environments.errors import SpecError
     from stacks import spec_loading
@@ -66,7 +69,7 @@ def _environments(listed) -> list[str]:
         if unknown:
             raise StackyardError(f"--environments: no such environment {', '.join(unknown)} "
                                  f"(known: {', '.join(loader.environment_names())})", ExitCode.INVALID_INPUT)
-        return names
+        return _job_names(names)
     stacks_dir = loader.repository_root() / "stacks"
     names = []
     for name in loader.environment_names():
@@ -82,17 +85,53 @@ def _environments(listed) -> list[str]:
     if not names:
         raise StackyardError("no Pulumi stack of this project provisions cloud resources; pass --environments",
                              ExitCode.INVALID_INPUT)
+    return _job_names(names)
+
+
+def _job_names(names: list[str]) -> list[str]:
+    """Environments become job ids (`deploy-<env>`) and outputs read as `needs.changes.outputs.<env>`."""
+    for name in names:
+        if not _JOB_NAME.match(name):
+            raise StackyardError(f"environment {name!r} cannot name a GitHub Actions output (`needs.changes."
+                                 f"outputs.{name}` must start with a letter); rename the environment",
+                                 ExitCode.INVALID_INPUT)
     return names
 
 
-def _parity_pairs(given, environments: list[str]) -> list[tuple[str, str]]:
+# What may be written into a workflow unquoted: every flag is checked against these, so no value can
+# end a YAML scalar, start a shell command in a `run:` step, or break a `needs.<job>` expression.
+_JOB_NAME = re.compile(r"^[a-z][a-z0-9-]*$")  # GitHub job and output ids start with a letter
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]+(?<![./])(?<!\.lock)$")
+_PYTHON = re.compile(r"^3\.[0-9]{1,2}(\.[0-9]{1,2})?$")
+
+
+def _check_flags(args) -> None:
+    if args.branch is not None and not _BRANCH.match(args.branch):
+        raise StackyardError(f"--branch {printable(args.branch)!r}: expected a git branch name (letters, digits, "
+                             "'.', '_', '-', '/')", ExitCode.INVALID_INPUT)
+    if not _PYTHON.match(args.python):
+        raise StackyardError(f"--python {printable(args.python)!r}: expected a Python version like 3.11",
+                             ExitCode.INVALID_INPUT)
+
+
+def parity_pairs(given, environments: list[str]) -> list[tuple[str, str]]:
+    from environments import loader
+
     if given is None:
         return [("staging", "prod")] if {"staging", "prod"} <= set(environments) else []
+    known = loader.environment_names()
     pairs = []
     for text in given:
         left, _, right = text.partition(":")
         if not left or not right:
-            raise StackyardError(f"--parity {text!r}: expected A:B, e.g. staging:prod", ExitCode.INVALID_INPUT)
+            raise StackyardError(f"--parity {printable(text)!r}: expected A:B, e.g. staging:prod",
+                                 ExitCode.INVALID_INPUT)
+        for side in (left, right):
+            if side not in known:
+                raise StackyardError(f"--parity {printable(text)!r}: no environment {printable(side)!r} "
+                                     f"(known: {', '.join(known)})", ExitCode.INVALID_INPUT)
+        if left == right:
+            raise StackyardError(f"--parity {text!r}: compares an environment with itself", ExitCode.INVALID_INPUT)
         pairs.append((left, right))
     return pairs
 

@@ -29,26 +29,35 @@ def load_spec(environment: str) -> tuple[Spec, Path]:
         count = len(error.problems)
         raise StackyardError(f"{count} problem{'s' if count != 1 else ''} in environment "
                              f"{environment!r}", ExitCode.INVALID_INPUT) from None
-    return spec, loader.spec_path(environment).resolve()
+    spec_file = loader.spec_path(environment).resolve()
+    if spec_file.parent == loader.ENVIRONMENTS_DIR:
+        # environments/<stack>.yaml is what stack <stack> deploys only if its stack config says so.
+        from stacks import stack_config
+
+        stack_config.check(spec_file.stem)
+    return spec, spec_file
 
 
 def print_problems(problems) -> None:
     """One `error:` line per spec problem; under GitHub Actions also an annotation on the file and line."""
+    from environments.safe_text import for_message
+
     for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {for_message(problem)}", file=sys.stderr)
     if os.environ.get("GITHUB_ACTIONS") == "true":  # the pull request's files show each problem
         for problem in problems:
             where = problem.location
-            print(annotation("error", str(problem), where.file if where else "", where.line if where else 0),
+            print(annotation("error", for_message(problem), where.file if where else "", where.line if where else 0),
                   file=sys.stderr)
 
 
-def check_registry_lock(spec: Spec, spec_file: Path) -> None:
-    """Stop with one sentence when the endpoints' models are not (or no longer) in the lock file."""
+def check_registry_lock(spec: Spec, spec_file: Path) -> dict:
+    """The endpoints' locked models (endpoint name -> ResolvedModel); stop with one sentence when they
+    are not (or no longer) in the lock file."""
     from stacks import registry_lock
 
     try:
-        registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
+        return registry_lock.locked_models(spec, spec_file, registry_lock.lock_command(spec_file))
     except registry_lock.LockError as error:
         raise StackyardError(str(error), ExitCode.INVALID_INPUT) from None
 

@@ -35,8 +35,10 @@ def load_contract(path):
     try:
         return load(path)
     except SpecError as error:
+        from environments.safe_text import for_message
+
         for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            print(f"error: {for_message(problem)}", file=sys.stderr)
         raise StackyardError("invalid parity contract", ExitCode.INVALID_INPUT) from None
 
 

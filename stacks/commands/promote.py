@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from stacks.commands.common import load_spec
+from environments.safe_text import for_message
 from stacks.errors import ExitCode, StackyardError
 
 # The audit promote runs on the source: the `stackyard audit` command module.
@@ -91,8 +92,8 @@ def _check_candidate(spec_file: Path, text: str) -> None:
     except SpecError as error:
         for problem in error.problems:
             # Name the file the user will open, not the temporary copy that was checked.
-            print(f"error: {str(problem).replace(loader.display(Path(temporary)), loader.display(spec_file))}",
-                  file=sys.stderr)
+            shown = str(problem).replace(loader.display(Path(temporary)), loader.display(spec_file))
+            print(f"error: {for_message(shown)}", file=sys.stderr)
         raise StackyardError(f"refusing to promote: the promoted {loader.display(spec_file)} would not be a valid "
                              "spec (problems above); nothing was written", ExitCode.INVALID_INPUT) from None
     finally:

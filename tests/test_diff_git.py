@@ -156,7 +156,7 @@ def _feature_store_buckets() -> list[dict]:
             and r["type"].rsplit(":", 1)[-1] in ("Bucket", "BucketV2") and component_of(r, by_urn) == "FeatureStore"]
 
 
-def test_deleting_the_prod_feature_store_offline_bucket_is_blocked_until_acknowledged(repo):
+def test_deleting_the_prod_feature_store_offline_bucket_is_blocked_unacknowledged_and_while_protected(repo):
     buckets = _feature_store_buckets()
     assert buckets, "prod's feature store keeps its offline features in an S3 bucket"
     prod = repo / "environments" / "prod.yaml"
@@ -175,9 +175,14 @@ def test_deleting_the_prod_feature_store_offline_bucket_is_blocked_until_acknowl
     # The spec's acknowledgement comes first; the command line covers whatever else the change touches.
     result, report = diff(repo, "prod", "--base", "HEAD", "--allow-data-loss", "*",
                           "--reason", "everything else this change deletes is rebuilt")
-    assert result.returncode == 0, report["dataLoss"]
     named = {r["urn"]: r["acknowledgement"] for r in report["dataLoss"]["risks"]}
     assert all(named[b["urn"]]["reason"] == "offline features move to the data lake" for b in buckets)
+    # Acknowledged, yet prod protects its state (protect=true): Pulumi would refuse the delete after the
+    # merge, so the guard still blocks, naming the protection; every other acknowledged risk passes.
+    assert result.returncode == 4 and "which Pulumi refuses" in result.stderr
+    blocked = [r for r in report["dataLoss"]["risks"] if r["blocked"]]
+    assert {b["urn"] for b in buckets} <= {r["urn"] for r in blocked}
+    assert all(r["protection"] == "kept" and r["acknowledgement"] for r in blocked)
 
 
 def test_environments_added_and_removed_in_the_working_tree(repo):

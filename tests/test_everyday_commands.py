@@ -125,8 +125,8 @@ def test_the_audit_table_fits_the_terminal_and_never_cuts_a_message(monkeypatch)
 
 
 @pytest.mark.parametrize("old, new, message", [
-    ('cron: "0 6 * * 1"', 'cron: "@daily"', "expected a five-field cron expression (minute hour day-of-month month "
-                                            "day-of-week, e.g. '0 2 * * *'), found string '@daily'"),
+    ('cron: "0 6 * * 1"', 'cron: "@daily"', "invalid cron schedule: expected 5 fields (minute hour day-of-month "
+                                            "month day-of-week), found 1 in '@daily'"),
     ("runtime: sklearnserver", "runtime: sklearnservr",
      "unknown serving runtime 'sklearnservr'; did you mean 'sklearnserver'?"),
     ("model_name: recsys-ranker", "model_nme: recsys-ranker", "did you mean 'model_name'?"),

@@ -94,16 +94,26 @@ def test_unchanged_prod_counts_what_the_audit_counts():
 
 
 def test_a_raised_level_and_new_exemptions_are_changes_not_new_and_fixed_findings(changed_prod):
-    audit = _audit(changed_prod)
+    base, audit = _audit(SHIPPED_PROD), _audit(changed_prod)
     report = _report(SHIPPED_PROD, changed_prod)
     policy = report["policy"]
-    assert policy["counts"] == _counts(audit)
+    assert policy["counts"] == _counts(audit) and policy["baseCounts"] == _counts(base)
     assert not audit.evaluation.passed and policy["counts"]["blocking"] == len(audit.evaluation.blocking) > 0
-    assert policy["counts"]["exempted"] == 2
+    # The same findings on both sides: nothing is new or fixed, only levels and exemptions change.
     assert policy["fixed"] == [] and policy["new"] == []
-    changed = {(f["before"]["level"], f["level"], f["exempted"]) for f in policy["changed"]}
-    assert changed == {("advisory", "mandatory", False), ("advisory", "mandatory", True)}
-    assert len(policy["changed"]) == policy["counts"]["total"]
+
+    def state(finding):
+        return (finding.level, finding.exemption is not None)
+
+    before = {(f.rule.id, f.subject, f.message): state(f) for f in base.evaluation.findings}
+    expected = {(f.rule.id, f.subject): (before[(f.rule.id, f.subject, f.message)], state(f))
+                for f in audit.evaluation.findings if state(f) != before[(f.rule.id, f.subject, f.message)]}
+    assert {(f["rule"], f["resource"]): ((f["before"]["level"], f["before"]["exempted"]),
+                                         (f["level"], f["exempted"])) for f in policy["changed"]} == expected
+    raised = {key[1].rsplit("::", 1)[1]: after for key, (was, after) in expected.items() if key[0] == "SY-WKL-004"}
+    assert raised["prod-features-server"] == raised["prod-features-materialize"] == ("mandatory", True)
+    digests = sum(1 for f in base.evaluation.findings if f.rule.id == "SY-WKL-004")
+    assert len(raised) == digests and list(raised.values()).count(("mandatory", False)) == digests - 2
     # Blocking items lead: they are in the report's first lines, not only deep in a table.
     markdown = change_report.render_markdown(report)
     blocking = len(audit.evaluation.blocking)
@@ -124,8 +134,9 @@ def test_the_comment_says_the_audit_verdict_and_annotates_the_spec(changed_prod,
     assert f"Policy: {blocking} mandatory violations (exit 3)" in comment.read_text()
     annotations = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::error ")]
     assert len(annotations) == blocking
-    assert all(line.startswith("::error file=") and ",line=" in line and "SY-WKL-004" in line
-               for line in annotations)
+    assert all(line.startswith("::error file=") and ".yaml,line=" in line for line in annotations)
+    rules = sorted(f.rule.id for f in _audit(changed_prod).evaluation.blocking)
+    assert sorted(line.split("::")[2].split()[1] for line in annotations) == rules
 
 
 # --- the worst realistic pull request ---------------------------------------------

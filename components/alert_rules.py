@@ -79,7 +79,7 @@ class RuleSet:
 
 
 @dataclass(frozen=True)
-class _Context:
+class AlertContext:
     runbook_base_url: str
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -147,14 +147,15 @@ def _availability_error_ratio(endpoint: EndpointWatch, window: str) -> str:
 
 
 def good_latency_rate(source: RequestSource, matchers: Mapping[str, str], threshold_seconds: float,
-                      window: str) -> str:
+                      window: str, regex: Optional[Mapping[str, str]] = None) -> str:
     """Requests per second faster than the threshold, interpolated linearly within its bucket."""
     latency = source.latency
     bounds = latency.buckets
     threshold = threshold_seconds / latency.unit_seconds
 
     def bucket(bound: float) -> str:
-        return f"sum(rate({selector(latency.histogram + '_bucket', {**matchers, 'le': le_value(bound)})}[{window}]))"
+        bucket_matchers = {**matchers, 'le': le_value(bound)}
+        return f"sum(rate({selector(latency.histogram + '_bucket', bucket_matchers, regex)}[{window}]))"
 
     index = bisect.bisect_left(bounds, threshold)
     if index < len(bounds) and bounds[index] == threshold:
@@ -193,7 +194,7 @@ def _burn_factors(endpoint: EndpointWatch, windows: Sequence[BurnWindow]) -> str
 
 
 def endpoint_rules(endpoint: EndpointWatch, runbook_base_url: str, monitoring_namespace: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team,
+    context = AlertContext(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team,
                                           "component": "serving"})
     record_labels = {"endpoint": endpoint.name, "namespace": endpoint.namespace}
     slo = endpoint.slo
@@ -292,6 +293,7 @@ def endpoint_rules(endpoint: EndpointWatch, runbook_base_url: str, monitoring_na
     if endpoint.drift.enabled:
         groups.append({"name": f"endpoint-{endpoint.name}-drift",
                        "rules": drift_rules(endpoint, runbook_base_url, monitoring_namespace)})
+
     return RuleSet(f"stackyard-endpoint-{endpoint.name}", {"stackyard.dev/endpoint": endpoint.name},
                    tuple(groups))
 
@@ -303,7 +305,7 @@ def freshness_limit(schedule: str) -> timedelta:
     return 2 * longest_gap(schedule) + timedelta(minutes=10)
 
 
-def cronjob_freshness_alerts(context: _Context, prefix: str, namespace: str, cronjob_regex: str,
+def cronjob_freshness_alerts(context: AlertContext, prefix: str, namespace: str, cronjob_regex: str,
                              schedule: str, what: str) -> list[dict]:
     limit = freshness_limit(schedule)
     matchers = ({"namespace": namespace}, {"cronjob": cronjob_regex})
@@ -330,7 +332,7 @@ def drift_check_cronjob(endpoint_name: str) -> str:
 
 
 def drift_rules(endpoint: EndpointWatch, runbook_base_url: str, monitoring_namespace: str) -> list[dict]:
-    context = _Context(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team, "component": "drift"})
+    context = AlertContext(runbook_base_url, {"endpoint": endpoint.name, "team": endpoint.team, "component": "drift"})
     score = selector(DRIFT_SCORE, {"endpoint": endpoint.name})
     return [
         context.alert(
@@ -348,7 +350,7 @@ def drift_rules(endpoint: EndpointWatch, runbook_base_url: str, monitoring_names
 # --- GPU pools -------------------------------------------------------------------
 
 def gpu_pool_rules(pool: GpuPoolWatch, runbook_base_url: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"pool": pool.name, "component": "gpu"})
+    context = AlertContext(runbook_base_url, {"pool": pool.name, "component": "gpu"})
 
     def dcgm(metric: str) -> str:
         return selector(metric, {"pool": pool.name})
@@ -395,7 +397,7 @@ def gpu_pool_rules(pool: GpuPoolWatch, runbook_base_url: str) -> RuleSet:
 
 
 def gpu_fleet_rules(runbook_base_url: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"component": "gpu"})
+    context = AlertContext(runbook_base_url, {"component": "gpu"})
     alert = context.alert(
         "DcgmExporterDown", f"{selector('up', {'job': DCGM_EXPORTER_NAME})} == 0", WARNING,
         "The DCGM exporter on {{ $labels.node }} is down",
@@ -407,7 +409,7 @@ def gpu_fleet_rules(runbook_base_url: str) -> RuleSet:
 # --- feature store and pipelines ---------------------------------------------------
 
 def feature_store_rules(store: FeatureStoreWatch, runbook_base_url: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"component": "feature-store"})
+    context = AlertContext(runbook_base_url, {"component": "feature-store"})
     up = selector("up", {"namespace": store.namespace, "job": FEATURE_SERVER_NAME})
     alerts = [
         context.alert(
@@ -423,7 +425,7 @@ def feature_store_rules(store: FeatureStoreWatch, runbook_base_url: str) -> Rule
 
 
 def pipelines_rules(pipelines: PipelinesWatch, runbook_base_url: str) -> RuleSet:
-    context = _Context(runbook_base_url, {"component": "pipelines"})
+    context = AlertContext(runbook_base_url, {"component": "pipelines"})
     failed = selector("argo_workflows_count", {"namespace": pipelines.namespace}, {"status": "Failed|Error"})
 
     def down(name: str, job: str, what: str) -> dict:

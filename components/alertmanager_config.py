@@ -50,9 +50,24 @@ def _receiver(receiver: Receiver, secret: str | None) -> dict:
     raise ValueError(f"unknown receiver type {receiver.type!r}")
 
 
-def config(receivers: Sequence[Receiver], secrets: Mapping[str, str]) -> dict:
-    """The Alertmanager configuration; `secrets` maps receiver name -> its secret value."""
+# Drift alerts also go to the retraining receiver (drift_runtime/retrain_receiver.py), which starts
+# one Kubeflow Pipelines run per alert episode; `continue` lets them reach the people as well.
+RETRAIN_RECEIVER = "stackyard-retrain"
+
+
+def config(receivers: Sequence[Receiver], secrets: Mapping[str, str], retrain_url: str | None = None) -> dict:
+    """The Alertmanager configuration; `secrets` maps receiver name -> its secret value.
+
+    `retrain_url`: where the retraining receiver listens, if any endpoint retrains on drift.
+    """
     routes: list[dict] = [{"receiver": DISCARD, "matchers": ['alertname =~ "Watchdog|InfoInhibitor"']}]
+    extra_receivers: list[dict] = []
+    if retrain_url:
+        routes.append({"receiver": RETRAIN_RECEIVER, "matchers": ['alertname = "EndpointDriftAboveThreshold"'],
+                       # One notification per episode is what the receiver needs; it ignores the repeats.
+                       "group_by": ["alertname", "endpoint"], "continue": True})
+        extra_receivers.append({"name": RETRAIN_RECEIVER,
+                                "webhook_configs": [{"url": retrain_url, "send_resolved": False}]})
     for receiver in receivers:
         severities = "critical" if receiver.type in PAGING_TYPES else "critical|warning"
         routes.append({"receiver": receiver.name, "matchers": [f'severity =~ "{severities}"'], "continue": True})
@@ -70,9 +85,9 @@ def config(receivers: Sequence[Receiver], secrets: Mapping[str, str]) -> dict:
             "target_matchers": ['severity = "warning"'],
             "equal": ["component", "endpoint", "pool", "node", "gpu"],
         }],
-        "receivers": [{"name": DISCARD}] + [_receiver(r, secrets.get(r.name)) for r in receivers],
+        "receivers": [{"name": DISCARD}] + extra_receivers + [_receiver(r, secrets.get(r.name)) for r in receivers],
     }
 
 
-def render(receivers: Sequence[Receiver], secrets: Mapping[str, str]) -> str:
-    return yaml.safe_dump(config(receivers, secrets), sort_keys=False, default_flow_style=False)
+def render(receivers: Sequence[Receiver], secrets: Mapping[str, str], retrain_url: str | None = None) -> str:
+    return yaml.safe_dump(config(receivers, secrets, retrain_url), sort_keys=False, default_flow_style=False)

@@ -12,13 +12,15 @@ Pure functions returning Kubernetes bodies in wire form; no Pulumi.
 
 from __future__ import annotations
 
-from typing import Mapping
+import json
+from typing import Any, Mapping
 
 from components.alert_rules import drift_check_cronjob
-from components.drift_runtime import DRIFT_CHECK, PAYLOAD_SINK, source
+from components.drift_runtime import DRIFT_CHECK, PAYLOAD_SINK, RETRAIN_RECEIVER, source
 from components.pod_security import restricted_container_security_context, restricted_pod_security_context
 from components.scrape_targets import PUSHGATEWAY_NAME, PUSHGATEWAY_PORT
 from components.watchlist import PAYLOAD_LOGGER_NAME, EndpointWatch
+from environments import spec as env
 from environments.spec import Versions
 
 SINK_PORT = 8080
@@ -127,4 +129,85 @@ def drift_check_cronjob_body(endpoint: EndpointWatch, monitoring_namespace: str,
                 }},
             }},
         },
+    }
+
+
+# --- drift-triggered retraining ---------------------------------------------------
+
+RETRAIN_RECEIVER_NAME = "retrain-receiver"
+RETRAIN_PORT = 8080
+RETRAIN_STATE_DIR = "/var/lib/retrain"
+TRAINED_MODEL_PARAMETER = "model_name"  # the training pipeline's parameter naming the model it registers
+
+
+def retraining_targets(endpoints: tuple[env.Endpoint, ...], pipelines: tuple[env.Pipeline, ...]
+                       ) -> dict[str, dict[str, Any]]:
+    """Endpoint -> {"pipeline", "parameters"}: what retrains the model of each endpoint with drift detection.
+
+    An endpoint's training pipeline is the one with a schedule whose `model_name`
+    parameter is the endpoint's registered model; the run gets that schedule's
+    parameters, so a retraining run trains exactly what the nightly one does.
+    """
+    targets = {}
+    for endpoint in endpoints:
+        if not endpoint.drift.enabled:
+            continue
+        for pipeline in pipelines:
+            schedule = next((s for s in pipeline.schedules
+                             if s.parameters.get(TRAINED_MODEL_PARAMETER) == endpoint.model.name), None)
+            if schedule is not None:
+                targets[endpoint.name] = {"pipeline": pipeline.name, "parameters": dict(schedule.parameters)}
+                break
+    return targets
+
+
+def retrain_receiver_url(monitoring_namespace: str) -> str:
+    """Where Alertmanager's webhook for drift alerts posts."""
+    return f"http://{RETRAIN_RECEIVER_NAME}.{monitoring_namespace}.svc.cluster.local/alerts"
+
+
+def retrain_receiver_objects(namespace: str, image: str, targets: Mapping[str, Mapping[str, Any]], kfp_api: str,
+                             labels: Mapping[str, str]) -> dict[str, dict]:
+    """ConfigMap (program and targets), PersistentVolumeClaim (episodes), Deployment and Service, by kind."""
+    name = RETRAIN_RECEIVER_NAME
+    selector = {"app.kubernetes.io/name": name}
+    all_labels = {**labels, **selector}
+    metadata = {"name": name, "namespace": namespace, "labels": all_labels}
+    probe = {"httpGet": {"path": "/healthz", "port": RETRAIN_PORT}, "periodSeconds": 10}
+    container = {
+        "name": "receiver",
+        "image": image,
+        "command": ["python", f"{CODE_DIR}/{RETRAIN_RECEIVER}"],
+        "args": ["--port", str(RETRAIN_PORT), "--config", f"{CODE_DIR}/targets.json", "--kfp-api", kfp_api,
+                 "--state", f"{RETRAIN_STATE_DIR}/episodes.json"],
+        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+        "ports": [{"name": "http", "containerPort": RETRAIN_PORT}],
+        "readinessProbe": probe,
+        "livenessProbe": {**probe, "initialDelaySeconds": 10},
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+        "securityContext": restricted_container_security_context(run_as_user=RUN_AS_USER),
+        "volumeMounts": [{"name": "code", "mountPath": CODE_DIR, "readOnly": True},
+                         {"name": "state", "mountPath": RETRAIN_STATE_DIR}],
+    }
+    return {
+        "ConfigMap": {"metadata": {**metadata, "name": f"{name}-code"},
+                      "data": {RETRAIN_RECEIVER: source(RETRAIN_RECEIVER),
+                               "targets.json": json.dumps(dict(targets), indent=2, sort_keys=True)}},
+        # The episodes survive a restart, so a repeat notification after one starts no second run.
+        "PersistentVolumeClaim": {"metadata": metadata, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+        "Deployment": {"metadata": metadata, "spec": {
+            "replicas": 1,  # one writer of the episodes; Alertmanager retries while it restarts
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": all_labels}, "spec": {
+                "automountServiceAccountToken": False,  # it talks to Kubeflow Pipelines, not to Kubernetes
+                "securityContext": restricted_pod_security_context(run_as_user=RUN_AS_USER, fs_group=RUN_AS_USER),
+                "containers": [container],
+                "volumes": [_code_volume(f"{name}-code"),
+                            {"name": "state", "persistentVolumeClaim": {"claimName": name}}],
+            }},
+        }},
+        "Service": {"metadata": metadata, "spec": {
+            "selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": RETRAIN_PORT}]}},
     }

@@ -31,6 +31,12 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 API_SERVICE = "ml-pipeline"
 API_HTTP_PORT = 8888
 API_GRPC_PORT = 8887
+
+
+def api_url(namespace: str) -> str:
+    """Where the KFP API server's REST API answers inside the cluster."""
+    return f"http://{API_SERVICE}.{namespace}.svc.cluster.local:{API_HTTP_PORT}"
+
 MYSQL_SERVICE = "mysql"
 STORE_SERVICE = "minio-service"  # the name every KFP component defaults to for the object store
 STORE_SECRET = "mlpipeline-minio-artifact"
@@ -531,7 +537,7 @@ def _seaweedfs(install: KfpInstall) -> list[dict]:
                      "echo \"s3.configure -user kfp -access_key $accesskey -secret_key $secretkey "
                      "-actions Admin -apply\" | weed shell")
     container = _container(
-        "seaweedfs", f"docker.io/chrislusf/seaweedfs:{install.release.seaweedfs}", "50m", "256Mi", "1Gi",
+        "seaweedfs", f"ghcr.io/chrislusf/seaweedfs:{install.release.seaweedfs}", "50m", "256Mi", "1Gi",
         run_as_user=1001, args=["server", "-dir=/data", "-s3", "-filer", "-master.volumePreallocate=false"],
         envFrom=[{"secretRef": {"name": STORE_SECRET}}], ports=[{"name": "s3", "containerPort": 8333}],
         lifecycle={"postStart": {"exec": {"command": ["/bin/sh", "-ec", create_bucket]}}},

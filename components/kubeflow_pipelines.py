@@ -131,8 +131,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
             store=store, labels=labels, platform_env=args.platform_env)
         installed = [self._apply(manifest, in_namespace)
                      for manifest in kfp_install.install_manifests(install, secret_value=pulumi.Output.secret)]
-        api_url = (f"http://{kfp_install.API_SERVICE}.{kubeflow.namespace}.svc.cluster.local:"
-                   f"{kfp_install.API_HTTP_PORT}")
+        api_url = kfp_install.api_url(kubeflow.namespace)
         self.registrations = self._register(args, labels, api_url, installed, in_namespace)
         self.register_outputs({
             "namespace": kubeflow.namespace,

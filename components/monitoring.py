@@ -17,7 +17,8 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import alert_rules, alertmanager_config, dashboards, drift, scrape_targets, watchlist
+from components import (alert_rules, alertmanager_config, dashboards, drift, kfp_install, rollout_gate, scrape_targets,
+                        watchlist)
 from components.kube import namespace
 from components.network_isolation import allow_ingress, monitoring_peer, stackyard_namespaces_peer
 from components.ownership import Ownership
@@ -43,6 +44,7 @@ class MonitoringArgs:
     node_pools: tuple[env.NodePool, ...] = ()
     feature_store: env.FeatureStore = field(default_factory=env.FeatureStore)
     kubeflow: env.KubeflowPipelines = field(default_factory=env.KubeflowPipelines)
+    pipelines: tuple[env.Pipeline, ...] = ()  # the pipelines that retrain drifting endpoints' models
     # Pool name -> USD per GPU-hour, for the cost panels and idle-GPU alerts; pools
     # without a price show GPU counts instead.
     gpu_hourly_prices: Mapping[str, float] = field(default_factory=dict)
@@ -104,7 +106,11 @@ class Monitoring(pulumi.ComponentResource):
         allow_ingress(f"{name}-allow-pushes", ns, "allow-pushes", labels, {}, [stackyard_namespaces_peer()],
                       in_namespace, ports=[scrape_targets.PUSHGATEWAY_PORT])
 
-        secrets = self._secrets(name, spec, ns, labels, in_namespace)
+        # Drift alerts of endpoints whose model a pipeline trains start a retraining run in KFP.
+        self.retraining = (drift.retraining_targets(args.endpoints, args.pipelines)
+                           if args.kubeflow.enabled else {})
+        retrain_url = drift.retrain_receiver_url(ns) if self.retraining else None
+        secrets = self._secrets(name, spec, ns, labels, in_namespace, retrain_url)
         stack = k8s.helm.v3.Release(
             f"{name}-stack", name=STACK_RELEASE, chart="kube-prometheus-stack",
             version=args.versions.kube_prometheus_stack, namespace=ns,
@@ -124,7 +130,7 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-{target.kind.lower()}-{target.name}", api_version="monitoring.coreos.com/v1",
                 kind=target.kind, metadata={"name": target.name, "namespace": ns, "labels": {**labels, **target.labels}},
                 spec=target.spec, opts=after_stack)
-        for rule_set in alert_rules.rule_sets(self.watchlist):
+        for rule_set in [*alert_rules.rule_sets(self.watchlist), *rollout_gate.rule_sets(self.watchlist)]:
             k8s.apiextensions.CustomResource(
                 f"{name}-rules-{rule_set.name}", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
                 metadata={"name": rule_set.name, "namespace": ns, "labels": {**labels, **rule_set.labels}},
@@ -142,7 +148,7 @@ class Monitoring(pulumi.ComponentResource):
                                "payloadLoggerUrl": self.payload_logger_url})
 
     def _secrets(self, name: str, spec: env.Monitoring, ns: str, labels: Mapping[str, str],
-                 opts: pulumi.ResourceOptions) -> list[k8s.core.v1.Secret]:
+                 opts: pulumi.ResourceOptions, retrain_url: Optional[str]) -> list[k8s.core.v1.Secret]:
         """Grafana's admin login and the Alertmanager configuration, from secret references only."""
         grafana = k8s.core.v1.Secret(
             f"{name}-grafana-admin", metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": ns, "labels": dict(labels)},
@@ -151,7 +157,8 @@ class Monitoring(pulumi.ComponentResource):
         with_secrets = [receiver for receiver in spec.receivers if receiver.secret]
         config = pulumi.Output.all(*(secret_value(receiver.secret) for receiver in with_secrets)).apply(
             lambda values: alertmanager_config.render(
-                spec.receivers, {receiver.name: value for receiver, value in zip(with_secrets, values)}))
+                spec.receivers, {receiver.name: value for receiver, value in zip(with_secrets, values)},
+                retrain_url))
         alertmanager = k8s.core.v1.Secret(
             f"{name}-alertmanager-config",
             metadata={"name": ALERTMANAGER_CONFIG_SECRET, "namespace": ns, "labels": dict(labels)},
@@ -176,6 +183,14 @@ class Monitoring(pulumi.ComponentResource):
             allow_ingress(f"{name}-payload-logger-allow-drift-checks", args.serving.namespace, "allow-drift-checks",
                           labels, {"matchLabels": {"app.kubernetes.io/name": watchlist.PAYLOAD_LOGGER_NAME}},
                           [monitoring_peer()], in_serving, ports=[drift.SINK_PORT])
+        if self.retraining:
+            objects = drift.retrain_receiver_objects(args.monitoring.namespace, image, self.retraining,
+                                                     kfp_install.api_url(args.kubeflow.namespace), labels)
+            k8s.core.v1.ConfigMap(f"{name}-retrain-receiver-code", **objects["ConfigMap"], opts=in_namespace)
+            k8s.core.v1.PersistentVolumeClaim(f"{name}-retrain-receiver", **objects["PersistentVolumeClaim"],
+                                              opts=in_namespace)
+            k8s.apps.v1.Deployment(f"{name}-retrain-receiver", **objects["Deployment"], opts=in_namespace)
+            k8s.core.v1.Service(f"{name}-retrain-receiver", **objects["Service"], opts=in_namespace)
         if not self.watchlist.drift_endpoints:
             return
         k8s.core.v1.ConfigMap(f"{name}-drift-check-code",

@@ -16,6 +16,7 @@ from components.karpenter import Karpenter, KarpenterArgs
 from components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.ownership import Ownership
+from components.rollouts import Rollouts, RolloutsArgs
 from components.serving import Serving, ServingArgs
 from components.teams import Teams, TeamsArgs
 from environments import gpu_catalog
@@ -95,9 +96,21 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-monitoring",
                 MonitoringArgs(spec.monitoring, versions, ownership, serving=spec.serving, endpoints=spec.endpoints,
                                node_pools=spec.node_pools, feature_store=spec.feature_store,
-                               kubeflow=spec.kubeflow, gpu_hourly_prices=gpu_hourly_prices(spec)),
+                               kubeflow=spec.kubeflow, pipelines=spec.pipelines,
+                               gpu_hourly_prices=gpu_hourly_prices(spec)),
                 pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
                                        depends_on=[self.serving]))
+        self.rollouts = None
+        rolling = [watch for watch in (self.monitoring.watchlist.endpoints if self.monitoring else ())
+                   if watch.rollout is not None]
+        if rolling:
+            # Judged on the monitoring stack's Prometheus; the spec checks require both (environments/checks.py).
+            self.rollouts = Rollouts(
+                f"{name}-rollouts",
+                RolloutsArgs(tuple(rolling), spec.serving.gateway, spec.serving.domain, spec.monitoring.namespace,
+                             spec.serving.namespace, versions.flagger, ownership),
+                pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider},
+                                       depends_on=[self.serving, self.monitoring]))
         self.register_outputs({})
 
     def _compute(self, name: str, spec: Spec, ownership: Ownership, on_cluster: pulumi.ResourceOptions) -> None:

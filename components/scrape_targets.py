@@ -28,8 +28,9 @@ from typing import Mapping
 
 from environments.gpu_scheduling import POOL_LABEL
 from components.watchlist import (DCGM_EXPORTER_NAME, DCGM_EXPORTER_NAMESPACE, FEATURE_SERVER_NAME,
-                                  INFERENCE_SERVICE_LABEL, KFP_API_SERVER, WORKFLOW_CONTROLLER, EndpointWatch,
-                                  Watchlist)
+                                  INFERENCE_SERVICE_LABEL, KFP_API_SERVER, PAYLOAD_LOGGER_NAME, WORKFLOW_CONTROLLER,
+                                  EndpointWatch, Watchlist)
+from environments.spec import SHADOW
 
 SCRAPE_INTERVAL = "30s"
 PUSHGATEWAY_NAME = "pushgateway"
@@ -121,5 +122,12 @@ def scrape_targets(watchlist: Watchlist) -> list[ScrapeTarget]:
                 "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics", "interval": SCRAPE_INTERVAL}],
             }),
         ]
+    shadowed = [endpoint for endpoint in watchlist.endpoints
+                if endpoint.rollout is not None and endpoint.rollout.strategy == SHADOW]
+    if shadowed:
+        # The sink counts the disagreements between stable and candidate answers of shadow rollouts.
+        targets.append(_service_monitor(PAYLOAD_LOGGER_NAME, {"stackyard.dev/rollout": "shadow"},
+                                        shadowed[0].namespace, {"app.kubernetes.io/name": PAYLOAD_LOGGER_NAME},
+                                        "http"))
     targets.append(pushgateway_service_monitor(watchlist.monitoring_namespace))
     return targets

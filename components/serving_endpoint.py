@@ -48,6 +48,10 @@ MODEL_CARD_ANNOTATION = "stackyard.dev/model-card"
 # KServe runs the model server in the predictor container of this name, serving HTTP on this port.
 PREDICTOR_CONTAINER = "kserve-container"
 PREDICTOR_PORT = 8080
+# KServe creates no Ingress for an InferenceService labelled cluster-local (kserve v0.20.0,
+# kube_ingress_reconciler.go): an endpoint in a rollout is reached through Flagger's HTTPRoute.
+NETWORK_VISIBILITY_LABEL = "networking.kserve.io/visibility"
+CLUSTER_LOCAL = "cluster-local"
 # The labels KServe puts on the predictor pods of an InferenceService.
 ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"
 COMPONENT_POD_LABEL = "component"
@@ -155,11 +159,11 @@ def disruption_budget(endpoint: env.Endpoint, namespace: str, labels: Mapping[st
 
 
 def endpoint_labels(ownership: Ownership, endpoint: env.Endpoint, model: env.ResolvedModel) -> dict[str, str]:
-    return ownership.labels("serving", team=endpoint.team, extra={
-        ENDPOINT_LABEL: endpoint.name,
-        MODEL_LABEL: naming.label_value(model.name),
-        MODEL_VERSION_LABEL: str(model.version),
-    })
+    extra = {ENDPOINT_LABEL: endpoint.name, MODEL_LABEL: naming.label_value(model.name),
+             MODEL_VERSION_LABEL: str(model.version)}
+    if endpoint.rollout is not None:
+        extra[NETWORK_VISIBILITY_LABEL] = CLUSTER_LOCAL
+    return ownership.labels("serving", team=endpoint.team, extra=extra)
 
 
 def _predictor_fields(endpoint: env.Endpoint) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class EndpointWatch:
     serverless: bool
     source: RequestSource
     gpu_pool: Optional[str] = None
+    rollout: Optional[env.Rollout] = None
 
     @property
     def selector(self) -> dict[str, str]:
@@ -44,7 +45,10 @@ class EndpointWatch:
 
     @property
     def deployment_pattern(self) -> str:
-        """Its predictor Deployments: `<name>-predictor` (RawDeployment) or Knative revisions."""
+        """Its predictor Deployments: `<name>-predictor` (RawDeployment) or Knative revisions; in a
+        rollout, also Flagger's copy `<name>-predictor-primary`, which serves while the original idles."""
+        if self.rollout is not None:
+            return f"{self.name}-predictor(-primary)?"
         return f"{self.name}-predictor(-[0-9]+-deployment)?"
 
 
@@ -100,6 +104,7 @@ def build(monitoring: env.Monitoring, serving: env.Serving, endpoints: tuple[env
             serverless=serverless,
             source=catalog.request_source(runtime_images.get(endpoint.runtime), serverless),
             gpu_pool=endpoint.gpu.pool if endpoint.gpu else None,
+            rollout=endpoint.rollout,
         )
 
     return Watchlist(

@@ -19,7 +19,7 @@ from environments.derived_names import name_problems
 from environments.errors import SpecProblem
 from environments.project import repository_root
 from environments.pipeline_source import pipeline_function
-from environments.spec import SERVERLESS, NodePool, Pipeline, SecretRef, Spec
+from environments.spec import BLUE_GREEN, CANARY, SERVERLESS, SHADOW, NodePool, Pipeline, SecretRef, Spec
 
 Check = Callable[[Spec], Iterable[SpecProblem]]
 
@@ -461,6 +461,58 @@ def serving_modes(spec: Spec) -> Iterator[SpecProblem]:
                            "RawDeployment keeps at least one replica")
 
 
+def rollout_settings(spec: Spec) -> Iterator[SpecProblem]:
+    """A rollout runs in Flagger on the predictor Deployment, routes through a Gateway and is judged by Prometheus."""
+    for index, endpoint in enumerate(spec.endpoints):
+        rollout = endpoint.rollout
+        if rollout is None:
+            continue
+        path = ("endpoints", index, "rollout")
+        mode = endpoint.deployment_mode_in(spec.serving)
+        if mode == SERVERLESS:
+            yield _problem(path, "a rollout needs deploymentMode RawDeployment, found Serverless: Flagger shifts "
+                                 "traffic between Deployments, Knative revisions have their own split "
+                                 "(use `canary.trafficPercent` there)")
+        if endpoint.canary is not None:
+            yield _problem(("endpoints", index, "canary"), "set either `canary` (KServe's Serverless split) or "
+                                                           "`rollout`, not both")
+        if rollout.strategy == CANARY:
+            if not rollout.step_weights:
+                yield _problem(path + ("stepWeights",), "missing required field 'stepWeights' for strategy canary: "
+                                                        "the traffic percentages of the steps, e.g. [5, 25, 50]")
+            for position, (before, after) in enumerate(zip(rollout.step_weights, rollout.step_weights[1:]), 1):
+                if after <= before:
+                    yield _problem(path + ("stepWeights", position),
+                                   f"expected steps that only grow, found {after} after {before}")
+            if rollout.iterations is not None:
+                yield _problem(path + ("iterations",), "iterations are for strategies blueGreen and shadow; "
+                                                       "a canary takes one check per step of stepWeights")
+        elif rollout.step_weights:
+            yield _problem(path + ("stepWeights",), f"stepWeights are for strategy canary, found strategy "
+                                                    f"{rollout.strategy}: it moves all traffic in one switch "
+                                                    "after `iterations` checks")
+        if rollout.strategy == BLUE_GREEN and rollout.test_webhook is None:
+            yield _problem(path + ("testWebhook",), "missing required field 'testWebhook' for strategy blueGreen: "
+                                                    "the candidate gets no live traffic before the switch, so "
+                                                    "the gate would judge no requests; name the tests (or load "
+                                                    "generator) that exercise it")
+        if rollout.strategy == SHADOW and not endpoint.payload_logging:
+            yield _problem(("endpoints", index, "payloadLogging"),
+                           "a shadow rollout compares the answers the payload logger records: expected "
+                           "payloadLogging: true for strategy shadow, found false")
+        if rollout.max_disagreement is not None and rollout.strategy != SHADOW:
+            yield _problem(path + ("maxDisagreement",), f"maxDisagreement is for strategy shadow, found strategy "
+                                                        f"{rollout.strategy}")
+        if spec.serving.gateway is None:
+            yield _problem(path, "a rollout routes through a Gateway API Gateway: set serving.gateway "
+                                 "{name, namespace} to the Gateway the endpoint's HTTPRoute attaches to")
+        if not spec.monitoring.enabled:
+            yield _problem(path, "a rollout is judged on Prometheus queries: set monitoring.enabled: true")
+    if any(endpoint.rollout for endpoint in spec.endpoints) and not spec.versions.pinned("flagger"):
+        yield _problem(("versions",), "missing required field 'flagger': endpoint rollouts run in Flagger, "
+                                      "whose chart version must be pinned")
+
+
 def serving_requirements(spec: Spec) -> Iterator[SpecProblem]:
     """Runtimes need the versions KServe is installed at; endpoints a runtime that serves their format."""
     if spec.serving.runtimes:
@@ -504,6 +556,7 @@ CHECKS: tuple[Check, ...] = (
     monitoring_settings,
     drift_settings,
     serving_modes,
+    rollout_settings,
     serving_requirements,
     name_problems,
     version_compatibility,

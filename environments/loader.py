@@ -333,7 +333,7 @@ def digest_of(document: Any) -> str:
 def load_document(env: str) -> tuple[Any, Path]:
     """The resolved (extends-merged), schema-valid located document of `env`."""
     path = spec_path(env)
-    escape = _escape_problem(path, ENVIRONMENTS_DIR) if _ENV_NAME.match(env) else None
+    escape = _escape_problem(path, environments_dir()) if _ENV_NAME.match(env) else None
     if escape:
         raise SpecError([SpecProblem(None, (), escape)])
     if not path.is_file():

@@ -226,6 +226,48 @@ class Canary:
     traffic_percent: int
 
 
+# Rollout strategies (endpoint `rollout.strategy`), run by Flagger on the endpoint's predictor
+# Deployment through a Gateway API HTTPRoute (docs/rollouts.md).
+CANARY = "canary"
+BLUE_GREEN = "blueGreen"
+SHADOW = "shadow"
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How a new model version of an endpoint reaches its traffic, judged against the endpoint's SLO.
+
+    canary: live traffic moves to the candidate in `step_weights` percent steps;
+    blueGreen: the candidate runs beside the stable version for `iterations`
+    checks, then takes all traffic in one switch; shadow: the candidate gets a
+    mirrored copy of live traffic for `iterations` checks, its answers recorded
+    and compared, never returned. Each check lasts `interval_minutes`;
+    `failure_limit` failed checks roll the traffic back to the stable version.
+    """
+
+    strategy: str
+    step_weights: tuple[int, ...] = ()
+    iterations: Optional[int] = None
+    interval_minutes: int = 5
+    failure_limit: int = 2
+    max_disagreement: Optional[float] = None  # shadow: share of answers that may differ
+    # Called before every check with the candidate's URL (tests, or load for a blue-green candidate,
+    # which gets no live traffic); a failed call fails the check.
+    test_webhook: Optional[str] = None
+
+    DEFAULT_ITERATIONS = 6
+    DEFAULT_MAX_DISAGREEMENT = 0.05
+
+    @property
+    def checks(self) -> int:
+        """How many checks a successful rollout passes before it is promoted."""
+        return len(self.step_weights) if self.strategy == CANARY else (self.iterations or self.DEFAULT_ITERATIONS)
+
+    @property
+    def disagreement_limit(self) -> float:
+        return self.max_disagreement if self.max_disagreement is not None else self.DEFAULT_MAX_DISAGREEMENT
+
+
 @dataclass(frozen=True)
 class Slo:
     availability: float = 99.5  # percent of successful requests
@@ -253,6 +295,7 @@ class Endpoint:
     autoscaling: Autoscaling = field(default_factory=Autoscaling)
     deployment_mode: Optional[DeploymentMode] = None  # defaults to serving.deploymentMode
     canary: Optional[Canary] = None
+    rollout: Optional[Rollout] = None
     slo: Slo = field(default_factory=Slo)
     drift: Drift = field(default_factory=Drift)
     payload_logging: bool = True
@@ -280,9 +323,20 @@ class ResolvedModel:
     def model_card(self) -> Optional[str]:
         return self.tags.get(MODEL_CARD_TAG)
 
+    @property
+    def approved(self) -> bool:
+        """Whether the registry holds a complete approval for this version (who, when, evidence)."""
+        return all(self.tags.get(tag) for tag in APPROVAL_TAGS)
+
 
 # The model-version tag that links a version to its model card.
 MODEL_CARD_TAG = "stackyard.model_card"
+# The model-version tags of an approval (`stackyard approve`): who, when (ISO 8601, UTC) and the
+# link to the evidence (evaluation report, model card review). Production serves approved versions only.
+APPROVED_BY_TAG = "stackyard.approval.by"
+APPROVED_AT_TAG = "stackyard.approval.at"
+APPROVAL_EVIDENCE_TAG = "stackyard.approval.evidence"
+APPROVAL_TAGS = (APPROVED_BY_TAG, APPROVED_AT_TAG, APPROVAL_EVIDENCE_TAG)
 
 
 @dataclass(frozen=True)
@@ -302,8 +356,17 @@ class ServingRuntime:
 
 
 @dataclass(frozen=True)
+class GatewayRef:
+    """A Gateway API Gateway that the rollouts' HTTPRoutes attach to (installed outside Stackyard)."""
+
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True)
 class Serving:
     registry: Optional[ModelRegistry] = None
+    gateway: Optional[GatewayRef] = None
     deployment_mode: DeploymentMode = RAW_DEPLOYMENT
     namespace: str = "serving"
     domain: Optional[str] = None
@@ -470,6 +533,7 @@ class Versions:
     prometheus_pushgateway: Optional[str] = None
     python: Optional[str] = None
     mlflow: Optional[str] = None
+    flagger: Optional[str] = None  # the Flagger chart (endpoint rollouts)
 
     def get(self, key: str) -> Optional[str]:
         """The pin named by its spec key (`awsEbsCsiDriver`), or None: for data keyed by pin name

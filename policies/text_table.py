@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
+from environments.safe_text import printable
+
 LAST_COLUMN_AT_LEAST = 30  # below this a wrapped last column is harder to read than a wide line
 
 
@@ -24,8 +26,9 @@ def table(headers: Iterable[Any], rows: Iterable[Iterable[Any]], width: Optional
     With `width`, the last column (a message) wraps at spaces to fit that width:
     it is never cut, and a single word longer than the room is kept whole.
     """
-    headers = [str(h) for h in headers]
-    body = [[str(cell) for cell in row] for row in rows]
+    headers = [printable(h) for h in headers]
+    # Cells quote specs, manifests and lock files: one line each, no terminal escape sequences.
+    body = [[printable(cell) for cell in row] for row in rows]
     if width is not None and body:
         import textwrap
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "check an environment spec (schema and cross-references), fast"),
     "versions": ("versions", "the pinned versions and the compatibility rules each was checked against"),
     "lock": ("lock", "resolve the endpoints' models in the MLflow registry into ENV.lock.yaml"),
+    "approve": ("approve", "approve a model version in the MLflow registry (who, when, evidence) for production"),
     "plan": ("plan", "build the offline plan: plan.json, manifests and a summary"),
     "preview": ("deploy", "pulumi preview through the Automation API (needs the Pulumi CLI)"),
     "up": ("deploy", "pulumi up through the Automation API (needs the Pulumi CLI)"),
@@ -34,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report-preview": ("report_preview", "the change report for the JSON of `pulumi preview --json`"),
     "pr-comment": ("pr_comment", "join the environments' change and parity reports into one pull-request comment"),
     "ci": ("ci", "write CI workflows: `stackyard ci init github`"),
+    "rollout": ("rollout", "where each endpoint's rollout stands: `stackyard rollout status ENV [ENDPOINT]`"),
 }
 
 

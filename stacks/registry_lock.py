@@ -450,6 +450,19 @@ def _version_number(ref: ModelRef, version: Any, uri: str) -> int:
     return int(text)
 
 
+def tag_model_version(registry: ModelRegistry, ref: ModelRef, tags: Mapping[str, str]) -> None:
+    """Set `tags` on the registry's version `ref` (e.g. an approval); RegistryError if it does not exist."""
+    with _registry_http_settings(registry.timeout_seconds):
+        client = _Registry(registry)
+        # A missing model or version fails here, naming the ones that exist.
+        number = _version_number(ref, client.model_version(ref).version, registry.tracking_uri)
+        for key, value in tags.items():
+            _, error = client._call(f"tagging {ref_key(ref)}", client.client.set_model_version_tag,
+                                    ref.name, str(number), key, value)
+            if error is not None:
+                raise client._refused(f"tagging {ref_key(ref)} with {key}", error)
+
+
 def _check_source(ref: ModelRef, version: int, source: str, uri: str) -> None:
     scheme = source.split(":", 1)[0] if ":" in source else ""
     if not scheme or scheme in _REGISTRY_ONLY_SCHEMES:

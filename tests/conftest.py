@@ -158,10 +158,12 @@ def require_tool(name: str, package: str) -> str:
 
 def lock_beside(spec_file: Path, shipped_environment: str) -> None:
     """Write the registry lock a spec copy needs to plan: the shipped environment's entries, plus an
-    entry for each endpoint the copy adds, as a test registry would resolve it. Invalid copies get none."""
+    entry for each endpoint the copy adds, as a test registry would resolve an approved version. Invalid
+    copies get none."""
     from environments import loader
     from environments.errors import SpecError
-    from environments.spec import MODEL_CARD_TAG, ResolvedModel
+    from environments.spec import (APPROVAL_EVIDENCE_TAG, APPROVED_AT_TAG, APPROVED_BY_TAG, MODEL_CARD_TAG,
+                                   ResolvedModel)
     from stacks import registry_lock
 
     try:
@@ -179,7 +181,9 @@ def lock_beside(spec_file: Path, shipped_environment: str) -> None:
             entry = registry_lock.LockEntry(endpoint.name, endpoint.model, ResolvedModel(
                 name=endpoint.model.name, version=version, run_id="0" * 32, resolved_at="2026-01-01T00:00:00Z",
                 source=f"s3://stackyard-test-models/{endpoint.model.name}/{version}/artifacts",
-                tags={MODEL_CARD_TAG: f"https://cards.example.com/{endpoint.model.name}/{version}"}))
+                tags={MODEL_CARD_TAG: f"https://cards.example.com/{endpoint.model.name}/{version}",
+                      APPROVED_BY_TAG: "reviewer@example.com", APPROVED_AT_TAG: "2026-01-01T00:00:00Z",
+                      APPROVAL_EVIDENCE_TAG: f"https://evals.example.com/{endpoint.model.name}/{version}"}))
         entries.append(entry)
     lock = registry_lock.RegistryLock(spec.name, spec.serving.registry.tracking_uri, tuple(entries))
     registry_lock.lock_path(spec_file).write_text(registry_lock.to_yaml(lock, "stackyard lock"))

@@ -41,6 +41,7 @@ CHARTS: dict[str, tuple[str, str, str, bool]] = {
     "cert-manager": ("cert-manager/cert-manager", "{version}", "deploy/charts/cert-manager", True),
     "kserve-resources": ("kserve/kserve", "{version}", "charts/kserve-resources", False),
     "kserve-crd": ("kserve/kserve", "{version}", "charts/kserve-crd", False),
+    "flagger": ("fluxcd/flagger", "v{version}", "charts/flagger", False),  # rollouts (tests/test_rollouts.py)
 }
 # dcgm-exporter tags name the DCGM version and the chart's: <dcgm>-<chart>.
 DCGM_TAGS = {"4.8.2": "4.5.3-4.8.2"}

@@ -10,9 +10,7 @@ manifest repeats: the net that catches a name derived_names.py missed.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import re
 import tempfile
 from pathlib import Path
@@ -21,20 +19,17 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import SHIPPED_ENVIRONMENTS, lock_beside, plan_for
+from conftest import HYPOTHESIS_PROFILE, SHIPPED_ENVIRONMENTS, lock_beside, plan_for, run_cli
 from environments import loader, naming
 from stacks import offline
 from stacks import plan as plan_module
-from stacks.cli import main
 
 LOCATED = re.compile(r"^error: (?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<path>\$.*?): (?P<message>.+)$")
 
 
 def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
+    result = run_cli(*argv)
+    return result.returncode, result.stdout, result.stderr
 
 
 def _plain(value):
@@ -439,7 +434,10 @@ NAMES = st.one_of(
 )
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+# Planning is the expensive part: 8 generated specs in the ci profile, 200 in thorough.
+@settings(parent=settings.get_profile(HYPOTHESIS_PROFILE),
+          max_examples=max(4, settings.get_profile(HYPOTHESIS_PROFILE).max_examples // 125),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(st.sampled_from(sorted(FIELDS)), NAMES)
 def test_generated_names_are_refused_or_plan_to_valid_unique_names(field, name):
     document = seed("dev")

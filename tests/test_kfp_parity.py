@@ -1,7 +1,7 @@
 """Stackyard's KFP install against upstream's platform-agnostic install of the pinned release.
 
-Every CRD (with its names, scope, versions and subresources), every workload and every Role rule
-upstream has must be in each shipped environment's plan, unless `kfp_install.UPSTREAM_OMISSIONS`
+Every CRD (with its names, scope, versions and subresources), every workload (at upstream's
+images) and every Role rule upstream has must be in each shipped environment's plan, unless `kfp_install.UPSTREAM_OMISSIONS`
 lists it with a reason; and every omission must still excuse something upstream has.
 """
 
@@ -43,6 +43,20 @@ def _excused(kind: str, name: str, group: str = "", resource: str = "", verb: st
     return False
 
 
+def _canonical(image: str) -> str:
+    """`mysql:8.4` -> `docker.io/library/mysql:8.4`: Docker Hub's short names, spelled out."""
+    first = image.split("/", 1)[0]
+    if "/" not in image:
+        return f"docker.io/library/{image}"
+    return image if "." in first or ":" in first else f"docker.io/{image}"
+
+
+def images(objects) -> dict[str, list[str]]:
+    """Workload name -> the images of its (non-init) containers."""
+    return {obj["metadata"]["name"]: sorted(_canonical(c["image"]) for c in obj["spec"]["template"]["spec"]["containers"])
+            for obj in objects if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet")}
+
+
 def parity_gaps(theirs: tuple[dict, ...], ours: list[dict]) -> list[str]:
     """Everything upstream installs that `ours` lacks and no omission excuses, one line each."""
     gaps = []
@@ -59,6 +73,10 @@ def parity_gaps(theirs: tuple[dict, ...], ours: list[dict]) -> list[str]:
     for name in sorted(workload_names(theirs) - our_workloads):
         if not _excused("Deployment", name):
             gaps.append(f"workload {name} is not installed")
+    our_images, their_images = images(ours), images(theirs)
+    for name in sorted(set(our_images) & set(their_images)):
+        if our_images[name] != their_images[name]:
+            gaps.append(f"workload {name} runs {our_images[name]}, upstream {their_images[name]}")
     our_grants = grants_by_subject(ours)
     for subject, grants in sorted(grants_by_subject(theirs).items()):
         held = our_grants.get(subject, set())
@@ -71,25 +89,30 @@ def parity_gaps(theirs: tuple[dict, ...], ours: list[dict]) -> list[str]:
     return gaps
 
 
-KFP_ENVIRONMENTS = [env for env in SHIPPED_ENVIRONMENTS if "kubeflowPipelines" in loader.load(env).versions]
+KFP_ENVIRONMENTS = [env for env in SHIPPED_ENVIRONMENTS if loader.load(env).versions.kubeflow_pipelines]
 
 
 @pytest.mark.parametrize("environment", KFP_ENVIRONMENTS)
 def test_the_plan_installs_everything_upstream_kfp_installs(environment):
-    version = loader.load(environment).versions["kubeflowPipelines"]
+    version = loader.load(environment).versions.kubeflow_pipelines
     assert parity_gaps(upstream(version), installed(environment)) == []
 
 
-def test_a_missing_upstream_rule_a_missing_crd_and_a_status_subresource_are_found():
+def test_a_missing_upstream_rule_a_missing_crd_a_status_subresource_and_an_old_image_are_found():
     """The bugs this test exists for: the Argo Role without workflowtemplates (the controller then
-    never starts a worker), a missing CRD, and a status subresource Argo's controller does not use."""
+    never starts a worker), a missing CRD, a status subresource Argo's controller does not use, and
+    an Argo older than the release's."""
     ours = copy.deepcopy(installed("dev"))
     (argo_role,) = [obj for obj in ours if obj["kind"] == "Role" and obj["metadata"]["name"] == "argo"]
     argo_role["rules"] = [rule for rule in argo_role["rules"] if "workflowtemplates" not in rule["resources"]]
     ours = [obj for obj in ours if obj["metadata"]["name"] != "cronworkflows.argoproj.io"]
     (workflows,) = [obj for obj in ours if obj["metadata"]["name"] == "workflows.argoproj.io"]
     workflows["spec"]["versions"][0]["subresources"] = {"status": {}}
-    gaps = parity_gaps(upstream(loader.load("dev").versions["kubeflowPipelines"]), ours)
+    (controller,) = [obj for obj in ours if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "workflow-controller"]
+    controller["spec"]["template"]["spec"]["containers"][0]["image"] = "quay.io/argoproj/workflow-controller:v3.5.14"
+    gaps = parity_gaps(upstream(loader.load("dev").versions.kubeflow_pipelines), ours)
+    assert ("workload workflow-controller runs ['quay.io/argoproj/workflow-controller:v3.5.14'], "
+            "upstream ['quay.io/argoproj/workflow-controller:v4.0.5']") in gaps
     assert "argo may not get argoproj.io/workflowtemplates" in gaps
     assert "argo may not watch argoproj.io/workflowtemplates/finalizers" in gaps
     assert "CRD cronworkflows.argoproj.io is not installed" in gaps
@@ -98,7 +121,7 @@ def test_a_missing_upstream_rule_a_missing_crd_and_a_status_subresource_are_foun
 
 
 def test_every_omission_excuses_something_upstream_has():
-    version = loader.load("dev").versions["kubeflowPipelines"]
+    version = loader.load("dev").versions.kubeflow_pipelines
     theirs = upstream(version)
     crds = {obj["metadata"]["name"] for obj in theirs if obj["kind"] == "CustomResourceDefinition"}
     grants = grants_by_subject(theirs)

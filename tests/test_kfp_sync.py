@@ -25,6 +25,7 @@ class FakeKfp:
         self.pipelines: dict[str, dict] = {}
         self.versions: dict[str, dict] = {}
         self.runs: dict[str, dict] = {}
+        self.one_off_runs: list[dict] = []  # POST /runs, as the retraining receiver creates them
         self.packages: dict[str, bytes] = {}  # version id -> the uploaded IR
         self.writes: list[str] = []
 
@@ -89,6 +90,11 @@ def _handler(state: FakeKfp):
                 state.packages[version["pipeline_version_id"]] = form["uploadfile"][0]
                 state.writes.append(f"upload version {query['name'][0]}")
                 return self._reply(version)
+            if parts == ["runs"]:
+                run = {**json.loads(raw), "run_id": str(uuid.uuid4())}
+                state.one_off_runs.append(run)
+                state.writes.append(f"create one-off run {run['display_name']}")
+                return self._reply(run)
             if parts == ["recurringruns"]:
                 body = json.loads(raw)
                 run = {**body, "recurring_run_id": str(uuid.uuid4())}

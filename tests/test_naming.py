@@ -13,7 +13,11 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from conftest import HYPOTHESIS_PROFILE
 from environments import naming
+
+# Cheap properties: a tenth of the profile's examples (100 in ci); the API-model one a 25th.
+PROFILE = settings.get_profile(HYPOTHESIS_PROFILE)
 
 # rule id -> (a character the rule allows everywhere, names it accepts, names it refuses)
 CASES = {
@@ -128,7 +132,7 @@ def test_shortening_never_leaves_a_double_hyphen():
     assert "--" not in short and naming.problem("aws.elasticache.replication-group-id", short) is None
 
 
-@settings(max_examples=100, deadline=None)
+@settings(parent=PROFILE, max_examples=PROFILE.max_examples // 10)
 @given(st.text(min_size=1, max_size=120), st.text(min_size=1, max_size=120), st.integers(min_value=12, max_value=64))
 def test_two_different_names_never_shorten_to_one(a, b, limit):
     if a != b:
@@ -136,7 +140,7 @@ def test_two_different_names_never_shorten_to_one(a, b, limit):
     assert len(naming.shorten(a, limit)) <= limit
 
 
-@settings(max_examples=100, deadline=None)
+@settings(parent=PROFILE, max_examples=PROFILE.max_examples // 10)
 @given(st.text(max_size=120))
 def test_free_text_becomes_a_valid_label_value_and_tag_value(text):
     assert naming.problem("k8s.label-value", naming.label_value(text)) is None
@@ -198,7 +202,7 @@ def test_names_a_rule_accepts_the_aws_api_model_accepts(rule_id):
         if rule.problem(name) is None:
             assert api_pattern.fullmatch(name) and len(name) <= metadata["max"], name
 
-    @settings(max_examples=40, deadline=None)
+    @settings(parent=PROFILE, max_examples=PROFILE.max_examples // 25)
     @given(st.from_regex(rule.pattern, fullmatch=True))
     def accepted(name):
         if rule.problem(name) is None:

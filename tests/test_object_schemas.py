@@ -34,6 +34,7 @@ CRD_SOURCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "karpenter.sh": ("aws/karpenter-provider-aws", "v{karpenter}", ("pkg/apis/crds/karpenter.sh_nodepools.yaml",)),
     "karpenter.k8s.aws": ("aws/karpenter-provider-aws", "v{karpenter}",
                           ("pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml",)),
+    "flagger.app": ("fluxcd/flagger", "v{flagger}", ("artifacts/flagger/crd.yaml",)),
     "monitoring.coreos.com": ("prometheus-community/helm-charts", "kube-prometheus-stack-{kubePrometheusStack}", tuple(
         f"charts/kube-prometheus-stack/charts/crds/crds/crd-{name}.yaml"
         for name in ("podmonitors", "servicemonitors", "prometheusrules"))),
@@ -82,7 +83,7 @@ def cel_rules(obj: Mapping, versions: Mapping[str, str], result: CelResult) -> C
     import cel
 
     group, version = group_version(obj)
-    schema = crd_schema(group, version, obj["kind"], CRD_SOURCES[group][1].format(**versions))
+    schema = crd_schema(group, version, obj["kind"], CRD_SOURCES[group][1].format(**dict(versions.items())))
 
     def walk(node_schema: Any, value: Any, where: str) -> None:
         if value is None or not isinstance(node_schema, dict):
@@ -127,7 +128,7 @@ def custom_object_errors(obj: Mapping, versions: Mapping[str, str]) -> list[str]
     group, version = group_version(obj)
     if group not in CRD_SOURCES:
         return [f"{obj['kind']}.{group}: no vendored CRD (add it to CRD_SOURCES and tests/upstream/)"]
-    tag = CRD_SOURCES[group][1].format(**versions)
+    tag = CRD_SOURCES[group][1].format(**dict(versions.items()))
     validator = crd_validator(group, version, obj["kind"], tag)
     return [f"{obj['kind']} {obj['metadata'].get('name')}: {error.message} at {'.'.join(map(str, error.absolute_path))}"
             for error in validator.iter_errors(obj)]
@@ -159,7 +160,7 @@ def is_core(obj: Mapping) -> bool:
 
 @pytest.mark.parametrize("environment", SHIPPED_ENVIRONMENTS)
 def test_every_custom_object_matches_its_crd_strictly(environment):
-    versions = loader.load(environment).versions
+    versions = dict(loader.load(environment).versions.items())  # pin name -> version, for the CRD tags
     customs = [obj for obj in objects(environment) if not is_core(obj)]
     assert customs
     assert [error for obj in customs for error in custom_object_errors(obj, versions)] == []
@@ -168,7 +169,7 @@ def test_every_custom_object_matches_its_crd_strictly(environment):
 def test_every_custom_object_keeps_its_crds_cel_rules():
     result = CelResult()
     for environment in SHIPPED_ENVIRONMENTS:
-        versions = loader.load(environment).versions
+        versions = dict(loader.load(environment).versions.items())  # pin name -> version, for the CRD tags
         for obj in objects(environment):
             if not is_core(obj):
                 cel_rules(obj, versions, result)
@@ -178,7 +179,7 @@ def test_every_custom_object_keeps_its_crds_cel_rules():
 
 @pytest.mark.parametrize("environment", SHIPPED_ENVIRONMENTS)
 def test_every_core_object_matches_the_kubernetes_schema_strictly(environment, monkeypatch):
-    kubernetes = loader.load(environment).versions["kubernetes"]
+    kubernetes = loader.load(environment).versions.kubernetes
     seen, errors = set(), []
     for obj in objects(environment):
         if is_core(obj):
@@ -191,7 +192,7 @@ def _first(environment: str, kind: str) -> dict:
 
 
 def test_a_planted_unknown_field_in_a_custom_object_fails():
-    versions = loader.load("prod").versions
+    versions = dict(loader.load("prod").versions.items())
     service = _first("prod", "InferenceService")
     service["spec"]["predictor"]["model"]["storageUrl"] = "s3://typo"
     assert any("'storageUrl' was unexpected" in error and error.endswith("spec.predictor.model")
@@ -205,7 +206,7 @@ def test_a_broken_cel_rule_fails():
     pool = _first("prod", "NodePool")
     pool["spec"]["template"]["spec"]["requirements"].append(
         {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": []})
-    errors = cel_rules(pool, loader.load("prod").versions, CelResult()).errors
+    errors = cel_rules(pool, dict(loader.load("prod").versions.items()), CelResult()).errors
     assert [e for e in errors if "requirements with operator 'In' must have a value defined" in e], errors
 
 

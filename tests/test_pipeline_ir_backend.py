@@ -84,14 +84,14 @@ def out(tmp_path_factory) -> str:
 
 @pytest.mark.parametrize("environment", SHIPPED_ENVIRONMENTS)
 def test_every_compiled_pipeline_loads_with_the_pinned_backends_protos(environment, out):
-    messages = backend_messages(loader.load(environment).versions["kubeflowPipelines"], out)
+    messages = backend_messages(loader.load(environment).versions.kubeflow_pipelines, out)
     pipelines = compiled(environment)
     assert pipelines
     assert {p.name: parse_errors(p.ir_yaml, messages) for p in pipelines} == {p.name: [] for p in pipelines}
 
 
 def test_a_field_the_backend_does_not_know_is_refused(out):
-    messages = backend_messages(loader.load("prod").versions["kubeflowPipelines"], out)
+    messages = backend_messages(loader.load("prod").versions.kubeflow_pipelines, out)
     documents = list(yaml.safe_load_all(compiled("prod")[0].ir_yaml))
     assert len(documents) == 2, "the shipped pipelines carry kfp-kubernetes config"
     executors = documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]

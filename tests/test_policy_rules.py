@@ -55,7 +55,10 @@ def test_compliant_bases_together_pass_every_rule_in_production():
         "gpuPools": ["a10g-inference", "a100-training"],
         "models": {"recsys-ranker": {"endpoint": "recsys-ranker", "model": "recsys-ranker", "version": 7,
                                      "source": "s3://stackyard-prod-models/recsys-ranker/7",
-                                     "modelCard": "https://wiki.example.com/models/recsys-ranker"}},
+                                     "modelCard": "https://wiki.example.com/models/recsys-ranker",
+                                     "tags": {"stackyard.approval.by": "ml-leads@example.com",
+                                              "stackyard.approval.at": "2026-11-30T10:00:00Z",
+                                              "stackyard.approval.evidence": "https://wiki.example.com/evals/7"}}},
     })
     evaluation = engine.evaluate(resources, context, engine.Levels())
     assert [(f.rule.id, f.subject, f.message) for f in evaluation.findings] == []

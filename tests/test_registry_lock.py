@@ -8,6 +8,7 @@ with the alias @champion pointing at the older one.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -124,7 +125,6 @@ def test_unknown_model_suggests_the_closest_name(registry, tmp_path):
 @pytest.mark.parametrize("source, reason", [
     ("s3://*/models", "concrete bucket"),
     ("s3://stackyard-test-models/*", "no wildcards"),
-    ("http://models.example.com/ranker", "expected a URL starting with s3://"),
     ("s3://stackyard-test-models/ranker\n::error::forged", "control characters"),
 ])
 def test_a_hostile_registry_answer_is_refused_and_nothing_is_locked(registry, tmp_path, source, reason):
@@ -235,3 +235,95 @@ def test_lock_endpoint_resolves_one_endpoint_and_keeps_the_others(registry, lock
         assert "has no endpoint 'ranker-champoin'; did you mean 'ranker-champion'?" in capsys.readouterr().err
     finally:
         _champion(registry["uri"], "1")
+
+
+# --- approval ------------------------------------------------------------------------------
+
+EVIDENCE = "https://github.example.com/ml-platform/evaluations/blob/main/ranker/v{version}.md"
+
+
+def production_spec(directory: Path, tracking_uri: str) -> Path:
+    spec = write_spec(directory, tracking_uri)
+    spec.write_text(spec.read_text() + "\npolicy:\n  production: true\n")
+    return spec
+
+
+def approval_verdicts(plan: dict, spec: Path) -> dict[str, list[str]]:
+    """SY-SRV-007 on the plan's InferenceServices, in the context the spec's lock gives."""
+    from policies.environment import context_from_spec
+    from policies.rules import RULES_BY_ID
+    from policies.rules.model import Resource
+
+    services = [Resource.from_plan_entry(entry) for entry in resources(plan, ISVC)]
+    verdicts = RULES_BY_ID["SY-SRV-007"].run(services, context_from_spec(loader.load(str(spec)), spec))
+    assert len(verdicts) == 2
+    return verdicts
+
+
+def test_approval_tags_match_the_policy_packs_copy():
+    from environments.spec import APPROVAL_TAGS
+    from policies.rules.serving import APPROVAL_TAGS as RULE_TAGS
+
+    assert RULE_TAGS == APPROVAL_TAGS
+
+
+def test_bad_approvals_are_refused_before_the_registry_is_touched(registry, tmp_path, capsys):
+    from stacks.cli import main
+
+    spec = str(production_spec(tmp_path, registry["uri"]))
+    for arguments, message in ((["--version", "2", "--by", "ml-leads@example.com", "--evidence", "see slack"],
+                                "--evidence: expected an http(s) link"),
+                               (["--version", "2", "--by", "https://x", "--evidence", EVIDENCE],
+                                "--by: expected an e-mail address or login name"),
+                               (["--version", "9", "--by", "ml-leads@example.com", "--evidence", EVIDENCE],
+                                "has no version 9 in the MLflow registry")):
+        assert main(["approve", spec, "ranker-pinned", *arguments]) == 2
+        stderr = capsys.readouterr().err
+        assert message in stderr and "Traceback" not in stderr
+    assert main(["approve", spec, "no-such-endpoint", "--version", "2", "--by", "a@b.c", "--evidence", EVIDENCE]) == 2
+    assert "has no endpoint 'no-such-endpoint'; its endpoints: ranker-pinned, ranker-champion" in \
+        capsys.readouterr().err
+
+
+def test_production_needs_approved_versions_in_lock_and_policy(registry, locked, tmp_path, capsys):
+    """Unapproved: `lock` refuses (exit 3) and SY-SRV-007 fails; approved with `stackyard approve`: both
+    accept, and the lock carries who approved which version, when, on what evidence."""
+    from mlflow import MlflowClient
+
+    from environments.spec import APPROVAL_TAGS
+    from stacks.cli import main
+
+    spec = production_spec(tmp_path, registry["uri"])
+    lock_file = registry_lock.lock_path(spec)
+    assert main(["lock", str(spec)]) == 3
+    stderr = capsys.readouterr().err
+    assert "production endpoint 'ranker-pinned' would serve model 'ranker' version 2, which has no approval" in stderr
+    assert f"`stackyard approve {spec} ranker-pinned --version 2 --by WHO --evidence URL`" in stderr
+    assert not lock_file.exists()
+
+    shutil.copy(locked["lock"], lock_file)  # the lock a non-production environment accepted
+    verdicts = approval_verdicts(locked["plan"], spec)
+    assert all(len(problems) == 1 and "which has no approval in the registry" in problems[0]
+               for problems in verdicts.values()), verdicts
+
+    client = MlflowClient(tracking_uri=registry["uri"], registry_uri=registry["uri"])
+    try:
+        for endpoint, version in (("ranker-pinned", 2), ("ranker-champion", 1)):
+            assert main(["approve", str(spec), endpoint, "--version", str(version), "--by", "ml-leads@example.com",
+                         "--evidence", EVIDENCE.format(version=version)]) == 0
+        tags = client.get_model_version(MODEL, "2").tags
+        assert tags["stackyard.approval.by"] == "ml-leads@example.com"
+        assert tags["stackyard.approval.evidence"] == EVIDENCE.format(version=2)
+
+        assert main(["lock", str(spec)]) == 0
+        entry = registry_lock.read(lock_file, "stackyard lock test").entry("ranker-pinned")
+        assert entry.resolved.approved and entry.resolved.version == 2
+        assert entry.resolved.tags["stackyard.approval.by"] == "ml-leads@example.com"
+        assert entry.resolved.tags["stackyard.approval.evidence"] == EVIDENCE.format(version=2)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry.resolved.tags["stackyard.approval.at"])
+        assert "stackyard.approval.by: ml-leads@example.com" in lock_file.read_text()
+        assert approval_verdicts(locked["plan"], spec) == {urn: [] for urn in approval_verdicts(locked["plan"], spec)}
+    finally:  # the session's registry is shared: leave its versions unapproved again
+        for version in ("1", "2"):
+            for tag in APPROVAL_TAGS:
+                client.delete_model_version_tag(MODEL, version, tag)

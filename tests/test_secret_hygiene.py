@@ -147,7 +147,8 @@ def test_a_leaking_writer_is_caught(seeded, tmp_path, monkeypatch):
 
 
 class _Registry(http.server.BaseHTTPRequestHandler):
-    """Just enough of MLflow's REST API for `stackyard lock`: every model resolves to version 3."""
+    """Just enough of MLflow's REST API for `stackyard lock`: every model resolves to version 3, approved
+    (prod locks approved versions only)."""
 
     authorizations: list[str] = []
 
@@ -162,7 +163,11 @@ class _Registry(http.server.BaseHTTPRequestHandler):
             body = {"artifact_uri": f"s3://models/{name}/3"}
         else:
             body = {"model_version": {"name": name, "version": "3", "run_id": "f" * 32,
-                                      "source": f"s3://models/{name}/3", "tags": []}}
+                                      "source": f"s3://models/{name}/3", "tags": [
+                                          {"key": "stackyard.approval.by", "value": "reviewer@example.com"},
+                                          {"key": "stackyard.approval.at", "value": "2026-11-30T10:00:00Z"},
+                                          {"key": "stackyard.approval.evidence",
+                                           "value": f"https://evals.example.com/{name}/3"}]}}
         payload = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Optional
 import yaml
 
 UPSTREAM = Path(__file__).resolve().parent / "upstream"
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are megabytes of YAML
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the CRDs are megabytes of YAML
 
 # What "*" grants among the verbs a Role rule can name.
 STANDARD_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
@@ -31,7 +31,14 @@ def folder(owner_repo: str, tag: str) -> Path:
 @functools.lru_cache(maxsize=None)
 def load_all(path: Path) -> tuple[dict, ...]:
     with path.open(encoding="utf-8") as stream:
-        return tuple(document for document in yaml.load_all(stream, Loader=_Loader) if document)
+        loader = _SafeLoader(stream)  # what yaml.load_all does, with the safe loader named
+        try:
+            documents = []
+            while loader.check_data():
+                documents.append(loader.get_data())
+        finally:
+            loader.dispose()
+    return tuple(document for document in documents if document)
 
 
 # --- CRDs -------------------------------------------------------------------------------------

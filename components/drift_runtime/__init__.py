@@ -2,7 +2,8 @@
 
 `payload_sink.py` receives the payloads KServe's logger sends and keeps the
 feature rows; `drift_check.py` compares recent rows to a reference and pushes
-the drift score to the Pushgateway. Both are single files that need only the
+the drift score to the Pushgateway; `retrain_receiver.py` takes Alertmanager's drift alerts and
+starts the retraining runs in Kubeflow Pipelines. Each is a single file that need only the
 Python standard library, so any image with python3 runs them.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 RUNTIME_DIR = Path(__file__).resolve().parent
 PAYLOAD_SINK = "payload_sink.py"
 DRIFT_CHECK = "drift_check.py"
+RETRAIN_RECEIVER = "retrain_receiver.py"
 
 
 def source(filename: str) -> str:

@@ -11,7 +11,16 @@ back to the drift checks:
     GET  /v1/endpoints/<name>/recent?limit=N the newest N rows
     GET  /v1/endpoints/<name>/reference      the reference rows
     PUT  /v1/endpoints/<name>/reference      replace them: {"rows": [...]}, e.g. a training sample
+    GET  /metrics                            shadow-rollout comparisons, Prometheus text format
     GET  /healthz
+
+During a shadow rollout the candidate (pods `<name>-predictor-<hash>-<id>`) answers
+a mirrored copy of each request that the stable version (`<name>-predictor-primary-...`)
+answers. The logger names the answering pod in `ce-source` and keeps the request's
+id (its X-Request-Id) in `ce-id`, so the sink pairs the two answers to one request
+and counts, per endpoint, the pairs compared and the pairs whose predictions differ
+(stackyard_shadow_comparisons_total, stackyard_shadow_disagreements_total): the
+rollout gate's disagreement ratio.
 
 Until a reference is PUT, the first `--reference-size` rows an endpoint receives
 become its reference. Standard library only; one file, shipped in a ConfigMap.
@@ -20,6 +29,7 @@ become its reference. Standard library only; one file, shipped in a ConfigMap.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import re
 import threading
@@ -30,6 +40,9 @@ from typing import Any, Optional
 from urllib.parse import parse_qs, urlparse
 
 REQUEST_EVENT = "org.kubeflow.serving.inference.request"
+RESPONSE_EVENT = "org.kubeflow.serving.inference.response"
+PRIMARY_POD_MARK = "-predictor-primary-"  # Flagger's copy of the predictor: the stable version
+PENDING_ANSWERS = 10000  # unpaired answers kept; the oldest goes first
 _ENDPOINT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ROUTE = re.compile(r"^/v1/endpoints/([^/]+)/(recent|reference)$")
 _HOUR_FILE = "rows-%Y%m%d%H.jsonl"
@@ -122,7 +135,54 @@ class RowStore:
             (directory / "reference.pinned").write_text("")
 
 
-def make_handler(store: RowStore):
+def answer(body: Any) -> Any:
+    """What a response says, without what differs between two servers anyway (ids, timings)."""
+    if isinstance(body, dict) and "predictions" in body:
+        return body["predictions"]
+    if isinstance(body, dict) and isinstance(body.get("outputs"), list):
+        return [{"name": t.get("name"), "data": t.get("data")} for t in body["outputs"] if isinstance(t, dict)]
+    return body
+
+
+class ShadowComparisons:
+    """Pairs the stable and the candidate answer to one request and counts the pairs that differ."""
+
+    def __init__(self, pending_limit: int = PENDING_ANSWERS):
+        self.pending: "collections.OrderedDict[tuple[str, str], tuple[str, Any]]" = collections.OrderedDict()
+        self.pending_limit = pending_limit
+        self.compared: dict[str, int] = {}
+        self.differed: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def add(self, endpoint: str, request_id: str, source_pod: str, body: Any) -> None:
+        role = "stable" if PRIMARY_POD_MARK in source_pod else "candidate"
+        key = (endpoint, request_id)
+        with self.lock:
+            other = self.pending.pop(key, None)
+            if other is None or other[0] == role:
+                self.pending[key] = (role, answer(body))
+                while len(self.pending) > self.pending_limit:
+                    self.pending.popitem(last=False)
+                return
+            self.compared[endpoint] = self.compared.get(endpoint, 0) + 1
+            self.differed.setdefault(endpoint, 0)
+            if other[1] != answer(body):
+                self.differed[endpoint] += 1
+
+    def exposition(self) -> str:
+        with self.lock:
+            lines = []
+            for metric, counts, help_text in (
+                    ("stackyard_shadow_comparisons_total", self.compared, "Mirrored requests answered by both"),
+                    ("stackyard_shadow_disagreements_total", self.differed, "Of those, answers that differ")):
+                lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
+                lines += [f'{metric}{{endpoint="{endpoint}"}} {count}' for endpoint, count in sorted(counts.items())]
+        return "\n".join(lines) + "\n"
+
+
+def make_handler(store: RowStore, shadow: Optional[ShadowComparisons] = None):
+    shadow = shadow if shadow is not None else ShadowComparisons()
+
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, status: int, body: Optional[dict] = None) -> None:
             payload = json.dumps(body or {}).encode()
@@ -157,11 +217,21 @@ def make_handler(store: RowStore):
                 rows = feature_rows(body)
                 if rows:
                     store.append(endpoint, rows)
+            elif self.headers.get("ce-type") == RESPONSE_EVENT and self.headers.get("ce-id"):
+                shadow.add(endpoint, self.headers["ce-id"], self.headers.get("ce-source", ""), body)
             self._reply(200, {})
 
         def do_GET(self) -> None:
             if self.path == "/healthz":
                 self._reply(200, {"status": "ok"})
+                return
+            if self.path == "/metrics":
+                payload = shadow.exposition().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
                 return
             route = self._route()
             if route is None:

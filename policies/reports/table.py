@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from environments.safe_text import printable
 from policies.audit import AuditReport
 from policies.reports.summary import NOT_EXAMINED, finding_order, status_counts, title, verdict
 from policies.text_table import table, terminal_width
@@ -38,7 +39,7 @@ def render(report: AuditReport) -> str:
             [[e.exemption.rule, e.exemption.resource, e.exemption.owner, e.exemption.expires, e.status,
               str(e.covers)] for e in report.exemptions]))
     if report.skipped:
-        sections.append("Skipped documents\n" + "\n".join(f"  {line}" for line in report.skipped))
+        sections.append("Skipped documents\n" + "\n".join(f"  {printable(line)}" for line in report.skipped))
     if report.not_examined:
         sections.append(NOT_EXAMINED + "\n" + "\n".join(f"  {release.describe()}" for release in report.not_examined))
     counts = status_counts(report)

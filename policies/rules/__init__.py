@@ -7,11 +7,11 @@ is one function beside a metadata table (`RULES` in each module).
 
 from __future__ import annotations
 
-from policies.rules import aws, governance, gpu, network, pod_security, rbac, serving, workloads
+from policies.rules import aws, governance, gpu, network_isolation, pod_security, rbac, serving, workloads
 from policies.rules.model import Rule
 
 RULES: tuple[Rule, ...] = (*gpu.RULES, *workloads.RULES, *pod_security.RULES, *rbac.RULES,
-                          *network.RULES, *serving.RULES, *aws.RULES, *governance.RULES)
+                          *network_isolation.RULES, *serving.RULES, *aws.RULES, *governance.RULES)
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 
 if len(RULES_BY_ID) != len(RULES):

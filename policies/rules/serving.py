@@ -113,6 +113,27 @@ def production_models_locked_with_model_card(resource: Resource, context: Contex
     return problems
 
 
+# The registry tags of an approval, as `stackyard approve` writes them (environments/spec.py
+# APPROVAL_TAGS; the policy pack imports nothing outside policies/, tests/test_approval.py keeps them equal).
+APPROVAL_TAGS = ("stackyard.approval.by", "stackyard.approval.at", "stackyard.approval.evidence")
+
+
+def production_models_approved(resource: Resource, context: Context) -> Optional[list[str]]:
+    if not (context.production and is_inference_service(resource)):
+        return None
+    name = resource.object_name
+    locked = context.models.get(name)
+    if locked is None:
+        return [f"production endpoint {name!r} has no registry-locked model, so no approval to check"]
+    missing = [tag for tag in APPROVAL_TAGS if not locked.tags.get(tag)]
+    if missing:
+        return [f"production endpoint {name!r} serves model {locked.model!r} version {locked.version}, which has "
+                f"no approval in the registry (missing tags {', '.join(missing)}); run `stackyard approve "
+                f"{context.environment or '<env>'} {name} --version {locked.version} --by WHO --evidence URL` "
+                "and lock again"]
+    return []
+
+
 def _monitor_index(monitors: Sequence[Resource]) -> tuple[SelectorIndex, dict[str, SelectorIndex]]:
     """(monitors of every namespace, namespace -> monitors of that namespace), by pod selector."""
     anywhere, by_namespace = [], {}
@@ -230,4 +251,10 @@ RULES = (
          "Create PrometheusRule alerts (burn rate on availability, p99 latency) naming the endpoint, from "
          "endpoints[].slo.",
          Frameworks(nist_ai_rmf=("MEASURE 2.4", "MANAGE 4.1")), endpoints_have_slo_alerts, STACK_SCOPE),
+    Rule("SY-SRV-007", "Production endpoints serve approved model versions", "high", "mandatory",
+         "A model version reaches production traffic only after someone accountable approved it on recorded "
+         "evidence; the registry holds who, when and the link, and the lock carries it into review.",
+         "Approve the version with `stackyard approve <env> <endpoint> --version N --by WHO --evidence URL` "
+         "(or set the stackyard.approval.* tags in MLflow), then run `stackyard lock <env>`.",
+         Frameworks(nist_ai_rmf=("GOVERN 1.4", "MANAGE 1.1")), production_models_approved),
 )

@@ -8,7 +8,9 @@ Every entry is printed with what it was before (`12 → 11`), and a move to an
 older version is flagged as a rollback, so an alias moved back in the registry
 is never a silent change. `--check` resolves and compares without writing
 (exit 6 when the lock is stale, for CI); `--endpoint NAME` re-resolves only
-that endpoint and keeps the other entries as they are.
+that endpoint and keeps the other entries as they are. For a production
+environment, a version without an approval in the registry (`stackyard approve`)
+is refused with exit 3; the approval's tags are recorded in the lock.
 
 A registry with a token: the spec names where the token lives (`token:
 {config: NAME}` or `token: {arn: ...}`) and MLflow reads it from
@@ -110,6 +112,9 @@ def run(args) -> int:
     except registry_lock.RegistryError as error:
         unchanged = f" ({display(path)} is unchanged)" if path.exists() else ""
         raise StackyardError(f"{error}{unchanged}", ExitCode.INVALID_INPUT) from None
+    if spec.policy.is_production(spec.name):
+        resolved_now = [entry for entry in lock.entries if not args.endpoint or entry.endpoint in args.endpoint]
+        _require_approvals(resolved_now, args.environment, f" ({display(path)} is unchanged)" if path.exists() else "")
 
     changes = _changes(previous, lock)
     stale = any(change["change"] != UNCHANGED for change in changes) or previous is None
@@ -135,6 +140,20 @@ def run(args) -> int:
         return 0
     print(f"wrote {display(path)} from {lock.tracking_uri}", file=status)
     return 0
+
+
+def _require_approvals(entries, environment: str, unchanged: str) -> None:
+    """Production serves approved versions only: refuse (exit 3) to lock one without an approval."""
+    missing = [entry for entry in entries if not entry.resolved.approved]
+    if not missing:
+        return
+    first = missing[0]
+    others = f" (and {len(missing) - 1} more endpoint{'s' if len(missing) > 2 else ''})" if len(missing) > 1 else ""
+    raise StackyardError(
+        f"production endpoint {first.endpoint!r} would serve model {first.resolved.name!r} version "
+        f"{first.resolved.version}, which has no approval in the registry{others}: approve it with "
+        f"`stackyard approve {environment} {first.endpoint} --version {first.resolved.version} --by WHO "
+        f"--evidence URL`, then lock again{unchanged}", ExitCode.POLICY_VIOLATION)
 
 
 def _changes(previous, lock) -> list[dict]:

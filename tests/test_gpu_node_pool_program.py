@@ -13,8 +13,8 @@ from components.ownership import Ownership
 from environments import spec as env
 from stacks import offline
 
-VERSIONS = {"kubernetes": "1.33", "vpcCni": "v1", "coredns": "v1", "kubeProxy": "v1", "awsEbsCsiDriver": "v1",
-            "karpenter": "1.5.0"}
+VERSIONS = env.Versions(kubernetes="1.33", vpc_cni="v1", coredns="v1", kube_proxy="v1", aws_ebs_csi_driver="v1",
+                        karpenter="1.5.0")
 OWNERSHIP = Ownership(environment="unit", owner="ml@example.com", team="ml", cost_center="cc-1")
 BOTTLEROCKET = env.GpuAmi(type="BOTTLEROCKET_x86_64_NVIDIA", release_version="1.39.1-5c1bc5f2")
 CLUSTER = env.Cluster(type="eks", name="unit", vpc=env.Vpc(subnet_ids=env.Subnets(private=("subnet-a", "subnet-b"))))
@@ -27,7 +27,7 @@ def record(pool: env.NodePool) -> list[offline.RecordedResource]:
         on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
         controller = None
         if pool.provisioner == "karpenter":
-            controller = Karpenter("unit-karpenter", KarpenterArgs("unit", "us-west-2", VERSIONS["karpenter"],
+            controller = Karpenter("unit-karpenter", KarpenterArgs("unit", "us-west-2", VERSIONS.karpenter,
                                                                    cluster, OWNERSHIP), on_cluster)
         GpuNodePool(f"unit-pool-{pool.name}", GpuNodePoolArgs(pool, "unit", cluster, OWNERSHIP, controller), on_cluster)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, run_cli
+from conftest import REPO, lock_beside, run_cli
 from environments.checks import pipeline_problems
 from environments.spec import Pipeline, Schedule
 
@@ -21,7 +21,7 @@ def write_spec(tmp_path: Path, pipeline: dict, **kubeflow) -> Path:
     path = tmp_path / "pipelines-fixture.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     # local's endpoint serves the model its registry lock pins; `plan` needs the lock beside the spec.
-    (tmp_path / "pipelines-fixture.lock.yaml").write_text((REPO / "environments/local.lock.yaml").read_text())
+    lock_beside(path, "local")
     return path
 
 

@@ -116,6 +116,8 @@ def test_public_endpoint_allow_lists_are_parsed_and_judged(tmp_path, cidrs, frag
     path = spec_copy(tmp_path, {allow_list: f"  publicAccessCidrs: [{', '.join(cidrs)}]"})
     found = problems_of(path)
     assert any("publicAccessCidrs" in p and fragment in p and "dev.yaml:" in p for p in found), found
+    code, output = run("validate", str(path))
+    assert code == 2 and fragment in output
 
 
 def _networks_covering_everything(draw_splits: int) -> list[str]:

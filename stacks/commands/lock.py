@@ -112,7 +112,7 @@ def run(args) -> int:
     except registry_lock.RegistryError as error:
         unchanged = f" ({display(path)} is unchanged)" if path.exists() else ""
         raise StackyardError(f"{error}{unchanged}", ExitCode.INVALID_INPUT) from None
-    if spec.policy.is_production(spec.name):
+    if spec.production:
         resolved_now = [entry for entry in lock.entries if not args.endpoint or entry.endpoint in args.endpoint]
         _require_approvals(resolved_now, args.environment, f" ({display(path)} is unchanged)" if path.exists() else "")
 

@@ -27,12 +27,16 @@ def _plural(count: int, noun: str) -> str:
 
 def _check(environment: str) -> dict:
     from environments import loader
-    from environments.errors import SpecError
-    from stacks import registry_lock
+    from environments.errors import SpecError, SpecProblem
+    from stacks import registry_lock, spec_loading, stack_config
 
     spec_file = loader.spec_path(environment)
     try:
-        spec = loader.load(environment)
+        spec = spec_loading.load(environment)
+        if spec_file.resolve().parent == loader.ENVIRONMENTS_DIR:
+            deployed = stack_config.problem(spec_file.stem)  # what `pulumi up -s <env>` would build
+            if deployed:
+                raise SpecError([SpecProblem(None, (), deployed)])
     except SpecError as error:
         return {"environment": environment, "file": loader.display(spec_file), "valid": False, "error": error,
                 "problems": [{"file": p.location.file if p.location else None,

@@ -53,6 +53,16 @@ def write(folder: Path, document: dict, file_name: str = "spec.yaml") -> Path:
     return path
 
 
+def add_two_schedules_that_derive_one_run(document: dict) -> None:
+    """Pipelines 'train' (schedule 'x-weekly') and 'train-x' (schedule 'weekly'): both would derive the
+    recurring run 'recurring-run-train-x-weekly'."""
+    first = document["pipelines"][0]
+    first["name"], first["schedules"][0]["name"] = "train", "x-weekly"
+    second = copy.deepcopy(first)
+    second["name"], second["schedules"][0]["name"] = "train-x", "weekly"
+    document["pipelines"].append(second)
+
+
 def assert_refused(spec: Path, json_path: str, fragment: str) -> None:
     """validate exits 2 with a line located in `spec`, at `json_path`, saying `fragment`; plan too."""
     code, stdout, stderr = run("validate", str(spec))
@@ -152,11 +162,7 @@ def test_two_pool_labels_that_derive_one_resource(tmp_path):
 
 def test_two_schedules_that_derive_one_recurring_run(tmp_path):
     document = seed("dev")
-    first = document["pipelines"][0]
-    first["name"], first["schedules"][0]["name"] = "train", "x-weekly"
-    second = copy.deepcopy(first)
-    second["name"], second["schedules"][0]["name"] = "train-x", "weekly"
-    document["pipelines"].append(second)
+    add_two_schedules_that_derive_one_run(document)
     assert_refused(write(tmp_path, document), "$.pipelines[1].schedules[0].name",
                    "would be named 'recurring-run-train-x-weekly', the same name as the recurring run ConfigMap of "
                    "pipeline 'train' from $.pipelines[0].schedules[0].name")
@@ -390,11 +396,7 @@ def test_plan_refuses_a_duplicate_urn_that_validate_did_not_catch(tmp_path, monk
 
     monkeypatch.setattr(checks, "CHECKS", tuple(check for check in checks.CHECKS if check is not name_problems))
     document = seed("dev")
-    first = document["pipelines"][0]
-    first["name"], first["schedules"][0]["name"] = "train", "x-weekly"
-    second = copy.deepcopy(first)
-    second["name"], second["schedules"][0]["name"] = "train-x", "weekly"
-    document["pipelines"].append(second)
+    add_two_schedules_that_derive_one_run(document)
     spec = write(tmp_path, document, "dev.yaml")
     lock_beside(spec, "dev")
     code, stdout, stderr = run("plan", str(spec), "--out", str(tmp_path / "out"))

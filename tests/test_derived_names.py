@@ -20,6 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import HYPOTHESIS_PROFILE, SHIPPED_ENVIRONMENTS, lock_beside, plan_for, run_cli
+from spec_seeds import seed
 from environments import loader, naming
 from stacks import offline
 from stacks import plan as plan_module
@@ -30,21 +31,6 @@ LOCATED = re.compile(r"^error: (?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<
 def run(*argv: str) -> tuple[int, str, str]:
     result = run_cli(*argv)
     return result.returncode, result.stdout, result.stderr
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-def seed(name: str) -> dict:
-    """A shipped environment, resolved (extends merged), as a standalone document."""
-    document = _plain(loader.load_document(name)[0])
-    document.pop("extends", None)
-    return document
 
 
 def write(folder: Path, document: dict, file_name: str = "spec.yaml") -> Path:

@@ -187,3 +187,17 @@ def lock_beside(spec_file: Path, shipped_environment: str) -> None:
         entries.append(entry)
     lock = registry_lock.RegistryLock(spec.name, spec.serving.registry.tracking_uri, tuple(entries))
     registry_lock.lock_path(spec_file).write_text(registry_lock.to_yaml(lock, "stackyard lock"))
+
+
+def repository_copy(repo: Path) -> Path:
+    """A fresh git repository at `repo` (branch main, nothing committed yet) holding the files of this
+    checkout that git sees: tracked, and untracked but not ignored, as they are in the working tree."""
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for relative in filter(None, listed):
+        if (REPO / relative).is_file():
+            (repo / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / relative, repo / relative)
+    subprocess.run(["git", "--no-optional-locks", "-C", str(repo), "init", "-q", "-b", "main"], capture_output=True,
+                   text=True, check=True)
+    return repo

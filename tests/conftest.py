@@ -7,6 +7,7 @@ import functools
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -201,3 +202,10 @@ def repository_copy(repo: Path) -> Path:
     subprocess.run(["git", "--no-optional-locks", "-C", str(repo), "init", "-q", "-b", "main"], capture_output=True,
                    text=True, check=True)
     return repo
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (bound, then released), for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -146,3 +146,17 @@ def test_ci_help_names_its_words_plainly(capsys):
         cli.main(["ci", "--help"])
     out = capsys.readouterr().out
     assert "init github" in out and "{init}" not in out
+
+
+def test_spec_problems_are_annotations_under_github_actions(tmp_path, capsys, monkeypatch):
+    spec = tmp_path / "dev.yaml"
+    spec.write_text((REPO / "environments" / "dev.yaml").read_text().replace("metadata:\n", "metadata:\n  x: 1\n", 1))
+    shutil.copy(REPO / "environments" / "base.yaml", tmp_path / "base.yaml")
+    line = spec.read_text().splitlines().index("  x: 1") + 1
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert cli.main(["audit", str(spec)]) == 2
+    annotations = [text for text in capsys.readouterr().err.splitlines() if text.startswith("::error ")]
+    assert len(annotations) == 1 and f"dev.yaml,line={line}::" in annotations[0]
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    assert cli.main(["validate", str(spec)]) == 2
+    assert "::error" not in capsys.readouterr().err

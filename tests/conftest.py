@@ -7,6 +7,7 @@ import functools
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -187,3 +188,24 @@ def lock_beside(spec_file: Path, shipped_environment: str) -> None:
         entries.append(entry)
     lock = registry_lock.RegistryLock(spec.name, spec.serving.registry.tracking_uri, tuple(entries))
     registry_lock.lock_path(spec_file).write_text(registry_lock.to_yaml(lock, "stackyard lock"))
+
+
+def repository_copy(repo: Path) -> Path:
+    """A fresh git repository at `repo` (branch main, nothing committed yet) holding the files of this
+    checkout that git sees: tracked, and untracked but not ignored, as they are in the working tree."""
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for relative in filter(None, listed):
+        if (REPO / relative).is_file():
+            (repo / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / relative, repo / relative)
+    subprocess.run(["git", "--no-optional-locks", "-C", str(repo), "init", "-q", "-b", "main"], capture_output=True,
+                   text=True, check=True)
+    return repo
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (bound, then released), for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

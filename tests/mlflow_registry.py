@@ -9,7 +9,6 @@ seeding cost seconds, so every test that needs a registry shares one.
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port
 from environments.spec import MODEL_CARD_TAG
 
 MODEL = "ranker"
 MODEL_CARD = "https://github.example.com/ml-platform/model-cards/blob/main/ranker/v{version}.md"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, deadline_seconds: float = 180) -> None:

@@ -20,6 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import HYPOTHESIS_PROFILE, SHIPPED_ENVIRONMENTS, lock_beside, plan_for, run_cli
+from spec_seeds import seed
 from environments import loader, naming
 from stacks import offline
 from stacks import plan as plan_module
@@ -32,25 +33,20 @@ def run(*argv: str) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-def seed(name: str) -> dict:
-    """A shipped environment, resolved (extends merged), as a standalone document."""
-    document = _plain(loader.load_document(name)[0])
-    document.pop("extends", None)
-    return document
-
-
 def write(folder: Path, document: dict, file_name: str = "spec.yaml") -> Path:
     path = folder / file_name
     path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def add_two_schedules_that_derive_one_run(document: dict) -> None:
+    """Pipelines 'train' (schedule 'x-weekly') and 'train-x' (schedule 'weekly'): both would derive the
+    recurring run 'recurring-run-train-x-weekly'."""
+    first = document["pipelines"][0]
+    first["name"], first["schedules"][0]["name"] = "train", "x-weekly"
+    second = copy.deepcopy(first)
+    second["name"], second["schedules"][0]["name"] = "train-x", "weekly"
+    document["pipelines"].append(second)
 
 
 def assert_refused(spec: Path, json_path: str, fragment: str) -> None:
@@ -152,11 +148,7 @@ def test_two_pool_labels_that_derive_one_resource(tmp_path):
 
 def test_two_schedules_that_derive_one_recurring_run(tmp_path):
     document = seed("dev")
-    first = document["pipelines"][0]
-    first["name"], first["schedules"][0]["name"] = "train", "x-weekly"
-    second = copy.deepcopy(first)
-    second["name"], second["schedules"][0]["name"] = "train-x", "weekly"
-    document["pipelines"].append(second)
+    add_two_schedules_that_derive_one_run(document)
     assert_refused(write(tmp_path, document), "$.pipelines[1].schedules[0].name",
                    "would be named 'recurring-run-train-x-weekly', the same name as the recurring run ConfigMap of "
                    "pipeline 'train' from $.pipelines[0].schedules[0].name")
@@ -390,11 +382,7 @@ def test_plan_refuses_a_duplicate_urn_that_validate_did_not_catch(tmp_path, monk
 
     monkeypatch.setattr(checks, "CHECKS", tuple(check for check in checks.CHECKS if check is not name_problems))
     document = seed("dev")
-    first = document["pipelines"][0]
-    first["name"], first["schedules"][0]["name"] = "train", "x-weekly"
-    second = copy.deepcopy(first)
-    second["name"], second["schedules"][0]["name"] = "train-x", "weekly"
-    document["pipelines"].append(second)
+    add_two_schedules_that_derive_one_run(document)
     spec = write(tmp_path, document, "dev.yaml")
     lock_beside(spec, "dev")
     code, stdout, stderr = run("plan", str(spec), "--out", str(tmp_path / "out"))

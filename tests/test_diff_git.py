@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from stacks import change_report
-from conftest import FIXTURES, REPO, plan_for, run_cli
+from conftest import FIXTURES, plan_for, repository_copy, run_cli
 
 GIT_IDENTITY = ("-c", "user.name=Stackyard Tests", "-c", "user.email=tests@stackyard.invalid")
 
@@ -31,14 +31,7 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("template") / "repo"
-    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for relative in filter(None, listed):
-        if (REPO / relative).is_file():
-            (repo / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / relative, repo / relative)
-    git(repo, "init", "-q", "-b", "main")
+    repo = repository_copy(tmp_path_factory.mktemp("template") / "repo")
     shutil.copy(FIXTURES / "diff" / "pr-base.yaml", repo / "environments" / "pr.yaml")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "base")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import pytest
 from components.drift_runtime import RUNTIME_DIR
 from components.drift_runtime.drift_check import psi
 from components.drift_runtime.payload_sink import feature_rows
-from conftest import require_tool
+from conftest import free_port, require_tool
 
 SINK = RUNTIME_DIR / "payload_sink.py"
 CHECK = RUNTIME_DIR / "drift_check.py"
@@ -28,15 +27,9 @@ REQUEST = "org.kubeflow.serving.inference.request"
 RESPONSE = "org.kubeflow.serving.inference.response"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def sink(tmp_path):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, str(SINK), "--port", str(port), "--data", str(tmp_path / "rows"),
                                 "--reference-size", "200"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -164,7 +157,7 @@ def test_too_few_rows_push_only_sample_counts(sink, pushgateway):
 
 def test_the_check_fails_when_the_sink_is_unreachable(pushgateway):
     pushgateway_url, pushes = pushgateway
-    result = run_check(f"http://127.0.0.1:{_free_port()}", pushgateway_url, "recsys-ranker")
+    result = run_check(f"http://127.0.0.1:{free_port()}", pushgateway_url, "recsys-ranker")
     assert result.returncode == 1 and "cannot read rows" in result.stderr
     assert pushes == []
 

@@ -40,6 +40,17 @@ def _actions(detail) -> set[str]:
     return {item["action"] if isinstance(item, dict) else item for item in detail or ()}
 
 
+def _on_role(role_suffix: str, actions: set[str], *, exactly: bool) -> Callable[[str, str, object], bool]:
+    """A finding on the resource named ...role_suffix that names exactly these actions, or (exactly=False)
+    some of them and no other."""
+    def applies(type_: str, name: str, detail: object) -> bool:
+        if not name.endswith(role_suffix):
+            return False
+        found = _actions(detail)
+        return found == actions if exactly else found <= actions
+    return applies
+
+
 ACCEPTED: tuple[Accepted, ...] = (
     Accepted("MALFORMED", lambda type_, name, detail: type_ == TRUST
              and detail == "Statement contains neither Resource nor NotResource",
@@ -49,22 +60,19 @@ ACCEPTED: tuple[Accepted, ...] = (
              and ":oidc-provider/oidc.eks." in str(detail),
              "IRSA: the federated principal is the cluster's IAM OIDC provider; parliament knows only "
              "Cognito, Amazon, Facebook, Google and SAML providers"),
-    Accepted("RESOURCE_MISMATCH", lambda type_, name, detail: name.endswith("-karpenter-controller")
-             and _actions(detail) <= {"ec2:RunInstances", "ec2:CreateFleet"},
+    Accepted("RESOURCE_MISMATCH",
+             _on_role("-karpenter-controller", {"ec2:RunInstances", "ec2:CreateFleet"}, exactly=False),
              "Karpenter's controller policy (upstream's) grants RunInstances/CreateFleet on each resource "
              "type in its own statement, with its own tag conditions; parliament checks one statement at a time"),
-    Accepted("RESOURCE_MISMATCH", lambda type_, name, detail: name.endswith("-karpenter-controller")
-             and _actions(detail) == {"ssm:GetParameter"},
+    Accepted("RESOURCE_MISMATCH", _on_role("-karpenter-controller", {"ssm:GetParameter"}, exactly=True),
              "the EKS AMI ids are AWS's public parameters (parameter/aws/service/*), whose ARNs have no account"),
-    Accepted("RESOURCE_STAR", lambda type_, name, detail: name.endswith("-cluster-autoscaler-role")
-             and _actions(detail) <= {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"},
+    Accepted("RESOURCE_STAR", _on_role("-cluster-autoscaler-role", {
+        "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}, exactly=False),
              "cluster-autoscaler's documented policy: the scaling actions are limited to groups carrying the "
              "cluster's ownership tag (the Condition), not by ARN: the groups are found at run time"),
-    Accepted("RESOURCE_STAR", lambda type_, name, detail: name.endswith("-cluster-autoscaler-role")
-             and _actions(detail) == {"eks:DescribeNodegroup"},
+    Accepted("RESOURCE_STAR", _on_role("-cluster-autoscaler-role", {"eks:DescribeNodegroup"}, exactly=True),
              "cluster-autoscaler reads node group templates of node groups it discovers at run time (read only)"),
-    Accepted("RESOURCE_STAR", lambda type_, name, detail: name.endswith("-karpenter-controller")
-             and _actions(detail) == {"iam:GetInstanceProfile"},
+    Accepted("RESOURCE_STAR", _on_role("-karpenter-controller", {"iam:GetInstanceProfile"}, exactly=True),
              "Karpenter's controller policy: instance profiles are created by Karpenter at run time; "
              "GetInstanceProfile reads only"),
 )

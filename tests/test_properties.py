@@ -25,7 +25,7 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 from conftest import HYPOTHESIS_PROFILE, REPO, SHIPPED_ENVIRONMENTS
-from environments import loader
+from spec_seeds import seed
 from stacks.cli import main
 
 # The `ci` profile (tests/conftest.py) runs 1,000 examples for each of the two validate tests,
@@ -36,22 +36,7 @@ LOCATED_LINE = re.compile(r"^error: (?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+
 SUMMARY_LINE = re.compile(r"^stackyard: \d+ problems? in environment '.+'$")
 
 
-def _plain(value):
-    """A located document as plain dicts/lists, for yaml.safe_dump."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-def _seed(name: str) -> dict:
-    document = _plain(loader.load_document(name)[0])
-    document.pop("extends", None)  # resolved already; the seed stands alone
-    return document
-
-
-SEEDS = {name: _seed(name) for name in SHIPPED_ENVIRONMENTS}
+SEEDS = {name: seed(name) for name in SHIPPED_ENVIRONMENTS}
 
 
 def _paths(document, prefix=()):

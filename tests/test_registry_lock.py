@@ -17,8 +17,8 @@ import pytest
 
 from environments import loader
 from stacks import registry_lock
-from conftest import FIXTURES, resources, run_cli
-from mlflow_registry import MODEL, MODEL_CARD, free_port
+from conftest import FIXTURES, free_port, resources, run_cli
+from mlflow_registry import MODEL, MODEL_CARD
 
 SPEC_TEMPLATE = FIXTURES / "serving" / "registry-env.yaml"
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 
 from stacks.commands.review import Step, render_markdown, worst
-from tests.conftest import REPO, run_cli
+from conftest import repository_copy, run_cli
 from tests.test_diff_git import git
 
 
@@ -26,14 +24,7 @@ def test_failed_steps_show_their_error_in_place():
 
 
 def test_a_review_reports_the_diff_and_audit_of_one_plan_and_caches_the_base_plan(tmp_path):
-    repo = tmp_path / "repo"
-    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for relative in filter(None, listed):
-        if (REPO / relative).is_file():
-            (repo / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / relative, repo / relative)
-    git(repo, "init", "-q", "-b", "main")
+    repo = repository_copy(tmp_path / "repo")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "base")
     spec = repo / "environments" / "local.yaml"

@@ -15,10 +15,12 @@ same kinds are covered as everywhere else.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+import functools
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from policies.rules.kube import PodTemplate, each_container, pod_templates
-from policies.rules.model import (STACK_SCOPE, Context, Frameworks, Resource, Rule, as_list, as_map, dig)
+from policies.rules.model import (STACK_SCOPE, Context, Frameworks, Resource, ResourceCheck, Rule, as_list,
+                                  as_map, dig)
 from policies.rules.workloads import serving_containers
 
 # baseline: Sysctls, the safe set (Kubernetes 1.29+ adds the tcp_keepalive/fin_timeout ones).
@@ -42,45 +44,47 @@ BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
 _PSS_NIST = ("4.4.3",)  # NIST SP 800-190 4.4.3: insecure container runtime configurations
 
 
+def _over_pod_templates(problems_in: Callable[[list[PodTemplate]], list[str]]) -> ResourceCheck:
+    """The rule check of a pod control: problems_in(the resource's pod templates), or None for a resource
+    that runs no pods (the control does not apply to it)."""
+    @functools.wraps(problems_in)
+    def check(resource: Resource, context: Context) -> Optional[list[str]]:
+        templates = pod_templates(resource)
+        return problems_in(templates) if templates else None
+    return check
+
+
 def _pod_and_container_contexts(template: PodTemplate) -> list[tuple[str, Mapping[str, Any]]]:
     """(place, securityContext) of the pod and of each of its containers."""
     return [(template.where(), template.security_context)] + [
         (template.where(container), container.security_context) for _t, container in each_container([template])]
 
 
-def no_host_ports(resource: Resource, context: Context) -> Optional[list[str]]:
-    templates = pod_templates(resource)
-    if not templates:
-        return None
+@_over_pod_templates
+def no_host_ports(templates: list[PodTemplate]) -> list[str]:
     return [f"{template.where(container)} binds hostPort {port.get('hostPort')} on the node"
             for template, container in each_container(templates)
             for port in map(as_map, as_list(container.spec.get("ports"))) if port.get("hostPort") not in (None, 0)]
 
 
-def only_safe_sysctls(resource: Resource, context: Context) -> Optional[list[str]]:
-    templates = pod_templates(resource)
-    if not templates:
-        return None
+@_over_pod_templates
+def only_safe_sysctls(templates: list[PodTemplate]) -> list[str]:
     return [f"{template.where()} sets the sysctl {name!r}, which is not in the safe set"
             for template in templates for name in (as_map(item).get("name") for item in
                                                    as_list(template.security_context.get("sysctls")))
             if name not in SAFE_SYSCTLS]
 
 
-def default_proc_mount(resource: Resource, context: Context) -> Optional[list[str]]:
-    templates = pod_templates(resource)
-    if not templates:
-        return None
+@_over_pod_templates
+def default_proc_mount(templates: list[PodTemplate]) -> list[str]:
     return [f"{template.where(container)} sets procMount {container.security_context['procMount']!r}; "
             "only Default masks the host's /proc paths"
             for template, container in each_container(templates)
             if container.security_context.get("procMount") not in (None, "Default")]
 
 
-def selinux_options_restricted(resource: Resource, context: Context) -> Optional[list[str]]:
-    templates = pod_templates(resource)
-    if not templates:
-        return None
+@_over_pod_templates
+def selinux_options_restricted(templates: list[PodTemplate]) -> list[str]:
     problems = []
     for template in templates:
         for place, security in _pod_and_container_contexts(template):
@@ -93,10 +97,8 @@ def selinux_options_restricted(resource: Resource, context: Context) -> Optional
     return problems
 
 
-def apparmor_not_unconfined(resource: Resource, context: Context) -> Optional[list[str]]:
-    templates = pod_templates(resource)
-    if not templates:
-        return None
+@_over_pod_templates
+def apparmor_not_unconfined(templates: list[PodTemplate]) -> list[str]:
     problems = []
     for template in templates:
         for place, security in _pod_and_container_contexts(template):
@@ -110,19 +112,15 @@ def apparmor_not_unconfined(resource: Resource, context: Context) -> Optional[li
     return problems
 
 
-def no_host_process(resource: Resource, context: Context) -> Optional[list[str]]:
-    templates = pod_templates(resource)
-    if not templates:
-        return None
+@_over_pod_templates
+def no_host_process(templates: list[PodTemplate]) -> list[str]:
     return [f"{place} runs as a Windows HostProcess container, with the node's privileges"
             for template in templates for place, security in _pod_and_container_contexts(template)
             if dig(security, "windowsOptions", "hostProcess") is True]
 
 
-def restricted_volume_types(resource: Resource, context: Context) -> Optional[list[str]]:
-    templates = pod_templates(resource)
-    if not templates:
-        return None
+@_over_pod_templates
+def restricted_volume_types(templates: list[PodTemplate]) -> list[str]:
     problems = []
     for template in templates:
         for volume in map(as_map, as_list(template.spec.get("volumes"))):
@@ -134,10 +132,8 @@ def restricted_volume_types(resource: Resource, context: Context) -> Optional[li
     return problems
 
 
-def read_only_root_filesystem(resource: Resource, context: Context) -> Optional[list[str]]:
-    templates = pod_templates(resource)
-    if not templates:
-        return None
+@_over_pod_templates
+def read_only_root_filesystem(templates: list[PodTemplate]) -> list[str]:
     return [f"{template.where(container)} does not set readOnlyRootFilesystem: true; a compromised process "
             "can rewrite its own binaries" for template, container in each_container(templates, ephemeral=False)
             if container.security_context.get("readOnlyRootFilesystem") is not True]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from stacks.commands.common import check_output, load_spec
+from stacks.commands.common import check_output, load_spec, read_json
 from stacks.errors import ExitCode, StackyardError
 
 FORMAT_NAMES = ("table", "json", "sarif", "junit", "html")
@@ -102,16 +102,7 @@ def _document(spec_file: Path):
 
 def _read_plan(path: Path, spec) -> dict:
     """A plan.json of `spec`: refused when it is not one, or was built from another version of the spec."""
-    import json
-
-    try:
-        plan = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise StackyardError(f"--plan: cannot read {path}: {getattr(error, 'strerror', None) or error}",
-                             ExitCode.INVALID_INPUT) from None
-    except json.JSONDecodeError as error:
-        raise StackyardError(f"--plan: {path}:{error.lineno}:{error.colno}: not JSON: {error.msg}",
-                             ExitCode.INVALID_INPUT) from None
+    plan = read_json(path, "--plan")
     if not isinstance(plan, dict) or not isinstance(plan.get("resources"), list) or not all(
             isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("urn", "type", "name"))
             and isinstance(r.get("inputs"), dict) for r in plan["resources"]):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from environments.spec import Spec
 from stacks.errors import ExitCode, StackyardError
@@ -70,6 +72,21 @@ def annotation(level: str, message: str, file: str = "", line: int = 0) -> str:
     where = (f" file={escape(file).replace(':', '%3A').replace(',', '%2C')},line={max(line, 1)}"
              if file else "")
     return f"::{level}{where}::{escape(message)}"
+
+
+def read_json(path: Path, option: str = "") -> Any:
+    """The JSON document in the file at path; one sentence naming the file (and the line and column of a
+    syntax error) when it cannot be read or is not JSON. `option` ("--plan") leads the sentence when the
+    path came from that option."""
+    lead = f"{option}: " if option else ""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackyardError(f"{lead}cannot read {path}: {getattr(error, 'strerror', None) or error}",
+                             ExitCode.INVALID_INPUT) from None
+    except json.JSONDecodeError as error:
+        raise StackyardError(f"{lead}{path}:{error.lineno}:{error.colno}: not JSON: {error.msg}",
+                             ExitCode.INVALID_INPUT) from None
 
 
 def check_output(path: Path) -> None:

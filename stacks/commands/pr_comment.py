@@ -11,7 +11,6 @@ every mandatory finding, so the pull request's files show them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from stacks.errors import ExitCode, StackyardError
@@ -32,14 +31,9 @@ def configure(parser) -> None:
 
 
 def _read(path: Path) -> dict:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise StackyardError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}",
-                             ExitCode.INVALID_INPUT) from None
-    except json.JSONDecodeError as error:
-        raise StackyardError(f"{path}:{error.lineno}:{error.colno}: not JSON: {error.msg}",
-                             ExitCode.INVALID_INPUT) from None
+    from stacks.commands.common import read_json
+
+    document = read_json(path)
     if not isinstance(document, dict) or not (document.get("kind") == "ChangeReport"
                                               or {"from", "to", "differences", "summary"} <= set(document)):
         raise StackyardError(f"{path}: neither a change report (`stackyard diff --json`) nor a parity report "

@@ -14,7 +14,7 @@ import pytest
 from pipelines import compile as pipeline_compile
 from policies.rules.kube import SelectorIndex, selector_matches
 from stacks import offline
-from tests.conftest import REPO
+from conftest import REPO
 
 
 def test_kserve_and_kubernetes_models_load_alone_and_both_packages_still_import_whole():

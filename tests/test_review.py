@@ -6,7 +6,7 @@ import json
 
 from stacks.commands.review import Step, render_markdown, worst
 from conftest import repository_copy, run_cli
-from tests.test_diff_git import git
+from test_diff_git import git
 
 
 def test_the_exit_code_is_the_worst_step():

@@ -7,14 +7,32 @@ compiler (which line to name in an error) both read a pipeline file this way.
 from __future__ import annotations
 
 import ast
+import gc
 from pathlib import Path
 from typing import Optional
+
+
+def parse_python(source: Path) -> ast.Module:
+    """The syntax tree of a Python file, read as text (never imported).
+
+    The garbage collector is paused while the tree is built. On CPython 3.11 before 3.11.8 any error
+    inside ast.parse's conversion of the tree leaves its recursion counter off and surfaces as
+    "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905); we saw it in
+    processes that had planned before, whose garbage (asyncio event loops the Pulumi SDK opened
+    and never closed) was being collected, with failing finalizers, during a parse."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+    finally:
+        if paused:
+            gc.enable()
 
 
 def pipeline_function(source: Path, function: str) -> tuple[Optional[ast.FunctionDef], Optional[str]]:
     """The top-level `def function` in `source`, or why it cannot be found."""
     try:
-        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+        tree = parse_python(source)
     except SyntaxError as error:
         return None, f"{source.name} does not parse: line {error.lineno}: {error.msg}"
     except (OSError, UnicodeDecodeError, ValueError) as error:

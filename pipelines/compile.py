@@ -41,7 +41,7 @@ from pulumi import RunError
 
 from environments import result_cache
 from environments.compiled_pipeline import CompiledPipeline, version_of
-from environments.pipeline_source import pipeline_function
+from environments.pipeline_source import parse_python, pipeline_function
 from environments.result_cache import file_digest
 
 IR_FILE = "pipeline.yaml"
@@ -107,7 +107,7 @@ def local_modules(source: Path, root: Path = CODE_ROOT) -> list[Path]:
             continue
         found.append(path)
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
+            tree = parse_python(path)
         except (OSError, SyntaxError, ValueError):
             continue  # the compile itself reports a file it cannot read
         for node in ast.walk(tree):

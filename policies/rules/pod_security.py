@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from policies.rules.kube import PodTemplate, each_container, pod_templates
 from policies.rules.model import (STACK_SCOPE, Context, Frameworks, Resource, ResourceCheck, Rule, as_list,
                                   as_map, dig)
-from policies.rules.workloads import serving_containers
+from policies.rules.workloads import serving_without_probe
 
 # baseline: Sysctls, the safe set (Kubernetes 1.29+ adds the tcp_keepalive/fin_timeout ones).
 SAFE_SYSCTLS = frozenset({
@@ -178,12 +178,7 @@ def service_account_token_only_where_used(resources: Sequence[Resource], context
 
 
 def servers_have_liveness_probes(resource: Resource, context: Context) -> Optional[list[str]]:
-    serving = serving_containers(resource)
-    if serving is None:
-        return None
-    return [f"{template.where(container)} serves traffic without a livenessProbe; a hung server stays "
-            "ready and is never restarted" for template, container in serving
-            if not as_map(container.spec.get("livenessProbe"))]
+    return serving_without_probe(resource, "livenessProbe", "a hung server stays ready and is never restarted")
 
 
 RULES = (

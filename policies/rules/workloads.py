@@ -199,13 +199,17 @@ def serving_containers(resource: Resource) -> Optional[list[tuple[PodTemplate, C
     return found or None
 
 
-def serving_pods_have_readiness_probes(resource: Resource, context: Context) -> Optional[list[str]]:
+def serving_without_probe(resource: Resource, probe: str, consequence: str) -> Optional[list[str]]:
+    """One problem per container that serves traffic without `probe` (None: nothing here serves)."""
     serving = serving_containers(resource)
     if serving is None:
         return None
-    return [f"{template.where(container)} serves traffic without a readinessProbe; it receives requests "
-            "before the model is loaded" for template, container in serving
-            if not as_map(container.spec.get("readinessProbe"))]
+    return [f"{template.where(container)} serves traffic without a {probe}; {consequence}"
+            for template, container in serving if not as_map(container.spec.get(probe))]
+
+
+def serving_pods_have_readiness_probes(resource: Resource, context: Context) -> Optional[list[str]]:
+    return serving_without_probe(resource, "readinessProbe", "it receives requests before the model is loaded")
 
 
 def ownership_labels_present(resource: Resource, context: Context) -> Optional[list[str]]:

@@ -311,8 +311,9 @@ def refuse_duplicate_urns(resources: list[RecordedResource]) -> None:
         differing = sorted((key not in one or key not in other, key) for key in one.keys() | other.keys()
                            if one.get(key) != other.get(key))  # values both set come first: they read best
         key = differing[0][1] if differing else None
-        told_apart = f": one with {key} = {_short(one.get(key))}, the other with {_short(other.get(key))}" \
-            if key else ""
+        # Registration order is the event loop's: name the two values in a fixed order instead.
+        low, high = sorted((one.get(key), other.get(key)), key=repr) if key else (None, None)
+        told_apart = f": one with {key} = {_short(low)}, the other with {_short(high)}" if key else ""
         raise DuplicateUrnError(f"duplicate resource URN {first.urn}: two {first.type} resources under "
                                 f"{first.parent or 'the stack'} have one name{told_apart}; the Pulumi engine "
                                 "refuses this, and a plan would keep only one of them")

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Optional, Sequence
 from environments import checks, spec_strings
 from environments.errors import Location, PathPart, SpecError, SpecProblem, describe_value
 from environments.located_yaml import LocatedList, LocatedMap, load_located
-from environments.project import ENVIRONMENTS_DIR, repository_root  # noqa: F401 - part of the loader's API
+from environments.project import ENVIRONMENTS_DIR, display, repository_root  # noqa: F401 - part of the loader's API
 from environments.spec import Spec, from_document
 
 SCHEMA_DIR = ENVIRONMENTS_DIR / "schema"
@@ -47,14 +47,6 @@ def lock_path(spec_file: Path) -> Path:
     """The registry lock beside a spec: environments/prod.yaml -> environments/prod.lock.yaml."""
     spec_file = Path(spec_file)
     return spec_file.with_name(f"{spec_file.stem}.lock.yaml")
-
-
-def display(path: Path) -> str:
-    """A path as users see it: relative to the working directory where possible."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 # --- extends -----------------------------------------------------------------

@@ -12,6 +12,14 @@ from typing import Optional
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent  # the installed package's own (schema, shipped specs)
 
 
+def display(path: Path) -> str:
+    """A path as users see it: relative to the working directory where possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def repository_root(start: Optional[Path] = None) -> Path:
     """The project the commands work on, found as Pulumi finds its project.
 

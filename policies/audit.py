@@ -12,15 +12,16 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from environments.errors import Location
-from environments.spec import Spec
 from policies import engine, locations
 from policies.engine import Evaluation, Levels
-from policies.environment import context_from_spec, levels_from_spec
 from policies.rules.governance import exemption_problems, exemption_subject
 from policies.rules.model import Context, Exemption, LockedModel, Resource
+
+if TYPE_CHECKING:  # annotations only: the spec's classes are not loaded where no spec is read
+    from environments.spec import Spec
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,8 @@ def model_cards(spec: Spec, context: Context) -> list[ModelCard]:
 def audit_plan(spec: Spec, document: Any, plan: dict, as_of: str = "",
                spec_file: Optional[Path] = None) -> AuditReport:
     """Evaluate every rule over a plan document of `spec` (the plan may be mutated, e.g. in tests)."""
-    from environments.loader import repository_root
+    from environments.project import repository_root
+    from policies.environment import context_from_spec, levels_from_spec
 
     context = context_from_spec(spec, spec_file, today=as_of)
     levels = levels_from_spec(spec)
@@ -189,12 +191,16 @@ def audit_plan(spec: Spec, document: Any, plan: dict, as_of: str = "",
 
 def audit_manifests(path: Path, context_spec: Optional[tuple[Spec, Path]] = None, as_of: str = "") -> AuditReport:
     """Audit Kubernetes manifests; with `context_spec`, under that environment's facts, levels and exemptions."""
-    from environments import loader
+    from environments.project import display
     from policies import manifests as manifest_files
 
     manifest_set = manifest_files.load(path)
     where = dict(manifest_set.locations)
     if context_spec is not None:
+        # Only here is a spec read: without --context, the audit of a folder loads none of the spec's modules.
+        from environments import loader
+        from policies.environment import context_from_spec, levels_from_spec
+
         spec, spec_file = context_spec
         document, _path = loader.load_document(str(spec_file))
         context, levels = context_from_spec(spec, spec_file, today=as_of), levels_from_spec(spec)
@@ -208,7 +214,7 @@ def audit_manifests(path: Path, context_spec: Optional[tuple[Spec, Path]] = None
         if found is not None:
             where[finding.subject] = found
     return AuditReport(
-        mode="manifests", environment=environment, target=loader.display(path), spec_digest=digest,
+        mode="manifests", environment=environment, target=display(path), spec_digest=digest,
         commit=repository_commit(path if path.is_dir() else path.parent), context=context, levels=levels,
         evaluation=evaluation, resources={r.urn: r for r in manifest_set.resources}, locations=where,
         exemptions=_exemption_statuses(context, evaluation), models=models, skipped=manifest_set.skipped,

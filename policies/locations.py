@@ -9,11 +9,13 @@ monitoring). `spec:` subjects (exemptions) name their path directly.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from environments.errors import Location, PathPart
-from environments.spec import Spec
 from policies.rules.model import Resource
+
+if TYPE_CHECKING:  # annotations only: the spec's classes are not loaded where no spec is read
+    from environments.spec import Spec
 
 # Component areas (stackyard:<area>:<Kind>) -> the spec section they are built from.
 AREA_SECTIONS = {"compute": ("cluster",), "serving": ("serving",), "features": ("featureStore",),

@@ -15,12 +15,18 @@ patch) are skipped and listed as such.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import pickle
 import re
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from environments import collector
 from environments.errors import Location
 from policies.rules.governance import UNREADABLE_MANIFEST
 from policies.rules.model import SECRET, Resource
@@ -74,17 +80,24 @@ def manifest_path(body: dict) -> str:
     return f"{scope}/{body['kind'].lower()}-{name}.yaml"
 
 
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
-                      and not any(part.startswith(".") for part in p.relative_to(path).parts))
-    return [path]
+def _files(path: Path) -> list[tuple[Path, str]]:
+    """The manifest files under `path` (hidden folders and files left out), each with the name
+    users see: `path` as displayed, then the file's place under it."""
+    from environments.project import display
 
-
-def _display(path: Path) -> str:
-    from environments.loader import display
-
-    return display(path)
+    shown = display(path)
+    if not path.is_dir():
+        return [(path, shown)]
+    found = []
+    for folder, folders, names in os.walk(path):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        relative = os.path.relpath(folder, path)
+        for name in names:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in SUFFIXES:
+                file = os.path.join(folder, name)
+                if os.path.isfile(file):
+                    found.append((Path(file), os.path.normpath(os.path.join(shown, relative, name))))
+    return sorted(found)
 
 
 class _Reader:
@@ -98,10 +111,11 @@ class _Reader:
                                                  inputs={"error": f"{self.file}:{line}:{column}: {message}"}))
         self.manifests.locations[urn] = Location(self.file, line, column)
 
-    def document(self, index: str, body: Any, line: int, item_lines: list[int]) -> None:
+    def document(self, index: str, body: Any, line: int, item_lines: list[int], bounded: bool = False) -> None:
+        """One document's value; `bounded` when _bounded_value built it (its depth is already checked)."""
         if body is None:
             return
-        if _depth(body) > MAX_DEPTH:
+        if not bounded and _depth(body) > MAX_DEPTH:
             # The rules walk objects recursively; a hostile nesting must be one finding, not the audit's end.
             self.unreadable(index, line, 1, f"document nested deeper than {MAX_DEPTH} levels; not a Kubernetes object")
             return
@@ -124,7 +138,7 @@ class _Reader:
                 return
             for number, item in enumerate(items):
                 item_line = item_lines[number] if number < len(item_lines) else line
-                self.document(f"{index}/items/{number}", item, item_line, [])
+                self.document(f"{index}/items/{number}", item, item_line, [], bounded)
             return
         metadata = body.get("metadata", {})
         if not isinstance(metadata, dict):
@@ -139,6 +153,10 @@ class _Reader:
 
 
 MAX_DEPTH = 100
+# Values in one document once its aliases are expanded (as the API server's YAML-to-JSON conversion
+# expands them): a few dozen aliases of aliases must be one finding, not an audit that never ends.
+# The largest upstream CRDs are far below it.
+MAX_VALUES = 1_000_000
 
 
 def _depth(value: Any) -> int:
@@ -154,11 +172,73 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+class _TooLarge(Exception):
+    pass
+
+
+class _NotPlain(Exception):
+    """A node PyYAML's SafeConstructor must build: a merge key, an explicit or unknown tag, a key that is a collection."""
+
+
+_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+_MERGE = "tag:yaml.org,2002:merge"
+_OTHER_SCALARS = tuple(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp", "binary"))
+
+
+def _bounded_value(node: Any, loader: Any) -> Any:
+    """The value of a composed YAML document, as PyYAML's SafeConstructor builds it, only faster.
+
+    Mappings, sequences and strings are built here; other scalars (int, float, bool, null,
+    timestamp, binary) by SafeConstructor's own functions, so every value is the one PyYAML
+    gives. Aliases are expanded into copies and counted, and depth is bounded, so the result
+    needs no further guard. Raises _NotPlain for what only SafeConstructor builds (merge keys,
+    explicit tags), _TooLarge beyond MAX_DEPTH levels or MAX_VALUES values.
+    """
+    import yaml
+
+    scalar_node, sequence_node = yaml.ScalarNode, yaml.SequenceNode
+    scalar_constructors = {tag: yaml.SafeLoader.yaml_constructors[tag] for tag in _OTHER_SCALARS}
+    count = 0
+
+    def build(current: Any, level: int) -> Any:
+        nonlocal count
+        count += 1
+        if level > MAX_DEPTH or count > MAX_VALUES:
+            raise _TooLarge
+        tag, kind = current.tag, type(current)
+        if kind is scalar_node:
+            if tag == _STR:
+                return current.value
+            constructor = scalar_constructors.get(tag)
+            if constructor is None:
+                raise _NotPlain
+            try:
+                return constructor(loader, current)
+            except _CONSTRUCTION_ERRORS as error:
+                raise _unbuildable(current, error) from None
+        if kind is sequence_node:
+            if tag != _SEQ:
+                raise _NotPlain
+            return [build(item, level + 1) for item in current.value]
+        if tag != _MAP:
+            raise _NotPlain
+        mapping = {}
+        for key_node, value_node in current.value:
+            if key_node.tag == _MERGE or type(key_node) is not scalar_node:
+                raise _NotPlain
+            mapping[build(key_node, level + 1)] = build(value_node, level + 1)
+        return mapping
+
+    return build(node, 1)
+
+
 def _yaml_chunks(text: str) -> list[tuple[int, str]]:
     """The documents of a YAML stream as (first line, text), split at `---` lines.
 
     Splitting ourselves means one broken document does not hide the ones after it.
     """
+    if "---" not in text and "..." not in text:  # most files: one document, no line to look at
+        return [(1, text)] if text.strip() and not _only_comments(text) else []
     chunks, current, start = [], [], 1
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         if _DOCUMENT_MARKER.match(line):
@@ -186,14 +266,56 @@ def _item_lines(node: Any, offset: int) -> list[int]:
     return []
 
 
-def _parse_yaml(chunk: str, loader_class) -> tuple[Any, Any]:
-    """(node, value) of one YAML document; node None for an empty one."""
+def _parse_yaml(chunk: str, loader_class) -> tuple[Any, Any, bool]:
+    """(node, value, bounded) of one YAML document; node None for an empty one. `bounded` when
+    _bounded_value built the value (depth and size checked), False when SafeConstructor had to."""
     loader = loader_class(chunk)
     try:
         node = loader.get_single_node()
-        return node, (loader.construct_document(node) if node is not None else None)
+        if node is None:
+            return None, None, True
+        try:
+            return node, _bounded_value(node, loader), True
+        except _NotPlain:
+            try:
+                return node, loader.construct_document(node), False
+            except _CONSTRUCTION_ERRORS as error:
+                raise _unbuildable(node, error) from None
     finally:
         loader.dispose()
+
+
+# What PyYAML's constructors raise, besides its own errors, for a value its tag cannot hold
+# (`!!int yes`, `!!timestamp x`, `!!binary` that is not base64).
+_CONSTRUCTION_ERRORS = (ValueError, TypeError, AttributeError, OverflowError)
+
+
+def _unbuildable(node: Any, error: Exception) -> Exception:
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        problem = f"the value {node.value[:80]!r} is not a valid !!{node.tag.rsplit(':', 1)[-1]}"
+    else:
+        problem = f"a value its tag cannot hold ({error})"
+    return yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+
+@functools.cache
+def _fast_loader() -> type:
+    """libyaml's parser, with tag resolution remembered: the composer asks for the tag of every
+    node, PyYAML tries its regular expressions on every plain scalar, and most scalars of a folder
+    repeat (keys, images, labels). SafeLoader has no path resolvers, so a tag depends only on the
+    arguments asked with."""
+    import yaml
+
+    resolve = functools.lru_cache(maxsize=16_384)(yaml.resolver.Resolver().resolve)
+
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        def __init__(self, stream):
+            super().__init__(stream)
+            self.resolve = resolve  # an instance attribute: a cache hit is answered without a Python frame
+
+    return Loader
 
 
 def _read_yaml(reader: _Reader, text: str) -> None:
@@ -202,24 +324,30 @@ def _read_yaml(reader: _Reader, text: str) -> None:
     # libyaml's parser where PyYAML has it: the pure-Python one was nine tenths of
     # auditing a large folder. A document libyaml refuses is parsed again by the
     # pure-Python parser, whose messages are the ones users see (and tests pin).
-    fast_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    fast_loader = _fast_loader()
     for number, (first_line, chunk) in enumerate(_yaml_chunks(text)):
         try:
             try:
-                node, body = _parse_yaml(chunk, fast_loader)
+                node, body, bounded = _parse_yaml(chunk, fast_loader)
             except yaml.YAMLError:
-                node, body = _parse_yaml(chunk, yaml.SafeLoader)
+                node, body, bounded = _parse_yaml(chunk, yaml.SafeLoader)
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line = first_line + (mark.line if mark else 0)
+            what = "YAML error" if isinstance(error, yaml.constructor.ConstructorError) else "YAML syntax error"
             reader.unreadable(str(number), line, (mark.column + 1) if mark else 1,
-                              f"YAML syntax error: {error.problem or error.context or 'invalid YAML'}")
+                              f"{what}: {error.problem or error.context or 'invalid YAML'}")
             continue
         except yaml.YAMLError as error:
             reader.unreadable(str(number), first_line, 1, f"YAML error: {error}")
             continue
+        except _TooLarge:
+            reader.unreadable(str(number), first_line, 1,
+                              f"document nested deeper than {MAX_DEPTH} levels or with more than {MAX_VALUES:,} "
+                              "values once its aliases are expanded; not a Kubernetes object")
+            continue
         start = first_line + (node.start_mark.line if node is not None else 0)
-        reader.document(str(number), body, start, _item_lines(node, first_line))
+        reader.document(str(number), body, start, _item_lines(node, first_line), bounded)
 
 
 def _read_json(reader: _Reader, text: str) -> None:
@@ -235,22 +363,114 @@ def _read_json(reader: _Reader, text: str) -> None:
         reader.document(str(number), document, 1, [])
 
 
+# Below this many files one process reads them all: a fork would cost more than it saves.
+PARALLEL_FROM_FILES = 64
+# What reading a file costs besides its bytes (opening it, a parser, a resource), in bytes of YAML
+# read in the same time: measured over the manifests of a plan, about 5 KB.
+FILE_COST_IN_BYTES = 5_000
+
+
 def load(path: Path) -> ManifestSet:
-    """Every Kubernetes object under `path`; raises FileNotFoundError if `path` does not exist."""
+    """Every Kubernetes object under `path`; raises FileNotFoundError if `path` does not exist.
+
+    A large folder is read on every core the process may use, each reading a contiguous share
+    of the sorted files; the shares are joined in order, so the result is the one a single
+    process gives.
+    """
     if not path.exists():
         raise FileNotFoundError(str(path))
+    files = _files(path)
+    with collector.growing_heap():
+        shares = _shares(files, _usable_cores() if len(files) >= PARALLEL_FROM_FILES else 1)
+        return _read_shares(shares)
+
+
+def _usable_cores() -> int:
+    # Only a single-threaded process forks: a thread holding a lock at the fork would leave the
+    # child waiting on it forever (the in-process test runner has threads; the CLI has none).
+    if threading.active_count() > 1 or not hasattr(os, "fork"):
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _shares(files: list[tuple[Path, str]], count: int) -> list[list[tuple[Path, str]]]:
+    """`files` cut into at most `count` contiguous shares that take about as long to read."""
+    if count <= 1 or len(files) < 2:
+        return [files]
+    sizes = [FILE_COST_IN_BYTES + _size(file) for file, _shown in files]
+    target, shares, current, filled = sum(sizes) / count, [], [], 0
+    for entry, size in zip(files, sizes):
+        current.append(entry)
+        filled += size
+        if filled >= target * (len(shares) + 1) and len(shares) < count - 1:
+            shares.append(current)
+            current = []
+    return [share for share in (*shares, current) if share]
+
+
+def _size(file: Path) -> int:
+    try:
+        return file.stat().st_size
+    except OSError:
+        return 0  # read (and reported) as unreadable later
+
+
+def _read_shares(shares: list[list[tuple[Path, str]]]) -> ManifestSet:
+    """Read the first share here and every other in a forked child, which sends its ManifestSet
+    back pickled. A child that fails for any reason has its share read here instead."""
+    _fast_loader()  # built before the fork, once for all
+    children = [_fork_reader(share) for share in shares[1:]]
     manifests = ManifestSet()
-    for file in _files(path):
-        shown = _display(file)
-        manifests.files.append(shown)
-        reader = _Reader(manifests, shown)
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            reader.unreadable("0", 1, 1, f"cannot read the file: {getattr(error, 'strerror', None) or error}")
-            continue
-        try:
-            (_read_json if file.suffix.lower() == ".json" else _read_yaml)(reader, text)
-        except RecursionError:
-            reader.unreadable("0", 1, 1, "document too deeply nested to parse")
+    for file, shown in shares[0]:
+        _read_file(manifests, file, shown)
+    for share, (pid, pipe) in zip(shares[1:], children):
+        with os.fdopen(pipe, "rb") as incoming:
+            data = incoming.read()  # before waiting: the child cannot finish while its pipe is full
+        _pid, status = os.waitpid(pid, 0)
+        if status != 0 or not data:
+            part = ManifestSet()
+            for file, shown in share:
+                _read_file(part, file, shown)
+        else:
+            part = pickle.loads(data)  # written by our own fork a moment ago, never by anybody else
+        manifests.resources.extend(part.resources)
+        manifests.locations.update(part.locations)
+        manifests.skipped.extend(part.skipped)
+        manifests.files.extend(part.files)
     return manifests
+
+
+def _fork_reader(share: list[tuple[Path, str]]) -> tuple[int, int]:
+    """(pid, read end of its pipe) of a child that reads `share` and writes its ManifestSet to the pipe."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid != 0:
+        os.close(write_end)
+        return pid, read_end
+    status = 1
+    try:  # the child: read, send, and leave without running any of the parent's exit handlers
+        os.close(read_end)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        part = ManifestSet()
+        for file, shown in share:
+            _read_file(part, file, shown)
+        with os.fdopen(write_end, "wb") as outgoing:
+            pickle.dump(part, outgoing, protocol=pickle.HIGHEST_PROTOCOL)
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _read_file(manifests: ManifestSet, file: Path, shown: str) -> None:
+    manifests.files.append(shown)
+    reader = _Reader(manifests, shown)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reader.unreadable("0", 1, 1, f"cannot read the file: {getattr(error, 'strerror', None) or error}")
+        return
+    try:
+        (_read_json if file.suffix.lower() == ".json" else _read_yaml)(reader, text)
+    except RecursionError:
+        reader.unreadable("0", 1, 1, "document too deeply nested to parse")

@@ -16,14 +16,13 @@ Like the real engine, it refuses two resources with one URN (DuplicateUrnError),
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import hashlib
 import runpy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
+from environments import collector
 from policies.rules.model import SECRET, UNKNOWN  # the plan format's markers, defined where the rules read them
 
 STACK_PROGRAM = Path(__file__).resolve().parent / "__main__.py"
@@ -219,31 +218,6 @@ def _make_monitor(mocks, recorded: list[RecordedResource]):
     return RecordingMonitor(mocks)
 
 
-# Objects allocated (net) before a young-generation collection while a program is recorded. The
-# default, 700, makes the collector run thousands of times over a heap that only grows (every
-# resource, Output and task lives to the end), each older-generation pass scanning all of it.
-RECORDING_GC_THRESHOLD = 10_000
-
-
-@contextlib.contextmanager
-def _collector_for_recording() -> Iterator[None]:
-    """Python's cyclic garbage collector, tuned while a program is recorded, restored after.
-
-    Everything alive before (the imported modules: the Pulumi SDK, providers, kfp) is frozen
-    out of the collector's scans, and young collections run far less often. Afterwards the
-    thresholds are restored and the frozen objects unfrozen, so a process that plans
-    several environments (diff, review, parity) still collects what each plan left behind.
-    """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(RECORDING_GC_THRESHOLD, thresholds[1], thresholds[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
-
-
 def record(stack: str, config: dict[str, str], secret_keys: tuple[str, ...] = (),
            program: Optional[Callable[[], None]] = None) -> list[RecordedResource]:
     """Run `program` (default: the real stack program) under mocks; return every resource.
@@ -267,7 +241,7 @@ def record(stack: str, config: dict[str, str], secret_keys: tuple[str, ...] = ()
         pulumi.runtime.set_all_config({f"{PROJECT}:{k}" if ":" not in k else k: v for k, v in config.items()},
                                       [f"{PROJECT}:{k}" if ":" not in k else k for k in secret_keys])
         run = program or (lambda: runpy.run_path(str(STACK_PROGRAM), run_name="__main__"))
-        with _collector_for_recording():
+        with collector.growing_heap():
             _sync_await(run_pulumi_func(run))
     except KeyboardInterrupt:
         # Ctrl-C abandons the program's tasks mid-flight; when they are collected asyncio would log

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from environments import collector
 from pipelines import compile as pipeline_compile
 from policies.rules.kube import SelectorIndex, selector_matches
 from stacks import offline
@@ -45,7 +46,7 @@ def test_the_collector_is_relaxed_while_recording_and_restored_after():
 
     before = gc.get_threshold()
     offline.record("dev", {}, program=program)
-    assert seen["threshold"] == offline.RECORDING_GC_THRESHOLD and seen["frozen"] > 0
+    assert seen["threshold"] == collector.GROWING_HEAP_THRESHOLD and seen["frozen"] > 0
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
     def failing():

@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 import jsonschema
 import pytest
 
+from environments.loader import display
 from policies import audit, manifests
 from policies.reports import render
 from conftest import FIXTURES, run_cli
@@ -36,7 +37,7 @@ def test_manifests_multi_document_list_json_and_empty_files():
     assert lines["Pod/team-a/debug"] == 23  # the document after an empty and a comment-only one
     assert lines["StatefulSet/feast/redis"] == 14  # a List item has its own line
     assert any(file.endswith("nested/empty.yaml") for file in found.files)
-    assert found.skipped == [f"{manifests._display(MANIFESTS / 'nested' / 'values.yaml')}:2: "
+    assert found.skipped == [f"{display(MANIFESTS / 'nested' / 'values.yaml')}:2: "
                              "no apiVersion or kind, not a Kubernetes object"]
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping  # not typing.Mapping: isinstance checks against it are several times slower
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from policies.rules.model import UNKNOWN, Resource, as_list, as_map, dig
 

@@ -6,10 +6,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from environments.spec import Spec
 from stacks.errors import ExitCode, StackyardError
+
+if TYPE_CHECKING:  # annotations only: the spec's classes are not loaded where no spec is read
+    from environments.spec import Spec
 
 
 def add_environment_argument(parser) -> None:

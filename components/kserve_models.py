@@ -24,8 +24,8 @@ from typing import Any, Iterable, Mapping
 
 PathPart = str | int
 
-_LIST_TYPE = re.compile(r"^list\[(.+)\]$")
-_DICT_TYPE = re.compile(r"^dict\(([^,]+), (.+)\)$")
+_LIST_TYPE = re.compile(r"^list\[(.+)\]\Z")
+_DICT_TYPE = re.compile(r"^dict\(([^,]+), (.+)\)\Z")
 # OpenAPI primitive type names -> the Python types a wire value may have.
 _PRIMITIVES: dict[str, tuple[type, ...]] = {
     "str": (str,),

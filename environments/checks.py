@@ -233,8 +233,8 @@ def feature_store_service(spec: Spec) -> Iterator[SpecProblem]:
 
 
 # EKS AMI release versions: AL2023 "<kubernetes x.y.z>-<yyyymmdd>", Bottlerocket "<bottlerocket x.y.z>-<commit>".
-_AL2023_RELEASE = re.compile(r"^(?P<kubernetes>[0-9]+\.[0-9]+)\.[0-9]+-[0-9]{8}$")
-_BOTTLEROCKET_RELEASE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+-[0-9a-f]{8}$")
+_AL2023_RELEASE = re.compile(r"^(?P<kubernetes>[0-9]+\.[0-9]+)\.[0-9]+-[0-9]{8}\Z")
+_BOTTLEROCKET_RELEASE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+-[0-9a-f]{8}\Z")
 
 
 def _minor(version: str) -> str:

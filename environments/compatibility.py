@@ -20,7 +20,7 @@ TABLE = Path(__file__).resolve().parent / "compatibility.yaml"
 SDK_PREFIX = "sdk:"
 SAME_MINOR_AS = "minor of "
 _NUMBERS = re.compile(r"^v?(\d+(?:\.\d+)*)")
-_CONSTRAINT = re.compile(r"^(>=|<=|==|>|<)\s*(\S+)$")
+_CONSTRAINT = re.compile(r"^(>=|<=|==|>|<)\s*(\S+)\Z")
 
 
 @dataclass(frozen=True)

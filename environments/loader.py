@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from environments import checks, spec_strings
+from environments import checks, json_schema, spec_strings
 from environments.errors import Location, PathPart, SpecError, SpecProblem, describe_value
 from environments.located_yaml import LocatedList, LocatedMap, load_located
 from environments.project import ENVIRONMENTS_DIR, display, repository_root  # noqa: F401 - part of the loader's API
@@ -23,7 +23,7 @@ from environments.spec import Spec, from_document
 
 SCHEMA_DIR = ENVIRONMENTS_DIR / "schema"
 ROOT_SCHEMA = "https://stackyard.dev/schema/v1/environment.schema.json"
-_ENV_NAME = re.compile(r"^[a-z0-9][-a-z0-9]*$")
+_ENV_NAME = re.compile(r"^[a-z0-9][-a-z0-9]*\Z")
 
 
 def environments_dir() -> Path:
@@ -192,7 +192,7 @@ def _validator():
         resources.append((contents["$id"], referencing.Resource.from_contents(contents)))
     registry = referencing.Registry().with_resources(resources)
     root = registry.contents(ROOT_SCHEMA)
-    return jsonschema.Draft202012Validator(
+    return json_schema.validator_class()(
         root, registry=registry, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 

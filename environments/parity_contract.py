@@ -34,6 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
+from environments import json_schema
 from environments.errors import Location, SpecError, SpecProblem
 from environments.located_yaml import load_located
 from environments.loader import ENVIRONMENTS_DIR, SCHEMA_DIR, display, environments_dir, locate, schema_problems
@@ -55,7 +56,7 @@ RELATION_PARAMETERS: dict[str, frozenset[str]] = {
 # Relations that judge a whole list at once instead of leaf by leaf.
 WHOLE_VALUE_RELATIONS = frozenset({"subset"})
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_*?-]+$")
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_*?-]+\Z")
 _SEGMENT = re.compile(r'\.?([^.\[\]"]+)|\["([^"]+)"\]|\[([^\]"]+)\]')
 
 
@@ -161,10 +162,8 @@ class ParityContract:
 
 @lru_cache(maxsize=1)
 def _validator():
-    import jsonschema
-
     schema = json.loads(SCHEMA_FILE.read_text())
-    return jsonschema.Draft202012Validator(schema)
+    return json_schema.validator_class()(schema)
 
 
 def _semantic_problems(document: Any) -> Iterator[SpecProblem]:

@@ -21,11 +21,11 @@ WEB_SCHEMES = ("https", "http")
 MODEL_SOURCE_SCHEMES = ("s3", "gs", "https")
 
 # RFC 3986 unreserved, reserved and percent: anything else (space, quotes, <>, {}, |, \, ^, `) is refused.
-_URL_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
+_URL_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*\Z")
 _CONTROL = re.compile("[\x00-\x20\x7f-\x9f]")
 # S3 bucket naming rules (also the stricter subset of GCS): 3-63 lowercase letters, digits, dots, hyphens.
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_KEY_SEGMENT = re.compile(r"^[A-Za-z0-9!\-_.'()+=@,:~]+$")  # no wildcards (* ?), no brackets
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+_KEY_SEGMENT = re.compile(r"^[A-Za-z0-9!\-_.'()+=@,:~]+\Z")  # no wildcards (* ?), no brackets
 
 
 def url_problem(url: object, schemes: Iterable[str] = WEB_SCHEMES) -> Optional[str]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # annotations only: the spec's classes are not loaded where n
 # Component areas (stackyard:<area>:<Kind>) -> the spec section they are built from.
 AREA_SECTIONS = {"compute": ("cluster",), "serving": ("serving",), "features": ("featureStore",),
                  "pipelines": ("kubeflow",), "monitoring": ("monitoring",), "policy": ("policy",)}
-_SPEC_SUBJECT = re.compile(r"^spec:(?P<path>.+)$")
+_SPEC_SUBJECT = re.compile(r"^spec:(?P<path>.+)\Z")
 _PATH_PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 

@@ -400,7 +400,7 @@ def _cell(text: Any) -> str:
     return html.escape(shown, quote=False).replace("|", "&#124;").replace("`", "&#96;")
 
 
-_PLAIN_CODE = re.compile(r"^[A-Za-z0-9 :/._*@=,+\-\[\]]*$")
+_PLAIN_CODE = re.compile(r"^[A-Za-z0-9 :/._*@=,+\-\[\]]*\Z")
 
 
 def _literal(text: Any) -> str:

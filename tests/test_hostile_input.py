@@ -13,6 +13,7 @@ import io
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -592,3 +593,64 @@ def test_the_audit_table_and_junit_show_escapes_not_raw_control_characters(tmp_p
     assert code == 3 and "\x1b" not in table and "evil\\x1b[31mRED" in table
     code, _ = run("audit", "--manifests", str(tmp_path), "--format", "junit", "--output", str(tmp_path / "r.xml"))
     ElementTree.parse(tmp_path / "r.xml")
+
+
+# --- 19. a final newline past an anchored pattern ---------------------------------------------------
+# Python's `$` also matches before a final newline: "main\n" passed "^[A-Za-z0-9._/-]+$" (found by
+# the branch-name property above), and a spec string may end in one (a YAML block scalar).
+
+def _schema_patterns() -> list[str]:
+    found = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            if isinstance(value.get("pattern"), str):
+                found.add(value["pattern"])
+            for child in value.values():
+                walk(child)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child)
+
+    for path in sorted((REPO / "environments" / "schema").glob("*.schema.json")):
+        walk(json.loads(path.read_text()))
+    return sorted(pattern for pattern in found if pattern.endswith("$"))
+
+
+@pytest.mark.parametrize("pattern", _schema_patterns())
+@FEW
+@given(data=st.data())
+def test_a_schema_pattern_refuses_what_it_accepts_plus_a_final_newline(pattern, data):
+    from environments import json_schema
+
+    validator = json_schema.validator_class()({"type": "string", "pattern": pattern})
+    value = data.draw(st.from_regex(json_schema.ecma_pattern(pattern), fullmatch=True).filter(
+        lambda text: "\n" not in text))
+    assert validator.is_valid(value)
+    assert not validator.is_valid(value + "\n")
+
+
+def test_the_spec_loader_refuses_a_final_newline_where_the_schema_anchors_a_value(tmp_path):
+    for name in ("base.yaml", "dev.yaml", "dev.lock.yaml"):
+        shutil.copyfile(REPO / "environments" / name, tmp_path / name)
+    spec_file = tmp_path / "dev.yaml"
+    text = spec_file.read_text()
+    assert "  name: dev\n" in text
+    spec_file.write_text(text.replace("  name: dev\n", '  name: "dev\\n"\n', 1))
+    with pytest.raises(SpecError) as refused:
+        loader.load(str(spec_file))
+    # One schema problem, not the schema's silence and nine derived-name problems after it.
+    assert [str(problem).split(": ", 2)[1:] for problem in refused.value.problems] == [
+        ["$.metadata.name", "expected a DNS-1123 label of at most 42 characters, found string 'dev\\n'"]]
+
+
+def test_no_anchored_pattern_in_the_code_ends_in_a_dollar():
+    # `\Z`, not `$`, ends an anchored pattern (or use fullmatch); MULTILINE patterns mean `$` per line.
+    anchored = re.compile(r"""re\.(?:compile|match|fullmatch|search)\(\s*r?(["'])\^.*\$\1(?![^)]*(?:re\.M|MULTILINE))""")
+    offenders = []
+    for folder in ("environments", "stacks", "policies", "components", "pipelines", "benchmarks"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), start=1):
+                if anchored.search(line):
+                    offenders.append(f"{path.relative_to(REPO)}:{number}")
+    assert not offenders

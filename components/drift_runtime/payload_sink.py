@@ -43,8 +43,8 @@ REQUEST_EVENT = "org.kubeflow.serving.inference.request"
 RESPONSE_EVENT = "org.kubeflow.serving.inference.response"
 PRIMARY_POD_MARK = "-predictor-primary-"  # Flagger's copy of the predictor: the stable version
 PENDING_ANSWERS = 10000  # unpaired answers kept; the oldest goes first
-_ENDPOINT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_ROUTE = re.compile(r"^/v1/endpoints/([^/]+)/(recent|reference)$")
+_ENDPOINT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_ROUTE = re.compile(r"^/v1/endpoints/([^/]+)/(recent|reference)\Z")
 _HOUR_FILE = "rows-%Y%m%d%H.jsonl"
 
 

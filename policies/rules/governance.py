@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 from policies.rules.kube import malformed_pod_spec
 from policies.rules.model import STACK_SCOPE, Context, Exemption, Frameworks, Resource, Rule
 
-RULE_ID = re.compile(r"^SY-[A-Z]+-[0-9]{3}$")
+RULE_ID = re.compile(r"^SY-[A-Z]+-[0-9]{3}\Z")
 GOVERNANCE_PREFIX = "SY-GOV-"
 MIN_JUSTIFICATION = 10
 # Documents of a manifest audit that could not be read become resources of this type.

@@ -18,7 +18,7 @@ from stacks.commands.common import add_environment_argument, load_spec
 from stacks.errors import ExitCode, StackyardError
 
 # An approver: a person's or group's e-mail or a login name, nothing that could pass for a link.
-_APPROVER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_APPROVER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}\Z")
 
 
 def configure(parser) -> None:

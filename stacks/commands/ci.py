@@ -100,9 +100,9 @@ def _job_names(names: list[str]) -> list[str]:
 
 # What may be written into a workflow unquoted: every flag is checked against these, so no value can
 # end a YAML scalar, start a shell command in a `run:` step, or break a `needs.<job>` expression.
-_JOB_NAME = re.compile(r"^[a-z][a-z0-9-]*$")  # GitHub job and output ids start with a letter
-_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]+(?<![./])(?<!\.lock)$")
-_PYTHON = re.compile(r"^3\.[0-9]{1,2}(\.[0-9]{1,2})?$")
+_JOB_NAME = re.compile(r"^[a-z][a-z0-9-]*\Z")  # GitHub job and output ids start with a letter
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]+(?<![./])(?<!\.lock)\Z")
+_PYTHON = re.compile(r"^3\.[0-9]{1,2}(\.[0-9]{1,2})?\Z")
 
 
 def _check_flags(args) -> None:

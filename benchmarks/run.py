@@ -14,7 +14,9 @@ its rounds, with the spread (lowest and highest) beside it.
   (stacks/offline.record) and writes the same bytes with the cheapest writer
   (json.dumps and libyaml's emitter into plain files; checked byte for byte);
 - a cold `stackyard plan SPEC --out DIR` in a child process: CPU time per
-  resource and peak RSS (os.wait4);
+  resource and peak RSS (os.wait4). With --quick the 1000-endpoint size has one
+  round, and that round's pair is two cold child processes (the plan, giving
+  CPU and RSS too, then the floor reading the plan back from its plan.json);
 - `stackyard audit --manifests DIR` against `checkov -d DIR --framework kubernetes`
   on the same manifests (checkov pip-installed into its own virtualenv);
 - `stackyard plan prod` wall time, and the pull-request review of the three
@@ -405,24 +407,28 @@ class SizeResult:
 def measure_size(size: int, workdir: Path, rounds: int, checkov: Optional[Path], with_profile: bool) -> SizeResult:
     spec_file = generate(size, workdir / f"size-{size}")
     plan_out, floor_out = workdir / f"plan-{size}", workdir / f"floor-{size}"
-    outcome = {}
-    first_plan, first_floor = interleaved(lambda: outcome.update(plan=plan_once(spec_file, plan_out)),
-                                          lambda: outcome.update(recorded=floor_once(outcome["plan"], floor_out)), 1)
-    plan, recorded = outcome["plan"], outcome["recorded"]
-    if [r.urn for r in recorded] != [entry["urn"] for entry in plan["resources"]]:
-        raise RuntimeError(f"size {size}: the bare program did not register the plan's resources")
-    if _tree_bytes(plan_out) != _tree_bytes(floor_out):
-        raise RuntimeError(f"size {size}: the floor did not write the plan's bytes")
+    plan_command = [sys.executable, "-m", "stacks.cli", "plan", str(spec_file), "--out"]
     if rounds == 1 and size >= LARGE:
-        # One round at a large size (--quick): the checked A B pair above is that round. The smaller
-        # sizes before it warmed the imports and the compile cache, and a second pair would cost
-        # minutes for the same measurement.
-        plan_samples, floor_samples = first_plan, first_floor
-    else:  # the first pair warmed this process up: the rounds are measured after it
+        # One round at a large size (--quick): one cold A B pair, each side a fresh process, the
+        # plan's also giving its CPU time and peak RSS. An in-process pair and a separate cold plan
+        # would cost a minute more for the same round.
+        (wall, cpu, rss), floor_usage = child_usage([*plan_command, str(plan_out)]), child_usage(
+            [sys.executable, str(Path(__file__).resolve()), "--floor-of", str(plan_out / "plan.json"),
+             "--floor-out", str(floor_out)])
+        plan = json.loads((plan_out / "plan.json").read_text(encoding="utf-8"))
+        plan_samples, floor_samples = Samples([wall]), Samples([floor_usage[0]])
+    else:
+        outcome = {}
+        interleaved(lambda: outcome.update(plan=plan_once(spec_file, plan_out)),
+                    lambda: outcome.update(recorded=floor_once(outcome["plan"], floor_out)), 1)
+        plan = outcome["plan"]
+        check_floor(plan, outcome["recorded"])
+        # The first pair warmed this process up: the rounds are measured after it.
         plan_samples, floor_samples = interleaved(lambda: plan_once(spec_file, plan_out),
                                                   lambda: floor_once(plan, floor_out), rounds)
-    cold = workdir / f"cold-{size}"
-    wall, cpu, rss = child_usage([sys.executable, "-m", "stacks.cli", "plan", str(spec_file), "--out", str(cold)])
+        wall, cpu, rss = child_usage([*plan_command, str(workdir / f"cold-{size}")])
+    if _tree_bytes(plan_out) != _tree_bytes(floor_out):
+        raise RuntimeError(f"size {size}: the floor did not write the plan's bytes")
     manifests = plan_out / "manifests"
     ours, theirs = audit_against_checkov(manifests, rounds, checkov)
     return SizeResult(
@@ -431,6 +437,17 @@ def measure_size(size: int, workdir: Path, rounds: int, checkov: Optional[Path],
         cold_wall_seconds=wall, cold_cpu_seconds=cpu, peak_rss_mib=rss, audit=ours, checkov=theirs,
         checkov_ratio=ratio_samples(theirs, ours) if theirs else None,
         phases=profile(spec_file, workdir / f"profile-{size}") if with_profile else None)
+
+
+def check_floor(plan: dict, recorded: list) -> None:
+    if [r.urn for r in recorded] != [entry["urn"] for entry in plan["resources"]]:
+        raise RuntimeError(f"{plan['environment']}: the bare program did not register the plan's resources")
+
+
+def _floor_child(plan_file: Path, out: Path) -> None:
+    """The floor as a fresh process (--floor-of): the plan read back from its plan.json."""
+    plan = json.loads(plan_file.read_text(encoding="utf-8"))
+    check_floor(plan, floor_once(plan, out))
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
@@ -552,7 +569,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="add the phase breakdown of a cold plan per size")
     parser.add_argument("--phases-of", type=Path, help=argparse.SUPPRESS)  # the --profile child
     parser.add_argument("--phases-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-of", type=Path, help=argparse.SUPPRESS)  # the cold floor at a large size
+    parser.add_argument("--floor-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor_of:
+        _floor_child(args.floor_of, args.floor_out)
+        return
     if args.phases_of:
         print(json.dumps(phases(args.phases_of, args.phases_out)))
         return

@@ -48,6 +48,16 @@ def test_a_tiny_run_writes_the_table_and_the_json(tmp_path):
     assert "`stackyard --help`" in table
 
 
+def test_a_single_round_at_a_large_size_is_one_pair_of_cold_processes(tmp_path, monkeypatch):
+    monkeypatch.setattr(benchmarks, "LARGE", 2)  # --quick's one round at 1000 endpoints, at 2
+    result = benchmarks.measure_size(2, tmp_path, 1, None, False)
+    assert len(result.plan.values) == len(result.floor.values) == 1
+    assert result.plan.values[0] == result.cold_wall_seconds and result.peak_rss_mib > 0
+    # The floor child read the plan back and wrote its very bytes (measure_size checks them too).
+    assert (tmp_path / "floor-2" / "plan.json").read_bytes() == (tmp_path / "plan-2" / "plan.json").read_bytes()
+    assert not (tmp_path / "cold-2").exists()  # no third plan
+
+
 # The hot spots the benchmarks found were fixed without changing an answer.
 
 from hypothesis import given, strategies as st  # noqa: E402

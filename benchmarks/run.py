@@ -14,7 +14,7 @@ its rounds, with the spread (lowest and highest) beside it.
   (stacks/offline.record) and writes the same bytes with the cheapest writer
   (json.dumps and libyaml's emitter into plain files; checked byte for byte);
 - a cold `stackyard plan SPEC --out DIR` in a child process: CPU time per
-  resource and peak RSS (os.wait4). With --quick the 1000-endpoint size has one
+  resource and peak RSS (benchmarks/measure_child.py). With --quick the 1000-endpoint size has one
   round, and that round's pair is two cold child processes (the plan, giving
   CPU and RSS too, then the floor reading the plan back from its plan.json);
 - `stackyard audit --manifests DIR` against `checkov -d DIR --framework kubernetes`
@@ -55,6 +55,7 @@ if str(REPO) not in sys.path:
 from benchmarks import startup  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+MEASURE_CHILD = REPO / "benchmarks" / "measure_child.py"
 FULL_SIZES = (10, 100, 1000)
 LARGE = 1000  # from this size on, --quick takes one round
 CHECKOV_VENV = Path(tempfile.gettempdir()) / "stackyard-bench-checkov"
@@ -264,19 +265,18 @@ def child_environment(extra: Optional[dict] = None) -> dict:
 
 
 def child_usage(command: list[str], env: Optional[dict] = None) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS in MiB) of `command` run as a child process."""
-    # stderr goes to a file, not a pipe: nobody reads a pipe while wait4 waits, and a full one would block.
-    with tempfile.TemporaryFile() as errors:
-        start = time.perf_counter()
-        child = subprocess.Popen(command, cwd=REPO, env=child_environment(env),
-                                 stdout=subprocess.DEVNULL, stderr=errors)
-        _pid, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        if child.returncode != 0:
-            errors.seek(0)
-            raise RuntimeError(f"{' '.join(command)} failed: {errors.read().decode()[-2000:]}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    """(wall seconds, CPU seconds, peak RSS in MiB) of `command` run as a child process, measured by
+    benchmarks/measure_child.py (a fresh small process: see there why)."""
+    # stderr goes to a file, not a pipe: nobody reads a pipe while the child runs, and a full one would block.
+    with tempfile.TemporaryDirectory(prefix="stackyard-bench-child-") as scratch:
+        measured, errors = Path(scratch) / "usage.json", Path(scratch) / "stderr"
+        with errors.open("wb") as stderr:
+            done = subprocess.run([sys.executable, str(MEASURE_CHILD), str(measured), *command], cwd=REPO,
+                                  env=child_environment(env), stdout=subprocess.DEVNULL, stderr=stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {errors.read_text(errors='replace')[-2000:]}")
+        usage = json.loads(measured.read_text())
+    return usage["wall"], usage["cpu"], usage["peak_rss_mib"]
 
 
 # --- audit against checkov -------------------------------------------------------

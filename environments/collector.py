@@ -13,7 +13,7 @@ import gc
 from typing import Iterator
 
 # Objects allocated (net) before a young-generation collection while such a phase runs.
-GROWING_HEAP_THRESHOLD = 10_000
+GROWING_HEAP_THRESHOLD = 10000
 
 
 @contextlib.contextmanager

@@ -94,8 +94,8 @@ def replace_directory(path: Path, files: dict[str, str], synced: Iterable[str] =
     The swap is one atomic exchange of the two directories, so a reader (or a crash, a Ctrl-C, a
     SIGTERM, a SIGKILL) at any instant sees the whole old directory or the whole new one. The
     retired copy is removed afterwards; the files named in `synced` are flushed to disk before the
-    swap (a full disk shows then, with the old directory untouched). The if a kill prevents that, it is a hidden sibling the next
-    write removes, never a part of `path`. Ctrl-C and SIGTERM are held back during the swap and
+    swap (a full disk shows then, with the old directory untouched). A copy a kill leaves behind is a
+    hidden sibling that the next write removes, never a part of `path`. Ctrl-C and SIGTERM are held back during the swap and
     clean-up and take effect right after."""
     path = Path(path).absolute()
     synced = set(synced)

@@ -48,6 +48,18 @@ def test_a_tiny_run_writes_the_table_and_the_json(tmp_path):
     assert "`stackyard --help`" in table
 
 
+def test_a_child_s_peak_rss_is_its_own_not_the_benchmark_s():
+    import sys
+
+    held = bytearray(600 * 2**20)  # the benchmark process, grown by its in-process plans
+    held[::4096] = b"x" * len(held[::4096])  # touched: resident
+    child = "b = bytearray(150 * 2**20); b[::4096] = b'x' * len(b[::4096])"
+    _wall, cpu, peak = benchmarks.child_usage([sys.executable, "-c", child])
+    assert 150 < peak < 300, peak  # a fork of this process would have counted its 600 MiB
+    assert cpu > 0
+    del held
+
+
 def test_a_single_round_at_a_large_size_is_one_pair_of_cold_processes(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmarks, "LARGE", 2)  # --quick's one round at 1000 endpoints, at 2
     result = benchmarks.measure_size(2, tmp_path, 1, None, False)

@@ -7,6 +7,7 @@ InferenceService plus `serving.kserve.io/inferenceservice: <name>` and
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Optional, Sequence
@@ -193,7 +194,9 @@ def _named_endpoints(alerts: Sequence[dict]) -> set[str]:
     names: set[str] = set()
     for alert in alerts:
         for run in _NAME_RUN.findall(_alert_text(alert)):
-            names.update(run[:end] for end in range(1, len(run) + 1) if end == len(run) or run[end] == "-")
+            # The prefixes that end before a hyphen, and the run itself: joined pieces of its split.
+            names.update(itertools.accumulate(run.split("-"), lambda prefix, piece: f"{prefix}-{piece}"))
+    names.discard("")  # a run that starts with a hyphen has no name before it
     return names
 
 

@@ -218,6 +218,40 @@ def _make_monitor(mocks, recorded: list[RecordedResource]):
     return RecordingMonitor(mocks)
 
 
+class _InlineExecutorLoop(asyncio.SelectorEventLoop):
+    """An event loop that answers the SDK's executor calls in its own thread, at once.
+
+    The SDK hands every monitor call (register, read, invoke, supports-feature) to a thread pool,
+    because a real monitor is a gRPC server that takes its time. The mock monitor answers in
+    Python, under the GIL, in microseconds: the trip to a worker thread and back was about a tenth
+    of recording a plan, most of it waiting in epoll. A worker thread runs the call with an event
+    loop of its own (the mock serializes properties with `_sync_await`, which runs that loop), so
+    the call runs here the same way: with this loop set aside and a second, private one current.
+    The plan is the same: the recorded resources are sorted by URN, whatever order they came in.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._calls = asyncio.new_event_loop()
+
+    def run_in_executor(self, executor, func, *args):
+        future = self.create_future()
+        asyncio.events._set_running_loop(None)
+        asyncio.set_event_loop(self._calls)
+        try:
+            future.set_result(func(*args))
+        except Exception as error:  # the awaiting task sees it, as it would from a worker thread
+            future.set_exception(error)
+        finally:
+            asyncio.set_event_loop(self)
+            asyncio.events._set_running_loop(self)
+        return future
+
+    def close(self) -> None:
+        self._calls.close()
+        super().close()
+
+
 def record(stack: str, config: dict[str, str], secret_keys: tuple[str, ...] = (),
            program: Optional[Callable[[], None]] = None) -> list[RecordedResource]:
     """Run `program` (default: the real stack program) under mocks; return every resource.
@@ -231,7 +265,7 @@ def record(stack: str, config: dict[str, str], secret_keys: tuple[str, ...] = ()
     from pulumi.runtime.sync_await import _sync_await
 
     recorded: list[RecordedResource] = []
-    loop = asyncio.new_event_loop()
+    loop = _InlineExecutorLoop()
     asyncio.set_event_loop(loop)
     try:
         settings.ROOT.set(None)

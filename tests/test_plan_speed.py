@@ -151,3 +151,33 @@ def test_bucket_settings_are_found_by_dependency_or_by_name_as_before():
     of = settings_of_buckets(settings)
     for target in buckets:
         assert of(target) == [s for s in settings if configures(s, target)]
+
+
+def test_monitor_calls_are_answered_in_the_recording_thread_and_their_errors_reach_the_program(monkeypatch):
+    import threading
+
+    import pulumi
+
+    answered_in, made = set(), offline._make_mocks
+
+    def watched_mocks():
+        mocks = made()
+        new_resource = mocks.new_resource
+
+        def recording(args):
+            answered_in.add(threading.get_ident())
+            if args.name == "refused":
+                raise ValueError("the mock refuses this one")
+            return new_resource(args)
+
+        mocks.new_resource = recording
+        return mocks
+
+    monkeypatch.setattr(offline, "_make_mocks", watched_mocks)
+    threads = threading.active_count()
+    recorded = offline.record("dev", {}, program=lambda: [
+        pulumi.CustomResource("test:index:Thing", f"thing-{i}", {"i": i}) for i in range(20)])
+    assert len(recorded) == 20 and answered_in == {threading.get_ident()}
+    assert threading.active_count() == threads  # no worker thread was started
+    with pytest.raises(Exception, match="the mock refuses this one"):
+        offline.record("dev", {}, program=lambda: pulumi.CustomResource("test:index:Thing", "refused", {}))

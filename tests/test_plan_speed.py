@@ -153,7 +153,7 @@ def test_bucket_settings_are_found_by_dependency_or_by_name_as_before():
         assert of(target) == [s for s in settings if configures(s, target)]
 
 
-def test_monitor_calls_are_answered_in_the_recording_thread_and_their_errors_reach_the_program(monkeypatch):
+def test_monitor_calls_are_answered_in_the_recording_thread(monkeypatch):
     import threading
 
     import pulumi
@@ -166,8 +166,6 @@ def test_monitor_calls_are_answered_in_the_recording_thread_and_their_errors_rea
 
         def recording(args):
             answered_in.add(threading.get_ident())
-            if args.name == "refused":
-                raise ValueError("the mock refuses this one")
             return new_resource(args)
 
         mocks.new_resource = recording
@@ -179,5 +177,23 @@ def test_monitor_calls_are_answered_in_the_recording_thread_and_their_errors_rea
         pulumi.CustomResource("test:index:Thing", f"thing-{i}", {"i": i}) for i in range(20)])
     assert len(recorded) == 20 and answered_in == {threading.get_ident()}
     assert threading.active_count() == threads  # no worker thread was started
-    with pytest.raises(Exception, match="the mock refuses this one"):
-        offline.record("dev", {}, program=lambda: pulumi.CustomResource("test:index:Thing", "refused", {}))
+
+
+def test_a_monitor_call_that_fails_fails_the_recording():
+    # In a fresh interpreter: after a failed registration the SDK keeps that run's tasks in its
+    # process-wide settings, and the next recording in the process would wait on them.
+    script = (
+        "import pulumi\n"
+        "from stacks import offline\n"
+        "made = offline._make_mocks\n"
+        "def refusing():\n"
+        "    mocks = made()\n"
+        "    def new_resource(args):\n"
+        "        raise ValueError('the mock refuses ' + args.name)\n"
+        "    mocks.new_resource = new_resource\n"
+        "    return mocks\n"
+        "offline._make_mocks = refusing\n"
+        "offline.record('dev', {}, program=lambda: pulumi.CustomResource('test:index:Thing', 'this-one', {}))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1 and "ValueError: the mock refuses this-one" in done.stderr, done.stderr

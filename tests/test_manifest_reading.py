@@ -140,31 +140,28 @@ _PARALLEL_SCRIPT = """
 import pickle, sys
 from pathlib import Path
 from policies import manifests
-root = Path(sys.argv[1])
-files = manifests._files(root)
-one = manifests._read_shares([files])
+files = manifests._files(Path(sys.argv[1]))
+one = pickle.dumps(manifests._read_shares([files]))
 assert manifests._usable_cores() >= 1
-for count in (2, 3, 5):
+for count in (2, 3):
     shares = manifests._shares(files, count)
     assert len(shares) == count, (count, len(shares))
-    assert pickle.dumps(manifests._read_shares(shares)) == pickle.dumps(one), count
-if sys.argv[2] == "failing-children":
-    def refuse(*args, **kwargs):
-        raise OSError("the pipe broke")
-    pickle.dump = refuse  # only the forked children write a pickle
-    assert pickle.dumps(manifests._read_shares(manifests._shares(files, 3))) == pickle.dumps(one)
-print(len(one.resources))
+    assert pickle.dumps(manifests._read_shares(shares)) == one, count
+def refuse(*args, **kwargs):
+    raise OSError("the pipe broke")
+pickle.dump = refuse  # only the forked children write a pickle: each fails, its share is read here
+assert pickle.dumps(manifests._read_shares(manifests._shares(files, 3))) == one
+print(len(pickle.loads(one).resources))
 """
 
 
 def test_a_folder_read_on_several_cores_is_the_folder_read_on_one():
     # In a fresh interpreter: a test worker has threads, and the reader forks only a process without.
-    for mode in ("children-answer", "failing-children"):
-        done = subprocess.run([sys.executable, "-c", _PARALLEL_SCRIPT, str(REPO / "tests" / "upstream"), mode],
-                              cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        assert int(done.stdout) > 500
+    done = subprocess.run([sys.executable, "-c", _PARALLEL_SCRIPT, str(REPO / "tests" / "upstream")],
+                          cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 500
 
 
 def test_a_value_its_tag_cannot_hold_is_a_finding_not_an_internal_error(tmp_path):

@@ -39,8 +39,10 @@ KNATIVE_OPERATOR_CHART = ("https://github.com/knative/operator/releases/download
                           "knative-{version}/knative-operator-{version}.tgz")
 KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
 KNATIVE_SERVING_NAMESPACE = "knative-serving"
-# Where KServe's ingress gateway runs for RawDeployment endpoints (the chart's
-# kserve.controller.gateway.ingressGateway.gatewayService: istio-ingressgateway.istio-system).
+# Where the gateway in front of RawDeployment endpoints runs. At the pinned chart KServe makes them
+# Ingress objects of class `istio` (kserve.controller.gateway.ingressGateway.className), served by
+# Istio's gateway in istio-system, the namespace of the chart's localGateway.gatewayService;
+# tests/test_network_isolation.py reads both off the vendored values.
 KSERVE_INGRESS_GATEWAY_NAMESPACE = "istio-system"
 # KServe labels every pod of an InferenceService with its name.
 KSERVE_ISVC_LABEL = "serving.kserve.io/inferenceservice"

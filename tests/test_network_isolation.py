@@ -103,3 +103,23 @@ def test_a_deny_policy_allows_nothing_and_an_open_one_everything():
     assert deny["spec"]["ingress"] == []
     everyone = network_policy_body("e", "ns", {}, {}, [], ports=[10250])
     assert everyone["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 10250}]}]
+
+
+def test_the_ports_and_namespaces_the_allow_rules_name_are_the_pinned_charts():
+    # Read off the vendored charts at the versions the shipped environments pin, not remembered.
+    from components import monitoring, serving
+    from environments import loader
+    from upstream_install import folder, load_all
+
+    versions = loader.load("prod").versions
+    (stack_values,) = load_all(folder("prometheus-community/helm-charts",
+                                      f"kube-prometheus-stack-{versions.kube_prometheus_stack}")
+                               / "charts" / "kube-prometheus-stack" / "values.yaml")
+    assert monitoring.OPERATOR_WEBHOOK_PORT == stack_values["prometheusOperator"]["tls"]["internalPort"]
+    (kserve_values,) = load_all(folder("kserve/kserve", versions.kserve) / "charts" / "kserve-resources"
+                                / "values.yaml")
+    gateway = kserve_values["kserve"]["controller"]["gateway"]
+    # RawDeployment endpoints get Ingress objects of class istio: Istio's ingress gateway, which runs
+    # in the namespace of the chart's Istio local gateway service.
+    assert gateway["ingressGateway"]["className"] == "istio"
+    assert gateway["localGateway"]["gatewayService"].split(".")[1] == serving.KSERVE_INGRESS_GATEWAY_NAMESPACE

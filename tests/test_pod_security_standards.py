@@ -17,7 +17,8 @@ from policies import manifests
 from policies.rules import RULES, RULES_BY_ID
 from policies.rules.model import Context
 
-KYVERNO = Path(__file__).resolve().parent / "upstream" / "kyverno__policies@b9c4317"
+UPSTREAM = Path(__file__).resolve().parent / "upstream"
+KYVERNO = UPSTREAM / "kyverno__policies@b9c4317"
 # Kyverno policy -> the Stackyard rule implementing the same PSS control; verdicts must agree both ways.
 KYVERNO_POLICIES = {
     "baseline/disallow-host-namespaces": "SY-WKL-010",
@@ -95,3 +96,24 @@ def test_rule_agrees_with_kyverno(policy):
     disagreements = {key: (verdicts[key], want) for key, want in expected.items() if verdicts[key] != want}
     assert disagreements == {}, f"{rule.id} vs Kyverno {policy} (ours, Kyverno's): {disagreements}"
     assert "fail" in expected.values() and len(expected) >= 10, "Kyverno's test settles too little to compare"
+
+
+# What each CIS Kubernetes recommendation a rule claims is about: a word of its title in the benchmark.
+_CIS_SUBJECTS = {"5.1.1": "cluster-admin", "5.1.2": "secrets", "5.1.3": "wildcard", "5.1.6": "Service Account Tokens",
+                 "5.1.8": "Impersonate", "5.2.2": "privileged", "5.2.3": "host process ID", "5.2.4": "host IPC",
+                 "5.2.5": "host network", "5.2.6": "allowPrivilegeEscalation", "5.2.7": "root containers",
+                 "5.2.8": "NET_RAW", "5.2.9": "added capabilities", "5.2.10": "capabilities assigned",
+                 "5.2.11": "Windows HostProcess", "5.2.12": "HostPath", "5.2.13": "HostPorts", "5.3.2": "NetworkPolicies",
+                 "5.7.2": "seccomp", "5.7.3": "SecurityContext"}
+
+
+def test_every_cis_kubernetes_id_is_the_benchmark_s_recommendation_on_that_subject():
+    # kube-bench's definition of CIS Kubernetes Benchmark v1.9 (vendored), not ids from memory.
+    (policies,) = [document for document in yaml.safe_load_all(
+        (UPSTREAM / "aquasecurity__kube-bench@v0.15.6" / "cfg" / "cis-1.9" / "policies.yaml").read_text())]
+    titles = {check["id"]: check["text"] for group in policies["groups"] for check in group.get("checks", [])}
+    claimed = {(rule.id, cis) for rule in RULES for cis in rule.frameworks.cis_kubernetes}
+    assert claimed and {cis for _rule, cis in claimed} <= set(_CIS_SUBJECTS)
+    for rule_id, cis in sorted(claimed):
+        assert cis in titles, f"{rule_id}: {cis} is not a CIS Kubernetes v1.9 recommendation"
+        assert _CIS_SUBJECTS[cis].lower() in titles[cis].lower(), (rule_id, cis, titles[cis])

@@ -24,7 +24,7 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from environments import collector
 from environments.errors import Location
@@ -173,7 +173,7 @@ def _depth(value: Any) -> int:
 
 
 class _TooLarge(Exception):
-    pass
+    """A document deeper than MAX_DEPTH levels, or of more than MAX_VALUES values."""
 
 
 class _NotPlain(Exception):
@@ -423,10 +423,13 @@ def _read_shares(shares: list[list[tuple[Path, str]]]) -> ManifestSet:
     manifests = ManifestSet()
     for file, shown in shares[0]:
         _read_file(manifests, file, shown)
-    for share, (pid, pipe) in zip(shares[1:], children):
-        with os.fdopen(pipe, "rb") as incoming:
-            data = incoming.read()  # before waiting: the child cannot finish while its pipe is full
-        _pid, status = os.waitpid(pid, 0)
+    for share, child in zip(shares[1:], children):
+        data, status = b"", 1
+        if child is not None:
+            pid, pipe = child
+            with os.fdopen(pipe, "rb") as incoming:
+                data = incoming.read()  # before waiting: the child cannot finish while its pipe is full
+            _pid, status = os.waitpid(pid, 0)
         if status != 0 or not data:
             part = ManifestSet()
             for file, shown in share:
@@ -440,10 +443,19 @@ def _read_shares(shares: list[list[tuple[Path, str]]]) -> ManifestSet:
     return manifests
 
 
-def _fork_reader(share: list[tuple[Path, str]]) -> tuple[int, int]:
-    """(pid, read end of its pipe) of a child that reads `share` and writes its ManifestSet to the pipe."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
+def _fork_reader(share: list[tuple[Path, str]]) -> Optional[tuple[int, int]]:
+    """(pid, read end of its pipe) of a child that reads `share` and writes its ManifestSet to the
+    pipe; None when no child can be started (no processes or memory left): the share is read here."""
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return None
     if pid != 0:
         os.close(write_end)
         return pid, read_end

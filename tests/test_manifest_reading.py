@@ -178,3 +178,14 @@ def test_a_value_its_tag_cannot_hold_is_a_finding_not_an_internal_error(tmp_path
     assert done.returncode == 3, done.stderr
     errors = {r["message"].split("/")[-1] for r in json.loads(done.stdout)["findings"] if r["rule"] == "SY-GOV-003"}
     assert errors == {f"{number}.yaml:5:8: YAML error: {problem}" for number, problem in enumerate(values.values())}
+
+
+def test_a_fork_the_system_refuses_means_the_share_is_read_here(monkeypatch):
+    def refused():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(manifests.os, "fork", refused)  # fork is never reached for real: it raises first
+    files = manifests._files(REPO / "tests" / "upstream" / "kyverno__policies@b9c4317")
+    one = manifests._read_shares([files])
+    both = manifests._read_shares(manifests._shares(files, 2))
+    assert [r.urn for r in both.resources] == [r.urn for r in one.resources] and both.files == one.files

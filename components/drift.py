@@ -13,7 +13,7 @@ Pure functions returning Kubernetes bodies in wire form; no Pulumi.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from components.alert_rules import drift_check_cronjob
 from components.drift_runtime import DRIFT_CHECK, PAYLOAD_SINK, RETRAIN_RECEIVER, source
@@ -47,45 +47,60 @@ def _code_volume(config_map: str) -> dict:
     return {"name": "code", "configMap": {"name": config_map}}
 
 
-def payload_sink_objects(namespace: str, image: str, storage_gib: int, labels: Mapping[str, str]) -> dict[str, dict]:
-    """ConfigMap, PersistentVolumeClaim, Deployment and Service of the sink, by kind."""
-    name = PAYLOAD_LOGGER_NAME
+def _single_writer_server(name: str, namespace: str, labels: Mapping[str, str], image: str, container_name: str,
+                          code: dict[str, str], args: list[str], port: int, resources: dict,
+                          state: tuple[str, str, str], pod: Optional[dict] = None) -> dict[str, dict]:
+    """ConfigMap, PersistentVolumeClaim, Deployment and Service of one of the standard-library servers
+    Stackyard ships into pods: its program (`code`: the first file is the one run) in a ConfigMap, its
+    state on a ReadWriteOnce volume (`state`: volume name, mount path, size), so it runs as one
+    replica, replaced rather than rolled (Recreate); `pod` adds to the pod spec."""
     selector = {"app.kubernetes.io/name": name}
     all_labels = {**labels, **selector}
     metadata = {"name": name, "namespace": namespace, "labels": all_labels}
-    probe = {"httpGet": {"path": "/healthz", "port": SINK_PORT}, "periodSeconds": 10}
+    probe = {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 10}
+    volume, mount_path, storage = state
     container = {
-        "name": "sink",
+        "name": container_name,
         "image": image,
-        "command": ["python", f"{CODE_DIR}/{PAYLOAD_SINK}"],
-        "args": ["--port", str(SINK_PORT), "--data", DATA_DIR],
+        "command": ["python", f"{CODE_DIR}/{next(iter(code))}"],
+        "args": ["--port", str(port), *args],
         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
-        "ports": [{"name": "http", "containerPort": SINK_PORT}],
+        "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": probe,
         "livenessProbe": {**probe, "initialDelaySeconds": 10},
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "resources": resources,
         "securityContext": restricted_container_security_context(run_as_user=RUN_AS_USER),
         "volumeMounts": [{"name": "code", "mountPath": CODE_DIR, "readOnly": True},
-                         {"name": "payloads", "mountPath": DATA_DIR}],
+                         {"name": volume, "mountPath": mount_path}],
     }
     return {
-        "ConfigMap": {"metadata": {**metadata, "name": f"{name}-code"}, "data": {PAYLOAD_SINK: source(PAYLOAD_SINK)}},
+        "ConfigMap": {"metadata": {**metadata, "name": f"{name}-code"}, "data": code},
         "PersistentVolumeClaim": {"metadata": metadata, "spec": {
-            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{storage_gib}Gi"}}}},
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}}},
         "Deployment": {"metadata": metadata, "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},  # one writer on a ReadWriteOnce volume
+            "replicas": 1,  # one writer of the volume
+            "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": selector},
             "template": {"metadata": {"labels": all_labels}, "spec": {
+                **(pod or {}),
                 "securityContext": restricted_pod_security_context(run_as_user=RUN_AS_USER, fs_group=RUN_AS_USER),
                 "containers": [container],
                 "volumes": [_code_volume(f"{name}-code"),
-                            {"name": "payloads", "persistentVolumeClaim": {"claimName": name}}],
+                            {"name": volume, "persistentVolumeClaim": {"claimName": name}}],
             }},
         }},
         "Service": {"metadata": metadata, "spec": {
-            "selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": SINK_PORT}]}},
+            "selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": port}]}},
     }
+
+
+def payload_sink_objects(namespace: str, image: str, storage_gib: int, labels: Mapping[str, str]) -> dict[str, dict]:
+    """ConfigMap, PersistentVolumeClaim, Deployment and Service of the sink, by kind."""
+    return _single_writer_server(
+        PAYLOAD_LOGGER_NAME, namespace, labels, image, "sink", {PAYLOAD_SINK: source(PAYLOAD_SINK)},
+        ["--data", DATA_DIR], SINK_PORT,
+        {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        ("payloads", DATA_DIR, f"{storage_gib}Gi"))
 
 
 DRIFT_CHECK_CODE = "drift-check-code"
@@ -168,46 +183,15 @@ def retrain_receiver_url(monitoring_namespace: str) -> str:
 
 def retrain_receiver_objects(namespace: str, image: str, targets: Mapping[str, Mapping[str, Any]], kfp_api: str,
                              labels: Mapping[str, str]) -> dict[str, dict]:
-    """ConfigMap (program and targets), PersistentVolumeClaim (episodes), Deployment and Service, by kind."""
-    name = RETRAIN_RECEIVER_NAME
-    selector = {"app.kubernetes.io/name": name}
-    all_labels = {**labels, **selector}
-    metadata = {"name": name, "namespace": namespace, "labels": all_labels}
-    probe = {"httpGet": {"path": "/healthz", "port": RETRAIN_PORT}, "periodSeconds": 10}
-    container = {
-        "name": "receiver",
-        "image": image,
-        "command": ["python", f"{CODE_DIR}/{RETRAIN_RECEIVER}"],
-        "args": ["--port", str(RETRAIN_PORT), "--config", f"{CODE_DIR}/targets.json", "--kfp-api", kfp_api,
-                 "--state", f"{RETRAIN_STATE_DIR}/episodes.json"],
-        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
-        "ports": [{"name": "http", "containerPort": RETRAIN_PORT}],
-        "readinessProbe": probe,
-        "livenessProbe": {**probe, "initialDelaySeconds": 10},
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-        "securityContext": restricted_container_security_context(run_as_user=RUN_AS_USER),
-        "volumeMounts": [{"name": "code", "mountPath": CODE_DIR, "readOnly": True},
-                         {"name": "state", "mountPath": RETRAIN_STATE_DIR}],
-    }
-    return {
-        "ConfigMap": {"metadata": {**metadata, "name": f"{name}-code"},
-                      "data": {RETRAIN_RECEIVER: source(RETRAIN_RECEIVER),
-                               "targets.json": json.dumps(dict(targets), indent=2, sort_keys=True)}},
-        # The episodes survive a restart, so a repeat notification after one starts no second run.
-        "PersistentVolumeClaim": {"metadata": metadata, "spec": {
-            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
-        "Deployment": {"metadata": metadata, "spec": {
-            "replicas": 1,  # one writer of the episodes; Alertmanager retries while it restarts
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": selector},
-            "template": {"metadata": {"labels": all_labels}, "spec": {
-                "automountServiceAccountToken": False,  # it talks to Kubeflow Pipelines, not to Kubernetes
-                "securityContext": restricted_pod_security_context(run_as_user=RUN_AS_USER, fs_group=RUN_AS_USER),
-                "containers": [container],
-                "volumes": [_code_volume(f"{name}-code"),
-                            {"name": "state", "persistentVolumeClaim": {"claimName": name}}],
-            }},
-        }},
-        "Service": {"metadata": metadata, "spec": {
-            "selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": RETRAIN_PORT}]}},
-    }
+    """ConfigMap (program and targets), PersistentVolumeClaim (episodes), Deployment and Service, by kind.
+
+    The episodes survive a restart, so a repeat notification after one starts no second run;
+    Alertmanager retries while the one replica restarts."""
+    code = {RETRAIN_RECEIVER: source(RETRAIN_RECEIVER),
+            "targets.json": json.dumps(dict(targets), indent=2, sort_keys=True)}
+    return _single_writer_server(
+        RETRAIN_RECEIVER_NAME, namespace, labels, image, "receiver", code,
+        ["--config", f"{CODE_DIR}/targets.json", "--kfp-api", kfp_api, "--state", f"{RETRAIN_STATE_DIR}/episodes.json"],
+        RETRAIN_PORT, {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+        ("state", RETRAIN_STATE_DIR, "1Gi"),
+        pod={"automountServiceAccountToken": False})  # it talks to Kubeflow Pipelines, not to Kubernetes

@@ -101,6 +101,9 @@ def test_gpu_contract_matches_the_scheduling_helper():
     assert (gpu.GPU_RESOURCE, gpu.GPU_TAINT_KEY, gpu.GPU_TAINT_VALUE, gpu.GPU_TAINT_EFFECT, gpu.POOL_LABEL) == (
         gpu_scheduling.GPU_RESOURCE, gpu_scheduling.GPU_TAINT_KEY, gpu_scheduling.GPU_TAINT_VALUE,
         gpu_scheduling.GPU_TAINT_EFFECT, gpu_scheduling.POOL_LABEL)
+    # The rules keep their own copy (they import only the standard library): every label both name agrees.
+    assert gpu.GPU_PRESENT_LABEL == gpu_scheduling.GPU_PRESENT_LABEL
+    assert gpu_scheduling.ACCELERATOR_LABEL in gpu.ACCELERATOR_LABELS
     scheduling = gpu_scheduling.gpu_scheduling("a10g-inference", 2)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ml"},
            "spec": {"nodeSelector": scheduling.node_selector, "tolerations": scheduling.tolerations,
